@@ -1,0 +1,399 @@
+"""Personas, conversations and their role-tagged messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+TEMPERATURE_HELP = _(
+    "How random the answer is, from 0 to 2. Low values (around 0.3) give consistent, factual "
+    "answers; around 1 is natural conversation; 1.5 and above is creative up to incoherent."
+)
+MAX_TOKENS_HELP = _(
+    "Upper limit on the length of one answer, in tokens (about ¾ of an English word, or about "
+    "one Korean syllable). An answer that reaches it is cut off and marked as truncated. "
+    "Leave empty for the model's own limit."
+)
+LOGPROBS_HELP = _(
+    "Ask the model for the probability of every token it writes, so the chat can show how "
+    "confident it was, token by token."
+)
+TOP_LOGPROBS_HELP = _(
+    "How many alternative tokens (0 to 20) to show for each position, with their probabilities."
+)
+RESPONSE_FORMAT_HELP = _(
+    "JSON object makes the model answer with one JSON object. OpenAI requires the word "
+    "“JSON” in the instructions for this."
+)
+MAX_COMPLETION_TOKENS_LIMIT = 200_000
+
+
+class ResponseFormat(models.TextChoices):
+    TEXT = "text", _("Text")
+    JSON_OBJECT = "json_object", _("JSON object")
+
+
+class GenerationSettings(models.Model):
+    """The settings a reply is generated with, shared by personas and conversations."""
+
+    system_prompt = models.TextField(
+        _("system prompt"),
+        blank=True,
+        help_text=_("Instructions the model reads before the conversation: its role and tone."),
+    )
+    model = models.CharField(
+        _("model"),
+        max_length=100,
+        blank=True,
+        help_text=_("Leave empty to use the server's default model (OPENAI_MODEL)."),
+    )
+    temperature = models.FloatField(
+        _("temperature"),
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text=TEMPERATURE_HELP,
+    )
+    max_completion_tokens = models.PositiveIntegerField(
+        _("max tokens"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_COMPLETION_TOKENS_LIMIT)],
+        help_text=MAX_TOKENS_HELP,
+    )
+    response_format = models.CharField(
+        _("response format"),
+        max_length=20,
+        choices=ResponseFormat,
+        default=ResponseFormat.TEXT,
+        help_text=RESPONSE_FORMAT_HELP,
+    )
+    logprobs = models.BooleanField(_("token confidence"), default=False, help_text=LOGPROBS_HELP)
+    top_logprobs = models.PositiveSmallIntegerField(
+        _("alternatives per token"),
+        default=0,
+        validators=[MaxValueValidator(20)],
+        help_text=TOP_LOGPROBS_HELP,
+    )
+
+    SETTING_FIELDS = (
+        "system_prompt",
+        "model",
+        "temperature",
+        "max_completion_tokens",
+        "response_format",
+        "logprobs",
+        "top_logprobs",
+    )
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def settings_constraints(cls, prefix: str) -> list[models.BaseConstraint]:
+        """Database checks that hold even when a row is written around the forms."""
+        return [
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0) & Q(temperature__lte=2),
+                name=f"{prefix}_temperature_0_to_2",
+                violation_error_message=_("Temperature must be between 0 and 2."),
+            ),
+            models.CheckConstraint(
+                condition=Q(max_completion_tokens__isnull=True)
+                | (
+                    Q(max_completion_tokens__gte=1)
+                    & Q(max_completion_tokens__lte=MAX_COMPLETION_TOKENS_LIMIT)
+                ),
+                name=f"{prefix}_max_tokens_range",
+                violation_error_message=_("Max tokens must be empty or a positive number."),
+            ),
+            models.CheckConstraint(
+                condition=Q(top_logprobs__lte=20),
+                name=f"{prefix}_top_logprobs_0_to_20",
+                violation_error_message=_("Alternatives per token must be between 0 and 20."),
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, Any] = {}
+        if (
+            self.response_format == ResponseFormat.JSON_OBJECT
+            and "json" not in (self.system_prompt or "").lower()
+        ):
+            errors["system_prompt"] = _(
+                "JSON mode needs the word “JSON” in the system prompt: OpenAI refuses the "
+                "request otherwise. Add for example “Answer with a JSON object.”"
+            )
+        if self.top_logprobs and not self.logprobs:
+            errors["top_logprobs"] = _("Turn on token confidence to show alternatives.")
+        if errors:
+            raise ValidationError(errors)
+
+    def settings_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.SETTING_FIELDS}
+
+    @property
+    def effective_model(self) -> str:
+        return self.model or settings.OPENAI_MODEL
+
+
+class PersonaQuerySet(models.QuerySet["Persona"]):
+    def active(self) -> PersonaQuerySet:
+        return self.filter(is_active=True)
+
+    def default(self) -> Persona | None:
+        return self.active().filter(is_default=True).first() or self.active().first()
+
+
+class Persona(GenerationSettings):
+    name = models.CharField(_("name"), max_length=80)
+    name_en = models.CharField(
+        _("English name"),
+        max_length=80,
+        blank=True,
+        help_text=_("Shown instead of the name to people who use the app in English."),
+    )
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    description_ko = models.CharField(
+        _("Korean description"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown instead of the description to people who use the app in Korean."),
+    )
+    emoji = models.CharField(_("emoji"), max_length=8, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_default = models.BooleanField(
+        _("default"),
+        default=False,
+        help_text=_("The persona a new chat starts with. Exactly one persona is the default."),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PersonaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("persona")
+        verbose_name_plural = _("personas")
+        constraints = [
+            # At most one default, enforced by the database whatever writes the row.
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="persona_single_default",
+                violation_error_message=_("Another persona is already the default."),
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(is_active=True),
+                name="persona_default_is_active",
+                violation_error_message=_("The default persona must be active."),
+            ),
+            *GenerationSettings.settings_constraints("persona"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} {self.name}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            if self.is_default:
+                # Hand the default over in the same transaction, so the unique constraint
+                # never sees two defaults and no reader ever sees none.
+                Persona.objects.filter(is_default=True).exclude(pk=self.pk).update(is_default=False)
+            elif not Persona.objects.filter(is_default=True).exclude(pk=self.pk).exists():
+                # The first persona, or one saved while none is default, becomes the default.
+                self.is_default = self.is_active
+            super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.is_default:
+            raise ValidationError(
+                _("The default persona cannot be deleted: make another persona the default first.")
+            )
+        return super().delete(*args, **kwargs)
+
+    def display_name(self, language: str | None = None) -> str:
+        language = language or get_language() or "en"
+        if language.startswith("en") and self.name_en:
+            return self.name_en
+        return self.name
+
+    def display_description(self, language: str | None = None) -> str:
+        language = language or get_language() or "en"
+        if language.startswith("ko") and self.description_ko:
+            return self.description_ko
+        return self.description
+
+    def clean(self) -> None:
+        super().clean()
+        if self.is_default and not self.is_active:
+            raise ValidationError({"is_active": _("The default persona must be active.")})
+        if self.pk and not self.is_default:
+            was_default = Persona.objects.filter(pk=self.pk, is_default=True).exists()
+            if was_default:
+                raise ValidationError(
+                    {
+                        "is_default": _(
+                            "There must always be a default persona: make another persona "
+                            "the default instead."
+                        )
+                    }
+                )
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def owned_by(self, user: Any) -> ConversationQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(user=user)
+
+
+class Conversation(GenerationSettings):
+    """A chat. It keeps its own copy of the settings, so editing a persona rewrites nothing."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        verbose_name=_("user"),
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    persona = models.ForeignKey(
+        Persona,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("persona"),
+    )
+    pinned = models.BooleanField(_("pinned"), default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("last activity"), default=timezone.now)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        indexes = [
+            models.Index(fields=["user", "-pinned", "-updated_at"], name="conv_user_activity"),
+        ]
+        constraints = GenerationSettings.settings_constraints("conversation")
+
+    def __str__(self) -> str:
+        return self.title or str(_("New chat"))
+
+
+class Role(models.TextChoices):
+    SYSTEM = "system", _("System")
+    USER = "user", _("User")
+    ASSISTANT = "assistant", _("Assistant")
+
+
+class Status(models.TextChoices):
+    STREAMING = "streaming", _("Streaming")
+    COMPLETE = "complete", _("Complete")
+    STOPPED = "stopped", _("Stopped")
+    TRUNCATED = "truncated", _("Truncated")
+    FILTERED = "filtered", _("Filtered")
+    ERROR = "error", _("Error")
+    INTERRUPTED = "interrupted", _("Interrupted")
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def owned_by(self, user: Any) -> MessageQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(conversation__user=user)
+
+    def orphaned(self, now: Any = None) -> MessageQuerySet:
+        """Replies marked streaming whose process stopped renewing the lease."""
+        now = now or timezone.now()
+        return self.filter(status=Status.STREAMING).filter(
+            Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+        )
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role)
+    content = models.TextField(_("content"), blank=True)
+    # An id the browser made, so a frame sent twice stores one message.
+    client_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status, default=Status.COMPLETE)
+    finish_reason = models.CharField(_("finish reason"), max_length=32, blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    # The exact settings a reply was generated with, so it still says how it was made.
+    parameters = models.JSONField(_("parameters"), null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    logprobs = models.JSONField(_("logprobs"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    # Which earlier messages the model saw: every message from this id to the reply.
+    context_from_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # How many deltas of a streaming reply the saved content holds.
+    seq = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="message_conversation_order"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="streaming"),
+                name="message_streaming_lease",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_unique_client_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "streaming",
+                        "complete",
+                        "stopped",
+                        "truncated",
+                        "filtered",
+                        "error",
+                        "interrupted",
+                    ]
+                ),
+                name="message_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+    @property
+    def is_reply(self) -> bool:
+        return self.role == Role.ASSISTANT

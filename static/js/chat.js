@@ -1,0 +1,1 @@
+// The chat page's socket client; see docs/protocol.md.

@@ -1,0 +1,88 @@
+"""Settings are read strictly: a value that cannot be understood stops the start with a sentence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from chatsite.settings import env_bool, env_mapping_int
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    """Import the settings in a fresh interpreter with exactly these variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
+    clean.pop("DATABASE_URL", None)
+    clean.pop("REDIS_URL", None)
+    script = (
+        "import chatsite.settings as s, json; print(json.dumps({"
+        "'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'], "
+        "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'demo': s.DEMO_MODE, "
+        "'ssl': getattr(s, 'SECURE_SSL_REDIRECT', False)}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_without_debug_a_missing_secret_key_refuses_to_start():
+    result = load_settings(DJANGO_DEBUG="0")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_runs_with_the_defaults_sqlite_memory_layer_and_demo_model():
+    result = load_settings(DJANGO_DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert '"db": "django.db.backends.sqlite3"' in result.stdout
+    assert "InMemoryChannelLayer" in result.stdout
+    assert '"demo": true' in result.stdout
+
+
+def test_database_and_redis_urls_switch_the_backends():
+    result = load_settings(
+        DJANGO_DEBUG="1",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/chat",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "postgresql" in result.stdout
+    assert "RedisChannelLayer" in result.stdout
+
+
+def test_https_turns_on_the_redirect_and_production_runs_on_plain_http_without_it():
+    on = load_settings(DJANGO_SECRET_KEY="x" * 50, DJANGO_HTTPS="1")
+    off = load_settings(DJANGO_SECRET_KEY="x" * 50)
+    assert '"ssl": true' in on.stdout
+    assert '"ssl": false' in off.stdout
+
+
+def test_a_key_makes_the_real_model_the_default():
+    result = load_settings(DJANGO_DEBUG="1", OPENAI_API_KEY="sk-test")
+    assert '"demo": false' in result.stdout
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "yes please"])
+def test_a_boolean_that_is_neither_on_nor_off_is_refused(monkeypatch, value):
+    monkeypatch.setenv("SOME_FLAG", value)
+    with pytest.raises(ImproperlyConfigured, match="SOME_FLAG must be 1 or 0"):
+        env_bool("SOME_FLAG", False)
+
+
+def test_per_model_context_budgets_are_parsed_and_checked(monkeypatch):
+    monkeypatch.setenv("BUDGETS", "gpt-4o-mini=16000, llama3=8000")
+    assert env_mapping_int("BUDGETS") == {"gpt-4o-mini": 16000, "llama3": 8000}
+    monkeypatch.setenv("BUDGETS", "llama3:8000")
+    with pytest.raises(ImproperlyConfigured, match="BUDGETS must look like"):
+        env_mapping_int("BUDGETS")
