@@ -1,0 +1,174 @@
+"""Run-time knobs of the simulator, shared between a test and the server thread.
+
+Tests hold a reference to the same :class:`SimulatorConfig` object the running app reads on
+every request, so changing a field (pace, fault, API key, models) takes effect on the next
+request without restarting anything. :meth:`SimulatorConfig.reset` puts it back in place,
+which lets a test module share one server and still give every test a clean model.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, cast, get_args
+
+FaultKind = Literal["http", "drop", "stall", "no_finish", "broken_chunk", "content_filter"]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+
+DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1")
+
+
+@dataclass
+class Fault:
+    """A failure the simulator should act out instead of (or part-way through) an answer.
+
+    ``kind`` picks the failure:
+
+    - ``"http"``: answer with HTTP ``status`` and an OpenAI-shaped error body
+      (429 also carries ``retry-after: <retry_after>``).
+    - ``"drop"``: send ``after`` content chunks, then close the TCP connection mid-body.
+    - ``"stall"``: send ``after`` content chunks, then nothing for ``stall_seconds``
+      (the connection stays open), then close it.
+    - ``"no_finish"``: send every content chunk and ``data: [DONE]`` but never a
+      ``finish_reason`` and never a usage chunk.
+    - ``"broken_chunk"``: after ``after`` content chunks send ``data: {"id": broken``,
+      a line that is not JSON.
+    - ``"content_filter"``: stop after ``after`` content chunks with
+      ``finish_reason="content_filter"``.
+
+    ``times`` limits the fault to that many requests (then it clears itself), which is how a
+    test makes "the first attempt fails, the retry succeeds"; ``None`` means every request.
+    """
+
+    kind: FaultKind
+    status: int = 500
+    after: int = 0
+    stall_seconds: float = 3600.0
+    retry_after: float = 1.0
+    message: str | None = None
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"fault status must be an HTTP error code, got {self.status}")
+        if self.after < 0:
+            raise ValueError("fault 'after' must be >= 0")
+        if self.stall_seconds < 0:
+            raise ValueError("fault 'stall_seconds' must be >= 0")
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        """Build a fault from the directive spelling, e.g. ``"http:429"``, ``"drop:3"``.
+
+        Accepted forms: ``http:<status>``, ``drop[:<after>]``, ``stall[:<after>[:<seconds>]]``,
+        ``no_finish``, ``broken_chunk[:<after>]``, ``content_filter[:<after>]``.
+        Raises ``ValueError`` with a readable message for anything else.
+        """
+        kind, *args = [part.strip() for part in spec.strip().split(":")]
+        if kind not in FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}"
+            )
+        try:
+            if kind == "http":
+                if len(args) != 1:
+                    raise ValueError("expected http:<status>, e.g. http:429")
+                return cls(kind="http", status=int(args[0]))
+            if kind == "no_finish":
+                if args:
+                    raise ValueError("no_finish takes no argument")
+                return cls(kind="no_finish")
+            if kind == "stall":
+                if len(args) > 2:
+                    raise ValueError("expected stall[:<after>[:<seconds>]]")
+                after = int(args[0]) if args else 0
+                seconds = float(args[1]) if len(args) == 2 else 3600.0
+                return cls(kind="stall", after=after, stall_seconds=seconds)
+            if len(args) > 1:
+                raise ValueError(f"expected {kind}[:<after>]")
+            return cls(kind=cast(FaultKind, kind), after=int(args[0]) if args else 0)
+        except ValueError as error:
+            raise ValueError(f"invalid fault {spec!r}: {error}") from None
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything a test may change while the simulator is running.
+
+    - ``tokens_per_second``: streaming pace; ``None`` or ``0`` sends as fast as possible.
+    - ``first_token_delay``: seconds between the role chunk and the first content token
+      (for non-streamed requests: added to the time the whole answer takes).
+    - ``fault``: a :class:`Fault` acted out on every request (or ``fault.times`` requests).
+    - ``api_key``: when set, requests need ``Authorization: Bearer <api_key>``.
+    - ``models``: ids served by ``/v1/models``; other models get OpenAI's 404.
+    - ``requests``: every chat-completions body received, in order, so a test can assert
+      which context reached the model. ``request_count`` is its length.
+    """
+
+    tokens_per_second: float | None = None
+    first_token_delay: float = 0.0
+    fault: Fault | None = None
+    api_key: str | None = None
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    @property
+    def request_count(self) -> int:
+        """How many chat-completions requests arrived since start (or the last reset)."""
+        return len(self.requests)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two streamed tokens (0 when unpaced)."""
+        tps = self.tokens_per_second
+        return 1.0 / tps if tps else 0.0
+
+    def record(self, body: dict[str, Any]) -> None:
+        """Remember a request body; called by the app for every chat-completions request."""
+        with self._lock:
+            self.requests.append(body)
+
+    def take_fault(self) -> Fault | None:
+        """Return the configured fault for this request, counting down ``fault.times``."""
+        with self._lock:
+            fault = self.fault
+            if fault is not None and fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.fault = None
+                if fault.times < 0:
+                    return None
+            return fault
+
+    def reset(self) -> None:
+        """Restore every field to its default in place (the running app keeps this object)."""
+        fresh = SimulatorConfig()
+        with self._lock:
+            for item in fields(self):
+                if item.name != "_lock":
+                    setattr(self, item.name, getattr(fresh, item.name))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SimulatorConfig:
+        """Config for the demo model: ``SIMULATOR_TPS`` and ``SIMULATOR_FIRST_TOKEN_DELAY``.
+
+        Unset or empty variables keep the defaults (unpaced, no delay), so a test process
+        that starts the background simulator gets fast answers unless it asks otherwise.
+        """
+        env = os.environ if environ is None else environ
+        config = cls()
+        tps = env.get("SIMULATOR_TPS", "").strip()
+        if tps:
+            value = float(tps)
+            config.tokens_per_second = value if value > 0 else None
+        delay = env.get("SIMULATOR_FIRST_TOKEN_DELAY", "").strip()
+        if delay:
+            config.first_token_delay = max(0.0, float(delay))
+        return config
