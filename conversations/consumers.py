@@ -1,14 +1,242 @@
-"""The chat WebSocket: authenticate, check ownership, validate each frame, hand it on."""
+"""The chat WebSocket: authenticate, check ownership, validate each frame, hand it on.
+
+All the work happens in `services` (the writes) and `replies` (the streaming); this consumer
+only translates frames. It also orders what it forwards per reply: a client never sees a delta
+before the state it follows, nor the same delta twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from . import replies, services
+from .errors import ChatError
+from .models import Conversation, Message, Status
+from .protocol import error_frame, message_payload, parse_frame
+
+# Frames larger than the longest allowed message (4 bytes a character) plus room for the JSON.
+FRAME_OVERHEAD_BYTES = 1024
+FRAMES_PER_SECOND = 10
+FRAME_BURST = 30
+# How long to wait for a running reply's own state before falling back to the saved one.
+SYNC_TIMEOUT_SECONDS = 2.0
+
+
+class ReplyView:
+    """What this socket has forwarded of one streaming reply."""
+
+    def __init__(self) -> None:
+        self.seq: int | None = None  # None until the client has a base to apply deltas to
+        self.pending: dict[int, dict[str, Any]] = {}
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    conversation: Conversation | None = None
+
     async def connect(self) -> None:
+        await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.refuse("not_authenticated", _("Log in to chat."), 4401)
             return
-        await self.accept()
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        try:
+            self.conversation = await database_sync_to_async(services.get_owned)(
+                user=user, conversation_id=conversation_id
+            )
+        except ChatError as exc:
+            await self.refuse(exc.code, exc.message, 4404)
+            return
+        self.group = replies.group_name(self.conversation.pk)
+        self.views: dict[int, ReplyView] = {}
+        self.allowance = float(FRAME_BURST)
+        self.allowance_at = time.monotonic()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json(
+            {
+                "type": "ready",
+                "conversation_id": str(self.conversation.pk),
+                "limits": {"max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS},
+            }
+        )
+        await self.catch_up()
+
+    async def refuse(self, code: str, message: str, close_code: int) -> None:
+        await self.send_json(error_frame(ChatError(code, message)))
+        await self.close(code=close_code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # Frames from the browser.
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conversation is None:
+            return
+        try:
+            self.check_flood()
+            max_bytes = settings.CHAT_MAX_MESSAGE_CHARS * 4 + FRAME_OVERHEAD_BYTES
+            frame = parse_frame(text_data, max_bytes=max_bytes)
+            await self.dispatch_frame(frame)
+        except ChatError as exc:
+            await self.send_json(error_frame(exc))
+
+    def check_flood(self) -> None:
+        now = time.monotonic()
+        self.allowance = min(
+            FRAME_BURST, self.allowance + (now - self.allowance_at) * FRAMES_PER_SECOND
+        )
+        self.allowance_at = now
+        if self.allowance < 1:
+            raise ChatError("slow_down", _("Too many frames at once. Slow down."))
+        self.allowance -= 1
+
+    async def dispatch_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        user = self.scope["user"]
+        common = {"user": user, "conversation_id": self.conversation.pk}
+        if kind == "message.send":
+            await replies.start(
+                services.post_message,
+                content=frame["content"],
+                client_id=frame["client_id"],
+                **common,
+            )
+        elif kind == "message.edit":
+            await replies.start(
+                services.edit_last_message,
+                message_id=frame["message_id"],
+                content=frame["content"],
+                client_id=frame["client_id"],
+                **common,
+            )
+        elif kind == "reply.regenerate":
+            await replies.start(services.regenerate, client_id=frame["client_id"], **common)
+        elif kind == "reply.continue":
+            await replies.start(services.continue_reply, client_id=frame["client_id"], **common)
+        elif kind == "reply.stop":
+            await self.stop_reply(frame.get("reply_id"))
+        elif kind == "subscribe":
+            await self.send_sync(frame.get("after_id"))
+            await self.catch_up()
+
+    async def stop_reply(self, reply_id: int | None) -> None:
+        reply = await self.streaming_reply(reply_id)
+        if reply is None:
+            raise ChatError("nothing_to_stop", _("No answer is being written."))
+        await replies.request_stop(reply)
+
+    async def send_sync(self, after_id: int | None) -> None:
+        messages = await database_sync_to_async(self.messages_after)(after_id)
+        await self.send_json({"type": "sync", "messages": [message_payload(m) for m in messages]})
+
+    def messages_after(self, after_id: int | None) -> list[Message]:
+        replies.sweep_orphaned_replies(self.conversation.pk)
+        queryset = self.conversation.messages.all()
+        if after_id is not None:
+            queryset = queryset.filter(id__gt=after_id)
+        return list(queryset)
+
+    @database_sync_to_async
+    def streaming_reply(self, reply_id: int | None = None) -> Message | None:
+        replies.sweep_orphaned_replies(self.conversation.pk)
+        queryset = self.conversation.messages.filter(status=Status.STREAMING)
+        if reply_id is not None:
+            queryset = queryset.filter(pk=reply_id)
+        return queryset.order_by("-id").first()
+
+    async def catch_up(self) -> None:
+        """Bring the client up to date with a reply that is still streaming.
+
+        The socket joined the group first, so nothing after the runner's snapshot is missed;
+        deltas that arrive before the snapshot wait in `pending`.
+        """
+        reply = await self.streaming_reply()
+        if reply is None:
+            return
+        view = self.views.setdefault(reply.pk, ReplyView())
+        view.seq = None
+        await replies.request_sync(reply, self.channel_name)
+        asyncio.get_running_loop().call_later(
+            SYNC_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self.fallback_sync(reply.pk))
+        )
+
+    async def fallback_sync(self, reply_id: int) -> None:
+        """No snapshot came (its process is gone): show what was saved, swept if orphaned."""
+        view = self.views.get(reply_id)
+        if view is None or view.seq is not None:
+            return
+        reply = await database_sync_to_async(self.saved_reply)(reply_id)
+        if reply is None:
+            return
+        if reply.status != Status.STREAMING:
+            self.views.pop(reply_id, None)
+            await self.send_json({"type": "reply.ended", "message": message_payload(reply)})
+            return
+        await self.apply_state(
+            {
+                "type": "reply.state",
+                "reply_id": reply.pk,
+                "seq": reply.seq,
+                "content": reply.content,
+                "status": reply.status,
+            }
+        )
+
+    def saved_reply(self, reply_id: int) -> Message | None:
+        replies.sweep_orphaned_replies(self.conversation.pk)
+        return self.conversation.messages.filter(pk=reply_id).first()
+
+    # Events from the conversation's group and from reply runners.
+
+    async def chat_event(self, event: dict[str, Any]) -> None:
+        frame = event["frame"]
+        kind = frame["type"]
+        if kind == "reply.delta":
+            await self.apply_delta(frame)
+            return
+        if kind == "message.created" and frame["message"]["status"] == Status.STREAMING:
+            view = self.views.setdefault(frame["message"]["id"], ReplyView())
+            if view.seq is None:
+                view.seq = 0
+                await self.send_json(frame)
+                await self.drain(frame["message"]["id"], view)
+                return
+        if kind == "reply.ended":
+            self.views.pop(frame["message"]["id"], None)
+        await self.send_json(frame)
+
+    async def reply_snapshot(self, event: dict[str, Any]) -> None:
+        await self.apply_state(event["frame"])
+
+    async def apply_state(self, frame: dict[str, Any]) -> None:
+        view = self.views.setdefault(frame["reply_id"], ReplyView())
+        if view.seq is not None and view.seq >= frame["seq"]:
+            return
+        view.seq = frame["seq"]
+        await self.send_json(frame)
+        await self.drain(frame["reply_id"], view)
+
+    async def apply_delta(self, frame: dict[str, Any]) -> None:
+        view = self.views.setdefault(frame["reply_id"], ReplyView())
+        if view.seq is not None and frame["seq"] <= view.seq:
+            return
+        view.pending[frame["seq"]] = frame
+        await self.drain(frame["reply_id"], view)
+
+    async def drain(self, reply_id: int, view: ReplyView) -> None:
+        if view.seq is None:
+            return
+        for seq in sorted(s for s in view.pending if s <= view.seq):
+            del view.pending[seq]
+        while view.seq + 1 in view.pending:
+            view.seq += 1
+            await self.send_json(view.pending.pop(view.seq))

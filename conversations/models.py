@@ -352,6 +352,8 @@ class Message(models.Model):
     # How many deltas of a streaming reply the saved content holds.
     seq = models.PositiveIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The channel of the task producing a streaming reply: stop and catch-up requests go there.
+    runner_channel = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
 

@@ -1,19 +1,58 @@
-"""A reply's life: the task that streams it, batched saves, statuses, leases, group events."""
+"""A reply's life: the task that streams it, batched saves, statuses, leases, group events.
+
+A reply belongs to the server process, not to a socket. `start` prepares the rows through
+`services` and launches a task kept in this module's registry; closing the tab does not stop it.
+
+Its events go to the conversation's channel group, so every socket showing the conversation
+receives them, whichever process it lives in (with Redis, across processes). The runner listens
+on a channel of its own, named in the reply's row, for `stop` and catch-up requests from any
+process.
+
+The text is saved in batches by time (`CHAT_FLUSH_SECONDS`), never once per token; every save
+renews the reply's lease. A reply whose lease runs out has no process producing it any more and
+is swept to `interrupted`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import Message, Status
+from . import llm
+from .models import Conversation, Message, Role, Status
+from .protocol import conversation_payload, message_payload
+
+logger = logging.getLogger(__name__)
+
+FINISH_STATUS = {
+    "stop": Status.COMPLETE,
+    "length": Status.TRUNCATED,
+    "content_filter": Status.FILTERED,
+    "tool_calls": Status.COMPLETE,
+    "function_call": Status.COMPLETE,
+}
+
+
+def group_name(conversation_id: Any) -> str:
+    return f"conversation.{conversation_id}"
 
 
 def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
     """Mark replies left `streaming` by a process that died as `interrupted`.
 
     A live reply renews its lease while it streams; one whose lease ran out has no process
-    producing it any more. The filter on status and lease in the UPDATE itself makes this safe
-    to run from any process at any time: a reply that finishes meanwhile is not touched.
+    producing it any more. The status and lease are part of the UPDATE's own filter, so this is
+    safe to run from any process at any time: a reply that finishes meanwhile is not touched.
     """
     now = timezone.now()
     replies = Message.objects.orphaned(now)
@@ -25,4 +64,251 @@ def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
         error=_("The server stopped while this answer was being written."),
         completed_at=now,
         lease_expires_at=None,
+        runner_channel="",
     )
+
+
+async def send_to_group(conversation_id: Any, frame: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    await layer.group_send(group_name(conversation_id), {"type": "chat.event", "frame": frame})
+
+
+# Tasks of the replies this process is producing. asyncio keeps only weak references to tasks,
+# so without this a running reply could be garbage-collected mid-stream.
+_running: dict[int, ReplyRunner] = {}
+
+
+def running_replies() -> dict[int, ReplyRunner]:
+    return dict(_running)
+
+
+async def wait_for_replies() -> None:
+    """Wait until this process has no reply streaming (tests, graceful shutdown)."""
+    tasks = [runner.task for runner in _running.values() if runner.task is not None]
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ReplyRunner:
+    """Streams one reply from the model to the group and into the database."""
+
+    def __init__(self, prepared: Any, channel: str) -> None:
+        self.reply: Message = prepared.reply
+        self.conversation: Conversation = prepared.conversation
+        self.request: dict[str, Any] = prepared.request
+        self.channel = channel
+        self.parts: list[str] = []
+        self.logprobs: list[dict[str, Any]] = []
+        self.seq = 0
+        self.saved_seq = 0
+        self.stop_requested = False
+        self.task: asyncio.Task[None] | None = None
+        self._stream_task: asyncio.Task[llm.Finished | None] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run(), name=f"reply-{self.reply.pk}")
+        _running[self.reply.pk] = self
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        saver = asyncio.create_task(self._save_periodically())
+        status, finish_reason, error = Status.ERROR, "", ""
+        usage: llm.Finished | None = None
+        try:
+            self._stream_task = asyncio.create_task(self._stream())
+            try:
+                usage = await self._stream_task
+                finish_reason = usage.finish_reason if usage else ""
+                status = FINISH_STATUS.get(finish_reason, Status.COMPLETE)
+            except asyncio.CancelledError:
+                if not self.stop_requested:
+                    raise
+                status = Status.STOPPED
+            except llm.ModelError as exc:
+                status, error = Status.ERROR, exc.message
+                logger.info("reply %s failed: %s", self.reply.pk, exc.code)
+        finally:
+            listener.cancel()
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+            try:
+                await self._finish(status, finish_reason, error, usage)
+            finally:
+                _running.pop(self.reply.pk, None)
+
+    async def _stream(self) -> llm.Finished | None:
+        finished: llm.Finished | None = None
+        async for event in llm.stream_reply(self.request):
+            if isinstance(event, llm.Finished):
+                finished = event
+                continue
+            self.seq += 1
+            self.parts.append(event.text)
+            frame: dict[str, Any] = {
+                "type": "reply.delta",
+                "reply_id": self.reply.pk,
+                "seq": self.seq,
+                "text": event.text,
+            }
+            if event.logprobs:
+                self.logprobs.extend(event.logprobs)
+                frame["logprobs"] = event.logprobs
+            await send_to_group(self.conversation.pk, frame)
+        return finished
+
+    async def _listen(self) -> None:
+        """Answer stop and catch-up requests sent to this reply's channel from any process."""
+        layer = get_channel_layer()
+        while True:
+            message = await layer.receive(self.channel)
+            kind = message.get("type")
+            if kind == "reply.stop":
+                self.stop()
+            elif kind == "reply.sync" and message.get("reply_to"):
+                await layer.send(
+                    message["reply_to"],
+                    {
+                        "type": "reply.snapshot",
+                        "frame": {
+                            "type": "reply.state",
+                            "reply_id": self.reply.pk,
+                            "seq": self.seq,
+                            "content": self.text,
+                            "status": Status.STREAMING,
+                        },
+                    },
+                )
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
+
+    async def _save_periodically(self) -> None:
+        interval = min(settings.CHAT_FLUSH_SECONDS, settings.CHAT_LEASE_SECONDS / 3)
+        while True:
+            await asyncio.sleep(interval)
+            await self._save_progress()
+
+    async def _save_progress(self) -> None:
+        seq, text = self.seq, self.text
+        lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        fields: dict[str, Any] = {"lease_expires_at": lease}
+        if seq != self.saved_seq:
+            fields.update(content=text, seq=seq)
+        await database_sync_to_async(
+            Message.objects.filter(pk=self.reply.pk, status=Status.STREAMING).update
+        )(**fields)
+        self.saved_seq = seq
+
+    async def _finish(
+        self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
+    ) -> None:
+        reply = await database_sync_to_async(self._save_final)(status, finish_reason, error, usage)
+        await send_to_group(
+            self.conversation.pk, {"type": "reply.ended", "message": message_payload(reply)}
+        )
+        titled = await database_sync_to_async(self._title_conversation)()
+        if titled is not None:
+            await send_to_group(
+                self.conversation.pk,
+                {"type": "conversation.updated", "conversation": conversation_payload(titled)},
+            )
+
+    def _save_final(
+        self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
+    ) -> Message:
+        reply = self.reply
+        reply.content = self.text
+        reply.seq = self.seq
+        reply.status = status
+        reply.finish_reason = finish_reason
+        reply.error = error
+        reply.logprobs = self.logprobs or None
+        reply.prompt_tokens = usage.prompt_tokens if usage else None
+        reply.completion_tokens = usage.completion_tokens if usage else None
+        reply.completed_at = timezone.now()
+        reply.lease_expires_at = None
+        reply.runner_channel = ""
+        # Whatever a sweep wrote meanwhile, the process that produced the reply knows best.
+        reply.save(
+            update_fields=[
+                "content",
+                "seq",
+                "status",
+                "finish_reason",
+                "error",
+                "logprobs",
+                "prompt_tokens",
+                "completion_tokens",
+                "completed_at",
+                "lease_expires_at",
+                "runner_channel",
+            ]
+        )
+        Conversation.objects.filter(pk=self.conversation.pk).update(updated_at=timezone.now())
+        return reply
+
+    def _title_conversation(self) -> Conversation | None:
+        from .services import title_from
+
+        conversation = Conversation.objects.get(pk=self.conversation.pk)
+        if conversation.title:
+            return None
+        first = conversation.messages.filter(role=Role.USER).order_by("id").first()
+        if first is None:
+            return None
+        conversation.title = title_from(first.content)
+        conversation.save(update_fields=["title"])
+        return conversation
+
+
+PrepareFn = Callable[..., Any]
+
+
+async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
+    """Prepare a reply with a `services` function, announce it and stream it in the background.
+
+    Returns what `prepare` returned. A replayed frame (known client id) starts nothing.
+    """
+    layer = get_channel_layer()
+    channel = await layer.new_channel("reply.")
+    prepared = await database_sync_to_async(prepare)(runner_channel=channel, **kwargs)
+    if not prepared.is_new:
+        return prepared
+    conversation_id = prepared.conversation.pk
+    if prepared.deleted_ids:
+        await send_to_group(
+            conversation_id, {"type": "messages.deleted", "message_ids": prepared.deleted_ids}
+        )
+    for message in prepared.updated:
+        await send_to_group(
+            conversation_id, {"type": "message.updated", "message": message_payload(message)}
+        )
+    for message in prepared.created:
+        await send_to_group(
+            conversation_id, {"type": "message.created", "message": message_payload(message)}
+        )
+    ReplyRunner(prepared, channel).start()
+    return prepared
+
+
+async def request_stop(reply: Message) -> None:
+    """Ask the runner of a reply, in whatever process, to stop it."""
+    if reply.runner_channel:
+        await get_channel_layer().send(reply.runner_channel, {"type": "reply.stop"})
+
+
+async def request_sync(reply: Message, reply_to: str) -> None:
+    """Ask the runner of a reply for its text so far, to be sent to channel `reply_to`."""
+    if reply.runner_channel:
+        await get_channel_layer().send(
+            reply.runner_channel, {"type": "reply.sync", "reply_to": reply_to}
+        )

@@ -5,5 +5,5 @@ from django.urls import path
 from . import consumers
 
 websocket_urlpatterns = [
-    path("ws/chat/", consumers.ChatConsumer.as_asgi()),
+    path("ws/conversations/<uuid:conversation_id>/", consumers.ChatConsumer.as_asgi()),
 ]

@@ -1,21 +1,312 @@
-"""The writes: start a conversation, post a message, rename, delete. Each is atomic."""
+"""The writes: start a conversation, post a message, start a reply, rename, delete.
+
+Plain keyword-only functions, each atomic. The consumer, the views and the terminal chatbot all
+call these: there is no second copy of "how a message is posted". The model call itself never
+runs in here (nor inside any transaction): these functions only prepare the reply's row and the
+request, and `replies` streams it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import Conversation, Persona
+from . import llm
+from .context import HistoryItem, select_context
+from .errors import ChatError
+from .models import Conversation, Message, Persona, Role, Status
+from .replies import sweep_orphaned_replies
+
+TITLE_CHARS = 60
 
 
-def start_conversation(*, user: Any, persona: Persona | None = None) -> Conversation:
+def start_conversation(
+    *, user: Any, persona: Persona | None = None, overrides: dict[str, Any] | None = None
+) -> Conversation:
     """A new conversation with its own copy of the persona's settings."""
     persona = persona or Persona.objects.default()
     conversation = Conversation(user=user, persona=persona)
     if persona is not None:
         for name, value in persona.settings_dict().items():
             setattr(conversation, name, value)
+    for name, value in (overrides or {}).items():
+        if name in Conversation.SETTING_FIELDS:
+            setattr(conversation, name, value)
+    conversation.full_clean(exclude=["user", "persona"])
     with transaction.atomic():
         conversation.save()
     return conversation
+
+
+def get_owned(*, user: Any, conversation_id: Any) -> Conversation:
+    try:
+        return Conversation.objects.owned_by(user).get(pk=conversation_id)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise ChatError("not_found", _("This conversation does not exist.")) from None
+
+
+@dataclass
+class PreparedReply:
+    """What `replies` needs to stream a reply whose row is already stored."""
+
+    conversation: Conversation
+    reply: Message
+    request: dict[str, Any]
+    created: list[Message] = field(default_factory=list)
+    updated: list[Message] = field(default_factory=list)
+    deleted_ids: list[int] = field(default_factory=list)
+    # False when a frame was resent: the messages exist and no reply is started again.
+    is_new: bool = True
+
+
+def _lock(user: Any, conversation_id: Any) -> Conversation:
+    # Row lock on the conversation: two tabs sending at the same moment must not both pass the
+    # "no reply is streaming" check and start two replies.
+    try:
+        return Conversation.objects.select_for_update().owned_by(user).get(pk=conversation_id)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise ChatError("not_found", _("This conversation does not exist.")) from None
+
+
+def _check_content(content: str, client_id: str) -> str:
+    content = content.strip()
+    if not content:
+        raise ChatError("empty_message", _("The message is empty."), client_id)
+    if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError(
+            "message_too_long",
+            _("The message is too long: %(count)d characters, the limit is %(limit)d.")
+            % {"count": len(content), "limit": settings.CHAT_MAX_MESSAGE_CHARS},
+            client_id,
+        )
+    return content
+
+
+def _check_reply_limits(conversation: Conversation, user: Any, client_id: str) -> None:
+    sweep_orphaned_replies(conversation.pk)
+    if conversation.messages.filter(status=Status.STREAMING).exists():
+        raise ChatError(
+            "reply_in_progress",
+            _("An answer is still being written in this conversation. Stop it first."),
+            client_id,
+        )
+    running = Message.objects.owned_by(user).filter(status=Status.STREAMING).count()
+    if running >= settings.CHAT_MAX_CONCURRENT_REPLIES:
+        raise ChatError(
+            "too_many_replies",
+            _("You already have %(count)d answers being written. Wait for one to finish.")
+            % {"count": running},
+            client_id,
+        )
+
+
+def _check_rate(user: Any, client_id: str) -> None:
+    since = timezone.now() - timedelta(minutes=1)
+    recent = Message.objects.owned_by(user).filter(role=Role.USER, created_at__gte=since).count()
+    if recent >= settings.CHAT_MESSAGES_PER_MINUTE:
+        raise ChatError(
+            "rate_limited",
+            _("You are sending messages too fast (%(limit)d a minute). Wait a moment.")
+            % {"limit": settings.CHAT_MESSAGES_PER_MINUTE},
+            client_id,
+        )
+
+
+def history_of(conversation: Conversation) -> list[HistoryItem]:
+    """The messages a model may see, oldest first: no empty or still-streaming replies."""
+    rows = (
+        conversation.messages.exclude(status=Status.STREAMING)
+        .exclude(content="")
+        .filter(role__in=[Role.USER, Role.ASSISTANT])
+        .values_list("id", "role", "content")
+    )
+    return [HistoryItem(*row) for row in rows]
+
+
+def _create_reply(
+    conversation: Conversation,
+    *,
+    runner_channel: str,
+    client_id: str = "",
+    extra_messages: list[dict[str, str]] | None = None,
+    extra_parameters: dict[str, Any] | None = None,
+) -> tuple[Message, dict[str, Any]]:
+    parameters = {
+        **conversation.settings_dict(),
+        "model": conversation.effective_model,
+        **(extra_parameters or {}),
+    }
+    context = select_context(
+        system_prompt=conversation.system_prompt,
+        history=history_of(conversation),
+        model=parameters["model"],
+    )
+    request = llm.build_request(parameters, context.messages + (extra_messages or []))
+    now = timezone.now()
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        status=Status.STREAMING,
+        client_id=client_id,
+        model=parameters["model"],
+        parameters=parameters,
+        context_from_id=context.context_from_id,
+        lease_expires_at=now + timedelta(seconds=settings.CHAT_LEASE_SECONDS),
+        runner_channel=runner_channel,
+        created_at=now,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    return reply, request
+
+
+def _replay(conversation: Conversation, client_id: str) -> PreparedReply | None:
+    """A frame resent with a known client id: hand back what it created the first time."""
+    first = conversation.messages.filter(client_id=client_id).first()
+    if first is None:
+        return None
+    created = list(conversation.messages.filter(id__gte=first.pk)[:2])
+    reply = next((m for m in created if m.role == Role.ASSISTANT), first)
+    return PreparedReply(conversation, reply, {}, created=created, is_new=False)
+
+
+def post_message(
+    *, user: Any, conversation_id: Any, content: str, client_id: str, runner_channel: str = ""
+) -> PreparedReply:
+    """Store the user's message (before any model call) and the reply's row."""
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        replayed = _replay(conversation, client_id)
+        if replayed is not None:
+            return replayed
+        content = _check_content(content, client_id)
+        _check_reply_limits(conversation, user, client_id)
+        _check_rate(user, client_id)
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    conversation=conversation, role=Role.USER, content=content, client_id=client_id
+                )
+        except IntegrityError:
+            # The same client id won a race in another process: report what it stored.
+            replayed = _replay(conversation, client_id)
+            assert replayed is not None
+            return replayed
+        reply, request = _create_reply(conversation, runner_channel=runner_channel)
+        return PreparedReply(conversation, reply, request, created=[message, reply])
+
+
+def regenerate(
+    *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
+) -> PreparedReply:
+    """Replace the last reply with a new one for the same question."""
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        replayed = _replay(conversation, client_id)
+        if replayed is not None:
+            return replayed
+        _check_reply_limits(conversation, user, client_id)
+        last = conversation.messages.order_by("-id").first()
+        if last is None or last.role != Role.ASSISTANT:
+            raise ChatError(
+                "nothing_to_regenerate", _("There is no answer to regenerate."), client_id
+            )
+        deleted = [last.pk]
+        last.delete()
+        reply, request = _create_reply(
+            conversation, runner_channel=runner_channel, client_id=client_id
+        )
+        return PreparedReply(conversation, reply, request, created=[reply], deleted_ids=deleted)
+
+
+CONTINUE_PROMPT = "Continue exactly where your previous answer stopped, without repeating it."
+
+
+def continue_reply(
+    *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
+) -> PreparedReply:
+    """Ask for the rest of a reply cut off by the token limit, as a new reply."""
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        replayed = _replay(conversation, client_id)
+        if replayed is not None:
+            return replayed
+        _check_reply_limits(conversation, user, client_id)
+        last = conversation.messages.order_by("-id").first()
+        if last is None or last.status != Status.TRUNCATED:
+            raise ChatError("nothing_to_continue", _("The last answer was not cut off."), client_id)
+        reply, request = _create_reply(
+            conversation,
+            runner_channel=runner_channel,
+            client_id=client_id,
+            extra_messages=[{"role": "user", "content": CONTINUE_PROMPT}],
+            extra_parameters={"continuation_of": last.pk},
+        )
+        return PreparedReply(conversation, reply, request, created=[reply])
+
+
+def edit_last_message(
+    *,
+    user: Any,
+    conversation_id: Any,
+    message_id: int,
+    content: str,
+    client_id: str,
+    runner_channel: str = "",
+) -> PreparedReply:
+    """Change the last user message, drop the answer to it and ask again."""
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        replayed = _replay(conversation, client_id)
+        if replayed is not None:
+            return replayed
+        content = _check_content(content, client_id)
+        _check_reply_limits(conversation, user, client_id)
+        last_user = conversation.messages.filter(role=Role.USER).order_by("-id").first()
+        if last_user is None or last_user.pk != message_id:
+            raise ChatError("not_editable", _("Only your last message can be edited."), client_id)
+        later = list(conversation.messages.filter(id__gt=last_user.pk).values_list("id", flat=True))
+        conversation.messages.filter(id__in=later).delete()
+        last_user.content = content
+        last_user.save(update_fields=["content"])
+        reply, request = _create_reply(
+            conversation, runner_channel=runner_channel, client_id=client_id
+        )
+        return PreparedReply(
+            conversation, reply, request, created=[reply], updated=[last_user], deleted_ids=later
+        )
+
+
+def title_from(text: str) -> str:
+    """A short title from the first message: its first line, cut at a word."""
+    line = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[:TITLE_CHARS].rsplit(" ", 1)[0] or line[:TITLE_CHARS]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def rename_conversation(*, user: Any, conversation_id: Any, title: str) -> Conversation:
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        conversation.title = " ".join(title.split())[:200]
+        conversation.save(update_fields=["title"])
+    return conversation
+
+
+def set_pinned(*, user: Any, conversation_id: Any, pinned: bool) -> Conversation:
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        conversation.pinned = pinned
+        conversation.save(update_fields=["pinned"])
+    return conversation
+
+
+def delete_conversation(*, user: Any, conversation_id: Any) -> None:
+    with transaction.atomic():
+        _lock(user, conversation_id).delete()

@@ -43,3 +43,31 @@ def default_persona(personas) -> Persona:
     persona = Persona.objects.default()
     assert persona is not None
     return persona
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    """One simulator on a real port for the session; each test resets its configuration."""
+    from conversations.simulator.config import SimulatorConfig
+    from conversations.simulator.server import SimulatorServer
+
+    server = SimulatorServer(SimulatorConfig(tokens_per_second=None, first_token_delay=0.0))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model_server(sim_server, settings):
+    """Point the app at the simulator over real HTTP, with the real SDK, and short timeouts."""
+    sim_server.config.reset()
+    sim_server.config.tokens_per_second = None
+    sim_server.config.first_token_delay = 0.0
+    settings.DEMO_MODE = False
+    settings.OPENAI_API_KEY = "sk-test-not-a-real-key"
+    settings.OPENAI_BASE_URL = sim_server.base_url
+    settings.OPENAI_READ_TIMEOUT = 1.0
+    settings.OPENAI_CONNECT_TIMEOUT = 1.0
+    settings.OPENAI_MAX_RETRIES = 0
+    settings.CHAT_FLUSH_SECONDS = 0.2
+    return sim_server

@@ -1,0 +1,254 @@
+"""The one place that knows the openai SDK: the client, the request, chunk -> event, errors.
+
+Everything else sees plain events (`Delta`, `Finished`) and `ModelError` with a sentence a user
+understands. The API key never leaves this module: not in an event, an error or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+    logprobs: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    finish_reason: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+Event = Delta | Finished
+
+
+@dataclass
+class ModelError(Exception):
+    """A failure of the model's side, with a message for the person reading the chat."""
+
+    message: str
+    code: str = "model_error"
+    status: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# One client per event loop: an httpx connection pool belongs to the loop that opened it.
+# Under daphne that is one client per process; tests get one per test loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[tuple, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _connection() -> tuple[str, str | None]:
+    """The key and base URL to use; in demo mode the built-in simulator's."""
+    if settings.DEMO_MODE:
+        from .simulator.server import ensure_background_simulator
+
+        return "demo-mode-no-key", ensure_background_simulator()
+    return settings.OPENAI_API_KEY or "no-key-needed", settings.OPENAI_BASE_URL or None
+
+
+def get_client() -> openai.AsyncOpenAI:
+    api_key, base_url = _connection()
+    config = (
+        api_key,
+        base_url,
+        settings.OPENAI_CONNECT_TIMEOUT,
+        settings.OPENAI_READ_TIMEOUT,
+        settings.OPENAI_MAX_RETRIES,
+    )
+    loop = asyncio.get_running_loop()
+    cached = _clients.get(loop)
+    if cached is not None and cached[0] == config:
+        return cached[1]
+    client = openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        # The SDK's defaults (10 minutes, 2 retries) are far too long for a chat.
+        timeout=openai.Timeout(
+            settings.OPENAI_READ_TIMEOUT,
+            connect=settings.OPENAI_CONNECT_TIMEOUT,
+            read=settings.OPENAI_READ_TIMEOUT,
+        ),
+        max_retries=settings.OPENAI_MAX_RETRIES,
+    )
+    _clients[loop] = (config, client)
+    return client
+
+
+def ensure_json_instruction(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """OpenAI refuses JSON mode unless a message mentions JSON: make sure one does."""
+    if any("json" in message["content"].lower() for message in messages):
+        return messages
+    note = "Respond with a single JSON object."
+    if messages and messages[0]["role"] == "system":
+        first = {"role": "system", "content": f"{messages[0]['content']}\n\n{note}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
+
+
+def build_request(parameters: dict[str, Any], messages: list[dict[str, str]]) -> dict[str, Any]:
+    """The keyword arguments of `chat.completions.create` for a reply."""
+    request: dict[str, Any] = {
+        "model": parameters["model"],
+        "messages": messages,
+        "temperature": parameters["temperature"],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if parameters.get("max_completion_tokens"):
+        request["max_completion_tokens"] = parameters["max_completion_tokens"]
+    if parameters.get("response_format") == "json_object":
+        request["response_format"] = {"type": "json_object"}
+        request["messages"] = ensure_json_instruction(messages)
+    if parameters.get("logprobs"):
+        request["logprobs"] = True
+        request["top_logprobs"] = parameters.get("top_logprobs") or 0
+    return request
+
+
+def _logprobs_of(choice: Any) -> list[dict[str, Any]] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [
+        {
+            "token": item.token,
+            "logprob": item.logprob,
+            "top_logprobs": [
+                {"token": alt.token, "logprob": alt.logprob} for alt in (item.top_logprobs or [])
+            ],
+        }
+        for item in content
+    ]
+
+
+async def stream_reply(request: dict[str, Any]) -> AsyncIterator[Event]:
+    """Stream a reply as events. Any failure of the model's side raises `ModelError`.
+
+    A stream that ends without a finish reason raises too: the SDK treats it as success.
+    The HTTP response is closed however the iteration ends (stop, error, completion).
+    """
+    client = get_client()
+    stream = None
+    finish_reason = ""
+    try:
+        stream = await client.chat.completions.create(**request)
+        async for chunk in stream:
+            usage = getattr(chunk, "usage", None)
+            if usage is not None and not chunk.choices:
+                if not finish_reason:
+                    continue
+                yield Finished(finish_reason, usage.prompt_tokens, usage.completion_tokens)
+                return
+            for choice in chunk.choices:
+                text = choice.delta.content if choice.delta else None
+                logprobs = _logprobs_of(choice)
+                if text or logprobs:
+                    yield Delta(text or "", logprobs)
+                if choice.finish_reason:
+                    finish_reason = choice.finish_reason
+        if not finish_reason:
+            raise ModelError(
+                _("The answer broke off before the model finished it. Try again."),
+                code="incomplete",
+            )
+        yield Finished(finish_reason)
+    except ModelError:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise describe_error(exc, request.get("model", "")) from exc
+    finally:
+        if stream is not None:
+            await stream.close()
+
+
+def _status_message(status: int, model: str, server_message: str) -> str:
+    if status == 401:
+        return _(
+            "The model server refused the API key. An administrator needs to check OPENAI_API_KEY."
+        )
+    if status == 403:
+        return _("The model server does not allow this account to use the model.")
+    if status == 404:
+        return _("The model “%(model)s” was not found on the model server.") % {"model": model}
+    if status == 429:
+        return _(
+            "The model server is busy or the usage quota is used up. Wait a moment and try again."
+        )
+    if status == 400:
+        return _("The model server rejected the request: %(reason)s") % {
+            "reason": server_message or _("no reason given")
+        }
+    if status >= 500:
+        return _("The model server had an internal error (HTTP %(status)s). Try again.") % {
+            "status": status
+        }
+    return _("The model server answered with an error (HTTP %(status)s).") % {"status": status}
+
+
+def describe_error(exc: BaseException, model: str) -> ModelError:
+    """Turn whatever the SDK or its HTTP layer raised into a sentence for the user."""
+    if isinstance(exc, openai.APIStatusError):
+        server_message = ""
+        body = exc.body
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            if isinstance(error, dict):
+                server_message = str(error.get("message") or "")[:300]
+        return ModelError(
+            _status_message(exc.status_code, model, server_message),
+            code=f"http_{exc.status_code}",
+            status=exc.status_code,
+        )
+    name = type(exc).__name__
+    if isinstance(exc, openai.APITimeoutError) or "Timeout" in name:
+        return ModelError(
+            _("The model server stopped responding, so the answer was cut short. Try again."),
+            code="timeout",
+        )
+    if isinstance(exc, json.JSONDecodeError | ValueError) and not isinstance(
+        exc, openai.OpenAIError
+    ):
+        return ModelError(
+            _("The model server sent something that could not be read. Try again."),
+            code="bad_chunk",
+        )
+    if isinstance(exc, openai.APIConnectionError) or "Error" in name:
+        logger.warning("model connection failed: %s", name)
+        return ModelError(
+            _("The connection to the model server was lost. Try again."),
+            code="connection",
+        )
+    logger.exception("unexpected failure while streaming a reply")
+    return ModelError(_("Something went wrong while talking to the model."), code="unknown")
+
+
+async def list_models() -> list[str]:
+    """The model ids the server lists at /v1/models, or [] when it lists none or fails."""
+    try:
+        page = await get_client().models.list()
+        return sorted(model.id for model in page.data)
+    except Exception as exc:
+        logger.info("the model server lists no models: %s", type(exc).__name__)
+        return []

@@ -1,0 +1,182 @@
+"""The socket frames as TypedDicts, and the validation of what a client sends.
+
+`docs/protocol.md` describes the same frames for people; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, NotRequired, TypedDict
+
+from django.utils.translation import gettext as _
+
+from .errors import ChatError
+from .models import Conversation, Message
+
+CLIENT_TYPES = (
+    "message.send",
+    "message.edit",
+    "reply.stop",
+    "reply.regenerate",
+    "reply.continue",
+    "subscribe",
+)
+
+
+class Usage(TypedDict):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class MessagePayload(TypedDict):
+    id: int
+    role: str
+    content: str
+    status: str
+    finish_reason: str
+    model: str
+    error: str
+    client_id: str
+    created_at: str
+    completed_at: str | None
+    usage: Usage
+    parameters: dict[str, Any] | None
+    context_from_id: int | None
+    logprobs: list[dict[str, Any]] | None
+
+
+class ReadyFrame(TypedDict):
+    type: Literal["ready"]
+    conversation_id: str
+    limits: dict[str, int]
+
+
+class MessageFrame(TypedDict):
+    type: Literal["message.created", "message.updated", "reply.ended"]
+    message: MessagePayload
+
+
+class DeltaFrame(TypedDict):
+    type: Literal["reply.delta"]
+    reply_id: int
+    seq: int
+    text: str
+    logprobs: NotRequired[list[dict[str, Any]]]
+
+
+class StateFrame(TypedDict):
+    type: Literal["reply.state"]
+    reply_id: int
+    seq: int
+    content: str
+    status: str
+
+
+class DeletedFrame(TypedDict):
+    type: Literal["messages.deleted"]
+    message_ids: list[int]
+
+
+class ConversationFrame(TypedDict):
+    type: Literal["conversation.updated"]
+    conversation: dict[str, str]
+
+
+class SyncFrame(TypedDict):
+    type: Literal["sync"]
+    messages: list[MessagePayload]
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    client_id: NotRequired[str]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def message_payload(message: Message) -> MessagePayload:
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "finish_reason": message.finish_reason,
+        "model": message.model,
+        "error": message.error,
+        "client_id": message.client_id,
+        "created_at": _iso(message.created_at) or "",
+        "completed_at": _iso(message.completed_at),
+        "usage": {
+            "prompt_tokens": message.prompt_tokens,
+            "completion_tokens": message.completion_tokens,
+        },
+        "parameters": message.parameters,
+        "context_from_id": message.context_from_id,
+        "logprobs": message.logprobs,
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict[str, str]:
+    return {"id": str(conversation.pk), "title": conversation.title}
+
+
+def error_frame(error: ChatError) -> ErrorFrame:
+    frame: ErrorFrame = {"type": "error", "code": error.code, "message": error.message}
+    if error.client_id:
+        frame["client_id"] = error.client_id
+    return frame
+
+
+def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
+    """Check a client frame's shape; raise `ChatError` with a clear message when it is wrong."""
+    if text is None:
+        raise ChatError("bad_json", _("Frames must be JSON text."))
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise ChatError(
+            "too_large", _("This frame is too large (over %(limit)d bytes).") % {"limit": max_bytes}
+        )
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise ChatError("bad_json", _("This frame is not valid JSON.")) from None
+    if not isinstance(frame, dict):
+        raise ChatError("bad_json", _("A frame must be a JSON object."))
+    kind = frame.get("type")
+    client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+    if kind not in CLIENT_TYPES:
+        raise ChatError(
+            "unknown_type", _("Unknown frame type: %(type)s.") % {"type": str(kind)[:40]}, client_id
+        )
+    if kind in ("message.send", "message.edit", "reply.regenerate", "reply.continue"):
+        _require_client_id(frame)
+    if kind in ("message.send", "message.edit"):
+        _require(frame, "content", str, client_id)
+    if kind == "message.edit":
+        _require(frame, "message_id", int, client_id)
+    if kind == "reply.stop" and "reply_id" in frame:
+        _require(frame, "reply_id", int, client_id)
+    if kind == "subscribe" and frame.get("after_id") is not None:
+        _require(frame, "after_id", int, client_id)
+    return frame
+
+
+def _require(frame: dict[str, Any], name: str, kind: type, client_id: str | None) -> None:
+    value = frame.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ChatError(
+            "invalid",
+            _("The field “%(name)s” is missing or has the wrong type.") % {"name": name},
+            client_id,
+        )
+
+
+def _require_client_id(frame: dict[str, Any]) -> None:
+    value = frame.get("client_id")
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise ChatError(
+            "invalid", _("The field “client_id” must be a string of 1 to 64 characters.")
+        )

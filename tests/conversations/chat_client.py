@@ -1,0 +1,66 @@
+"""A small driver for the chat socket in tests: connect, send, collect until a reply ends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from conversations.routing import websocket_urlpatterns
+
+router = URLRouter(websocket_urlpatterns)
+
+
+class ChatSocket:
+    def __init__(self, user: Any, conversation_id: Any) -> None:
+        self.communicator = WebsocketCommunicator(router, f"/ws/conversations/{conversation_id}/")
+        self.communicator.scope["user"] = user
+        self.frames: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> ChatSocket:
+        connected, _ = await self.communicator.connect()
+        assert connected
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.communicator.disconnect()
+
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
+        frame = await self.communicator.receive_json_from(timeout=timeout)
+        self.frames.append(frame)
+        return frame
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.communicator.send_json_to(frame)
+
+    async def say(self, content: str, client_id: str | None = None) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        await self.send({"type": "message.send", "client_id": client_id, "content": content})
+        return client_id
+
+    async def until(self, kind: str, timeout: float = 10) -> dict[str, Any]:
+        """Frames up to and including the first of `kind`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.receive(timeout=timeout)
+                if frame["type"] == kind:
+                    return frame
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [frame for frame in self.frames if frame["type"] == kind]
+
+    def streamed_text(self, reply_id: int) -> str:
+        """The reply as a client that follows the protocol would show it."""
+        text, seq = "", 0
+        for frame in self.frames:
+            if frame.get("reply_id") != reply_id:
+                continue
+            if frame["type"] == "reply.state":
+                text, seq = frame["content"], frame["seq"]
+            elif frame["type"] == "reply.delta":
+                assert frame["seq"] == seq + 1, f"delta {frame['seq']} after {seq}"
+                text, seq = text + frame["text"], frame["seq"]
+        return text

@@ -1,0 +1,203 @@
+"""A reply streams from the model over the socket and is saved, whatever happens on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conversations import replies, services
+from conversations.models import Message, Role, Status
+
+from .chat_client import ChatSocket
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def conversation(owner, personas, model_server):
+    return services.start_conversation(user=owner)
+
+
+@database_sync_to_async
+def saved(conversation) -> list[Message]:
+    return list(conversation.messages.order_by("id"))
+
+
+async def settle() -> None:
+    async with asyncio.timeout(10):
+        await replies.wait_for_replies()
+
+
+async def test_a_reply_streams_and_is_saved_complete_with_usage(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.say("Tell me about pasta")
+        ended = await socket.until("reply.ended")
+    await settle()
+    user_message, reply = await saved(conversation)
+    assert user_message.role == Role.USER and user_message.content == "Tell me about pasta"
+    assert reply.status == Status.COMPLETE and reply.finish_reason == "stop"
+    assert reply.completion_tokens > 0 and reply.prompt_tokens > 0
+    assert "Tell me about pasta" in reply.content
+    assert socket.streamed_text(reply.pk) == reply.content
+    assert len(socket.of_type("reply.delta")) > 5
+    assert ended["message"]["usage"]["completion_tokens"] == reply.completion_tokens
+    assert reply.parameters["system_prompt"] == conversation.system_prompt
+    assert reply.parameters["temperature"] == conversation.temperature
+
+
+async def test_the_second_turn_sends_the_first_to_the_model(owner, conversation, model_server):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("My name is Minji")
+        await socket.until("reply.ended")
+        await socket.say("What is my name?")
+        await socket.until("reply.ended")
+    await settle()
+    sent = model_server.config.requests[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": conversation.system_prompt}
+    assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user"]
+    assert sent[1]["content"] == "My name is Minji"
+    messages = await saved(conversation)
+    assert "My name is Minji" in messages[-1].content  # the simulator quotes earlier turns
+    assert messages[-1].context_from_id == messages[0].pk
+
+
+async def test_the_conversation_gets_a_title_from_the_first_message(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("김치찌개 끓이는 법 알려줘")
+        updated = await socket.until("conversation.updated")
+    assert updated["conversation"]["title"] == "김치찌개 끓이는 법 알려줘"
+
+
+FAULTS = [
+    ("http:500", "internal error"),
+    ("http:429", "busy"),
+    ("http:401", "API key"),
+    ("http:404", "not found"),
+    ("drop:3", "connection"),
+    ("stall:3", "stopped responding"),
+    ("no_finish", "broke off"),
+    ("broken_chunk:3", "could not be read"),
+]
+
+
+@pytest.mark.parametrize(("fault", "words"), FAULTS)
+async def test_every_model_failure_ends_in_error_keeping_what_arrived(
+    owner, conversation, fault, words
+):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say(f"Explain soup [[sim:fault={fault}]]")
+        ended = await socket.until("reply.ended")
+    await settle()
+    user_message, reply = await saved(conversation)
+    assert user_message.content.startswith("Explain soup")
+    assert reply.status == Status.ERROR
+    assert words in reply.error
+    assert "Traceback" not in reply.error and "sk-test" not in reply.error
+    assert ended["message"]["error"] == reply.error
+    assert reply.content == socket.streamed_text(reply.pk)
+    if fault.startswith(("drop", "stall", "broken")):
+        assert reply.content, "the text that arrived before the failure is kept"
+
+
+async def test_a_content_filter_ends_as_filtered(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Something [[sim:fault=content_filter:4]]")
+        await socket.until("reply.ended")
+    await settle()
+    reply = (await saved(conversation))[-1]
+    assert reply.status == Status.FILTERED and reply.finish_reason == "content_filter"
+
+
+async def test_stop_keeps_what_arrived_and_marks_it_stopped(owner, conversation, model_server):
+    model_server.config.tokens_per_second = 40
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("A long story please [[sim:tokens=400]]")
+        await socket.until("reply.delta")
+        await socket.until("reply.delta")
+        await socket.send({"type": "reply.stop"})
+        ended = await socket.until("reply.ended")
+    await settle()
+    reply = (await saved(conversation))[-1]
+    assert reply.status == Status.STOPPED == ended["message"]["status"]
+    assert reply.content and reply.content == socket.streamed_text(reply.pk)
+    assert reply.completion_tokens is None or reply.completion_tokens < 400
+
+
+async def test_regenerate_replaces_the_last_reply(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Give me a tip")
+        first = (await socket.until("reply.ended"))["message"]
+        await socket.send({"type": "reply.regenerate", "client_id": "regen-1"})
+        deleted = await socket.until("messages.deleted")
+        second = (await socket.until("reply.ended"))["message"]
+    await settle()
+    assert deleted["message_ids"] == [first["id"]]
+    messages = await saved(conversation)
+    assert [m.pk for m in messages] == [messages[0].pk, second["id"]]
+    assert messages[1].status == Status.COMPLETE
+
+
+async def test_a_reply_cut_by_the_token_limit_is_truncated(owner, conversation):
+    conversation.max_completion_tokens = 5
+    await database_sync_to_async(conversation.save)()
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Explain everything")
+        ended = await socket.until("reply.ended")
+    assert ended["message"]["status"] == Status.TRUNCATED
+    assert ended["message"]["finish_reason"] == "length"
+    assert ended["message"]["usage"]["completion_tokens"] == 5
+
+
+async def test_continue_asks_for_the_rest_of_a_truncated_reply(owner, conversation):
+    conversation.max_completion_tokens = 5
+    await database_sync_to_async(conversation.save)()
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Explain everything")
+        await socket.until("reply.ended")
+        await socket.send({"type": "reply.continue", "client_id": "more-1"})
+        created = await socket.until("message.created")
+        await socket.until("reply.ended")
+    messages = await saved(conversation)
+    assert len(messages) == 3 and created["message"]["id"] == messages[2].pk
+    assert messages[2].parameters["continuation_of"] == messages[1].pk
+
+
+async def test_json_mode_replies_with_valid_json(owner, conversation, model_server):
+    conversation.response_format = "json_object"
+    conversation.system_prompt = "You are terse."
+    await database_sync_to_async(conversation.save)()
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("List three fruits")
+        ended = await socket.until("reply.ended")
+    assert ended["message"]["status"] == Status.COMPLETE
+    assert isinstance(json.loads(ended["message"]["content"]), dict)
+    sent = model_server.config.requests[-1]
+    assert sent["response_format"] == {"type": "json_object"}
+    assert "json" in sent["messages"][0]["content"].lower()
+
+
+async def test_logprobs_are_streamed_and_stored_when_on(owner, conversation):
+    conversation.logprobs, conversation.top_logprobs = True, 3
+    await database_sync_to_async(conversation.save)()
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Hello")
+        ended = await socket.until("reply.ended")
+    stored = ended["message"]["logprobs"]
+    assert "".join(item["token"] for item in stored) == ended["message"]["content"]
+    assert all(len(item["top_logprobs"]) == 3 for item in stored)
+    assert all("logprobs" in frame for frame in socket.of_type("reply.delta"))
+
+
+async def test_a_resent_frame_stores_nothing_twice(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Only once", client_id="same-id")
+        await socket.until("reply.ended")
+        await socket.say("Only once", client_id="same-id")
+        assert await socket.communicator.receive_nothing(timeout=0.5)
+    await settle()
+    messages = await saved(conversation)
+    assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
