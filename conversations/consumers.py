@@ -104,12 +104,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope["user"]
         common = {"user": user, "conversation_id": self.conversation.pk}
         if kind == "message.send":
-            await replies.start(
+            prepared = await replies.start(
                 services.post_message,
                 content=frame["content"],
                 client_id=frame["client_id"],
                 **common,
             )
+            if not prepared.is_new:
+                # A resent frame: say what the first one stored, and store nothing.
+                await self.send_json(
+                    {"type": "sync", "messages": [message_payload(m) for m in prepared.created]}
+                )
         elif kind == "message.edit":
             await replies.start(
                 services.edit_last_message,

@@ -197,7 +197,9 @@ async def test_a_resent_frame_stores_nothing_twice(owner, conversation):
         await socket.say("Only once", client_id="same-id")
         await socket.until("reply.ended")
         await socket.say("Only once", client_id="same-id")
-        assert await socket.communicator.receive_nothing(timeout=0.5)
+        again = await socket.until("sync")
     await settle()
     messages = await saved(conversation)
     assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
+    assert [m["id"] for m in again["messages"]] == [m.pk for m in messages]
+    assert len(socket.of_type("message.created")) == 2
