@@ -73,6 +73,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=close_code)
 
     async def disconnect(self, code: int) -> None:
+        self.views = {}
         if self.conversation is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

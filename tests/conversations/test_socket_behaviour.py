@@ -1,0 +1,259 @@
+"""The socket: catch-up after a reconnect, several sockets, ownership, malformed frames, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from conversations import replies, services
+from conversations.models import Message, Role, Status
+
+from .chat_client import ChatSocket
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def conversation(owner, personas, model_server):
+    return services.start_conversation(user=owner)
+
+
+@database_sync_to_async
+def saved(conversation) -> list[Message]:
+    return list(conversation.messages.order_by("id"))
+
+
+async def settle() -> None:
+    async with asyncio.timeout(15):
+        await replies.wait_for_replies()
+
+
+async def test_a_client_that_reconnects_mid_reply_ends_with_exactly_the_saved_text(
+    owner, conversation, model_server
+):
+    model_server.config.tokens_per_second = 50
+    first = ChatSocket(owner, conversation.pk)
+    await first.__aenter__()
+    await first.say("Tell me a long story [[sim:tokens=120]]")
+    created = [await first.until("message.created"), await first.until("message.created")]
+    reply_id = created[1]["message"]["id"]
+    for _ in range(10):
+        await first.until("reply.delta")
+    await first.__aexit__()  # the network drops
+
+    await asyncio.sleep(0.3)  # deltas go by while the client is away
+    async with ChatSocket(owner, conversation.pk) as again:
+        state = await again.until("reply.state")
+        assert state["reply_id"] == reply_id and state["seq"] > 10
+        ended = await again.until("reply.ended")
+    text = ended["message"]["content"]
+    assert again.streamed_text(reply_id) == text
+    assert (await saved(conversation))[-1].content == text
+
+
+async def test_subscribe_returns_what_was_missed(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("First")
+        first = await socket.until("message.created")
+        await socket.until("reply.ended")
+        await socket.send({"type": "subscribe", "after_id": first["message"]["id"]})
+        sync = await socket.until("sync")
+    assert [m["role"] for m in sync["messages"]] == ["assistant"]
+    assert sync["messages"][0]["status"] == "complete"
+
+
+async def test_two_sockets_on_one_conversation_both_receive_the_reply(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as one, ChatSocket(owner, conversation.pk) as two:
+        await one.until("ready")
+        await two.until("ready")
+        await one.say("Hello to both tabs")
+        ended_one = await one.until("reply.ended")
+        ended_two = await two.until("reply.ended")
+    reply_id = ended_one["message"]["id"]
+    assert ended_one == ended_two
+    assert one.streamed_text(reply_id) == two.streamed_text(reply_id) != ""
+    assert two.of_type("message.created")[0]["message"]["content"] == "Hello to both tabs"
+
+
+async def test_stop_works_from_another_tab(owner, conversation, model_server):
+    model_server.config.tokens_per_second = 30
+    async with ChatSocket(owner, conversation.pk) as one, ChatSocket(owner, conversation.pk) as two:
+        await one.say("Go on and on [[sim:tokens=300]]")
+        await two.until("reply.delta")
+        await two.send({"type": "reply.stop"})
+        ended = await one.until("reply.ended")
+    assert ended["message"]["status"] == Status.STOPPED
+
+
+async def test_closing_the_socket_does_not_stop_the_reply(owner, conversation, model_server):
+    model_server.config.tokens_per_second = 100
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Keep going without me [[sim:tokens=60]]")
+        await socket.until("reply.delta")
+    await settle()
+    reply = (await saved(conversation))[-1]
+    assert reply.status == Status.COMPLETE
+    assert reply.completion_tokens >= 60
+
+
+async def test_an_orphaned_streaming_reply_is_swept_to_interrupted(owner, conversation):
+    @database_sync_to_async
+    def orphan() -> Message:
+        Message.objects.create(conversation=conversation, role=Role.USER, content="Hi")
+        return Message.objects.create(
+            conversation=conversation,
+            role=Role.ASSISTANT,
+            status=Status.STREAMING,
+            content="Half an ans",
+            lease_expires_at=timezone.now() - timedelta(seconds=1),
+            runner_channel="reply.gone!dead",
+        )
+
+    reply = await orphan()
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.send({"type": "subscribe", "after_id": 0})
+        sync = await socket.until("sync")
+    assert sync["messages"][-1]["status"] == Status.INTERRUPTED
+    await database_sync_to_async(reply.refresh_from_db)()
+    assert reply.status == Status.INTERRUPTED and reply.content == "Half an ans"
+    assert reply.error
+
+
+async def test_a_live_reply_is_never_swept(owner, conversation):
+    @database_sync_to_async
+    def live() -> int:
+        reply = Message.objects.create(
+            conversation=conversation,
+            role=Role.ASSISTANT,
+            status=Status.STREAMING,
+            lease_expires_at=timezone.now() + timedelta(seconds=30),
+        )
+        return replies.sweep_orphaned_replies() + (reply.pk * 0)
+
+    assert await live() == 0
+
+
+async def test_another_users_conversation_is_refused_on_the_socket(outsider, conversation):
+    socket = ChatSocket(outsider, conversation.pk)
+    _connected, _ = await socket.communicator.connect()
+    frame = await socket.receive()
+    assert frame == {"type": "error", "code": "not_found", "message": frame["message"]}
+    closed = await socket.communicator.receive_output()
+    assert closed == {"type": "websocket.close", "code": 4404}
+
+
+async def test_a_stranger_is_refused_on_the_socket(conversation):
+    from django.contrib.auth.models import AnonymousUser
+
+    socket = ChatSocket(AnonymousUser(), conversation.pk)
+    await socket.communicator.connect()
+    assert (await socket.receive())["code"] == "not_authenticated"
+    assert (await socket.communicator.receive_output())["code"] == 4401
+
+
+MALFORMED = [
+    ("not json at all", "bad_json"),
+    ("[1, 2]", "bad_json"),
+    ('{"type": "dance"}', "unknown_type"),
+    ('{"type": "message.send", "content": "hi"}', "invalid"),
+    ('{"type": "message.send", "client_id": "a"}', "invalid"),
+    ('{"type": "message.send", "client_id": "a", "content": 5}', "invalid"),
+    ('{"type": "message.edit", "client_id": "a", "content": "x"}', "invalid"),
+    ('{"type": "message.send", "client_id": "a", "content": "   "}', "empty_message"),
+    ('{"type": "reply.stop"}', "nothing_to_stop"),
+    ('{"type": "reply.regenerate", "client_id": "r"}', "nothing_to_regenerate"),
+]
+
+
+@pytest.mark.parametrize(("text", "code"), MALFORMED)
+async def test_each_malformed_frame_gets_an_error_and_the_socket_stays_usable(
+    owner, conversation, text, code
+):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.communicator.send_to(text_data=text)
+        error = await socket.until("error")
+        assert error["code"] == code and error["message"]
+        await socket.say("Still here?")
+        assert (await socket.until("reply.ended"))["message"]["status"] == Status.COMPLETE
+
+
+async def test_an_oversize_frame_is_refused(owner, conversation, settings):
+    settings.CHAT_MAX_MESSAGE_CHARS = 100
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.communicator.send_to(text_data="x" * 2000)
+        assert (await socket.until("error"))["code"] == "too_large"
+        await socket.say("y" * 101)
+        assert (await socket.until("error"))["code"] == "message_too_long"
+    assert await saved(conversation) == []
+
+
+async def test_a_flood_of_frames_is_slowed_down(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        for _ in range(40):
+            await socket.send({"type": "dance"})
+        codes = [(await socket.until("error"))["code"] for _ in range(40)]
+    assert "slow_down" in codes
+
+
+async def test_replies_at_once_per_user_are_limited(owner, personas, model_server, settings):
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 1
+    model_server.config.tokens_per_second = 20
+    first = await database_sync_to_async(services.start_conversation)(user=owner)
+    second = await database_sync_to_async(services.start_conversation)(user=owner)
+    async with ChatSocket(owner, first.pk) as one, ChatSocket(owner, second.pk) as two:
+        await one.say("Slow one [[sim:tokens=100]]")
+        await one.until("reply.delta")
+        await two.say("Another")
+        error = await two.until("error")
+        await one.send({"type": "reply.stop"})
+        await one.until("reply.ended")
+    assert error["code"] == "too_many_replies"
+    assert await saved(second) == []
+
+
+async def test_a_second_message_while_a_reply_streams_is_refused(owner, conversation, model_server):
+    model_server.config.tokens_per_second = 20
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Slow [[sim:tokens=100]]")
+        await socket.until("reply.delta")
+        await socket.say("Impatient")
+        error = await socket.until("error")
+        await socket.send({"type": "reply.stop"})
+        await socket.until("reply.ended")
+    assert error["code"] == "reply_in_progress"
+    assert len(await saved(conversation)) == 2
+
+
+async def test_messages_per_minute_are_limited(owner, conversation, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 2
+    async with ChatSocket(owner, conversation.pk) as socket:
+        for text in ["one", "two"]:
+            await socket.say(text)
+            await socket.until("reply.ended")
+        await socket.say("three")
+        error = await socket.until("error")
+    assert error["code"] == "rate_limited" and "2" in error["message"]
+    assert [m.content for m in await saved(conversation) if m.role == Role.USER] == ["one", "two"]
+
+
+async def test_editing_the_last_message_asks_again(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Recipe for bread")
+        user_id = (await socket.until("message.created"))["message"]["id"]
+        await socket.until("reply.ended")
+        await socket.send(
+            {"type": "message.edit", "client_id": "e1", "message_id": user_id, "content": "Cake"}
+        )
+        updated = await socket.until("message.updated")
+        ended = await socket.until("reply.ended")
+    assert updated["message"]["content"] == "Cake"
+    assert "Cake" in ended["message"]["content"]
+    assert next(m.content for m in await saved(conversation)) == "Cake"
+    assert len(await saved(conversation)) == 2

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def redis_url(settings) -> str:
+    """The Redis these tests share between processes; the in-memory layer cannot cross one."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        pytest.skip("needs REDIS_URL (CI runs this suite again with PostgreSQL and Redis)")
+    return url
