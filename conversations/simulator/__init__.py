@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from .app import create_app
 from .config import Fault, FaultKind, SimulatorConfig
+from .delivery import Activity
 from .engine import Completion, generate
 from .server import SimulatorServer, ensure_background_simulator
 from .tokens import Token
 
 __all__ = [
+    "Activity",
     "Completion",
     "Fault",
     "FaultKind",

@@ -24,7 +24,13 @@ from starlette.routing import Route
 
 from .config import SimulatorConfig
 from .conversation import Conversation
-from .delivery import BufferedCompletion, Delivery, StreamedCompletion, hide_drop_tracebacks
+from .delivery import (
+    Activity,
+    BufferedCompletion,
+    Delivery,
+    StreamedCompletion,
+    hide_drop_tracebacks,
+)
 from .directives import DirectiveError, parse_directives
 from .engine import generate
 from .errors import ApiError, fault_error, invalid_api_key, missing_api_key, model_not_found
@@ -56,9 +62,15 @@ def _model_card(model: str) -> dict[str, object]:
 
 
 def create_app(config: SimulatorConfig) -> Starlette:
-    """The ASGI app serving ``config``; ``app.state.stopping`` ends waits on shutdown."""
+    """The ASGI app serving ``config``.
+
+    ``app.state.stopping`` (a ``threading.Event``) makes every pending wait give up, so a
+    server can stop with stalled streams open; ``app.state.activity`` counts open responses
+    and client disconnects.
+    """
     hide_drop_tracebacks()
     stopping = threading.Event()
+    activity = Activity()
 
     async def list_models(request: Request) -> Response:
         try:
@@ -111,6 +123,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
             first_token_delay=config.first_token_delay if delay is None else delay,
             fault=fault,
             stopping=stopping,
+            activity=activity,
         )
         if body.get("stream"):
             return StreamedCompletion(delivery)
@@ -131,4 +144,5 @@ def create_app(config: SimulatorConfig) -> Starlette:
     )
     app.state.config = config
     app.state.stopping = stopping
+    app.state.activity = activity
     return app

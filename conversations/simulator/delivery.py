@@ -67,6 +67,19 @@ async def pause(seconds: float, stopping: threading.Event) -> None:
         await anyio.sleep(min(remaining, _SLICE))
 
 
+@dataclass
+class Activity:
+    """What the server is doing, so tests can see server-side effects of client behaviour.
+
+    ``open_responses`` counts completions being sent right now; ``disconnects`` counts
+    responses abandoned because the client went away (e.g. the app cancelled a stream).
+    Only the server's event loop changes these; other threads just read them.
+    """
+
+    open_responses: int = 0
+    disconnects: int = 0
+
+
 class Outcome(enum.Enum):
     COMPLETE = "complete"
     DROP = "drop"
@@ -85,6 +98,7 @@ class Delivery:
     first_token_delay: float
     fault: Fault | None
     stopping: threading.Event
+    activity: Activity
 
     @property
     def interval(self) -> float:
@@ -116,15 +130,22 @@ class _DeliveryResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = Outcome.DISCONNECTED
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
-            try:
-                outcome = await self._deliver(send)
-            except ServerStopping:
-                outcome = Outcome.DROP
-            except OSError:  # a server that reports the disconnect by failing send()
-                outcome = Outcome.DISCONNECTED
-            group.cancel_scope.cancel()
+        activity = self.delivery.activity
+        activity.open_responses += 1
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._cancel_on_disconnect, receive, group.cancel_scope)
+                try:
+                    outcome = await self._deliver(send)
+                except ServerStopping:
+                    outcome = Outcome.DROP
+                except OSError:  # a server that reports the disconnect by failing send()
+                    outcome = Outcome.DISCONNECTED
+                group.cancel_scope.cancel()
+        finally:
+            activity.open_responses -= 1
+            if outcome is Outcome.DISCONNECTED:
+                activity.disconnects += 1
         if outcome is Outcome.DROP:
             raise DropConnection
 

@@ -18,6 +18,7 @@ import uvicorn
 
 from .app import create_app
 from .config import SimulatorConfig
+from .delivery import Activity
 
 _START_TIMEOUT = 10.0
 _STOP_GRACE = 2.0
@@ -52,6 +53,12 @@ class SimulatorServer:
         """What to pass as the SDK's ``base_url``: ``http://<host>:<port>/v1``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/v1"
+
+    @property
+    def activity(self) -> Activity:
+        """Live counters: completions being sent now, and clients that left mid-response."""
+        activity: Activity = self._app.state.activity
+        return activity
 
     @property
     def running(self) -> bool:

@@ -73,8 +73,8 @@ def _distribution(top: float, width: int, rng: random.Random) -> list[float]:
     for _ in range(width - 1):
         probabilities.append(probabilities[-1] * rng.uniform(0.3, 0.9))
     rest = sum(probabilities[1:])
-    budget = 0.99 - top
-    if rest > budget > 0:
+    budget = 0.999 - top  # top never exceeds 0.995, so this stays positive
+    if rest > budget:
         scale = budget / rest
         probabilities[1:] = [p * scale for p in probabilities[1:]]
     return probabilities

@@ -245,7 +245,7 @@ def compose_markdown(
     if outline.earlier is not None:
         evidence.append(language.earlier.format(outline.earlier))
     opening = garble(rng.choice(language.openings))
-    points = [garble(p) for p in _pick_points(language, rng, rng.randint(2, 4))]
+    points = [garble(p) for p in _pick_points(language, rng, rng.randint(3, 4))]
     code = ""
     if outline.with_code:
         name, snippet = rng.choice(language.snippets)
@@ -268,7 +268,7 @@ def compose_json(
     language = KOREAN if outline.korean else ENGLISH
     garble = Garbler(temperature, rng, outline.korean)
     answer = garble(rng.choice(language.openings))
-    points = [garble(p) for p in _pick_points(language, rng, rng.randint(2, 4))]
+    points = [garble(p) for p in _pick_points(language, rng, rng.randint(3, 4))]
     closing = garble(rng.choice(language.closings))
 
     def render(items: list[str]) -> str:
