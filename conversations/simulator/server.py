@@ -21,7 +21,7 @@ from .config import SimulatorConfig
 from .delivery import Activity
 
 _START_TIMEOUT = 10.0
-_STOP_GRACE = 2.0
+_STOP_GRACE = 2
 
 
 class SimulatorServer:

@@ -82,9 +82,11 @@ async def test_a_client_leaving_mid_stream_is_not_an_error(
             if simulator.activity.open_responses == 0:
                 break
             await asyncio.sleep(0.02)
+        still_open = simulator.activity.open_responses
+        disconnects = simulator.activity.disconnects - disconnects_before
         after = await client.chat.completions.create(model=MODEL, messages=MESSAGES)
 
-    assert simulator.activity.open_responses == 0  # the server stopped generating
-    assert simulator.activity.disconnects == disconnects_before + 1
+    assert still_open == 0  # the server stopped generating well before the answer's end
+    assert disconnects == 1
     assert after.choices[0].finish_reason == "stop"
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
