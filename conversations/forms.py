@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
-from .models import Persona
+from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, ResponseFormat
 
 
 class SignUpForm(UserCreationForm):
@@ -12,9 +14,81 @@ class SignUpForm(UserCreationForm):
         fields = ("username",)
 
 
+class PersonaChoiceField(forms.ModelChoiceField):
+    """Each option reads "emoji name", in the user's language."""
+
+    def label_from_instance(self, obj: Persona) -> str:
+        return f"{obj.emoji} {obj.display_name()}".strip()
+
+
 class NewConversationForm(forms.Form):
-    persona = forms.ModelChoiceField(
+    persona = PersonaChoiceField(
         queryset=Persona.objects.active(),
         label=_("Persona"),
         required=False,
+        empty_label=None,
     )
+    message = forms.CharField(
+        label=_("Message"),
+        required=False,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 1}),
+    )
+    # "Reset": a new conversation with the settings of this one.
+    copy_from = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+
+
+class PinForm(forms.Form):
+    pinned = forms.BooleanField(required=False)
+
+
+class ConversationSettingsForm(forms.ModelForm):
+    """The settings of one conversation; the model's own `clean` checks JSON mode."""
+
+    json_mode = forms.BooleanField(
+        label=_("JSON mode"), required=False, help_text=RESPONSE_FORMAT_HELP
+    )
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "system_prompt",
+            "temperature",
+            "max_completion_tokens",
+            "logprobs",
+            "top_logprobs",
+        ]
+        widgets = {
+            "system_prompt": forms.Textarea(attrs={"rows": 5}),
+            "temperature": forms.NumberInput(
+                attrs={"type": "range", "min": "0", "max": "2", "step": "0.1"}
+            ),
+            "max_completion_tokens": forms.NumberInput(attrs={"min": "1", "placeholder": "—"}),
+            "top_logprobs": forms.NumberInput(attrs={"min": "0", "max": "20"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["json_mode"].initial = (
+            self.instance.response_format == ResponseFormat.JSON_OBJECT
+        )
+        self.order_fields(
+            ["system_prompt", "temperature", "max_completion_tokens", "json_mode", "logprobs"]
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Set before the model's own validation runs (in _post_clean), which checks JSON mode.
+        self.instance.response_format = (
+            ResponseFormat.JSON_OBJECT if cleaned.get("json_mode") else ResponseFormat.TEXT
+        )
+        return cleaned
+
+    def settings_values(self) -> dict[str, Any]:
+        values = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        values["response_format"] = self.instance.response_format
+        return values

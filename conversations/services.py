@@ -310,3 +310,17 @@ def set_pinned(*, user: Any, conversation_id: Any, pinned: bool) -> Conversation
 def delete_conversation(*, user: Any, conversation_id: Any) -> None:
     with transaction.atomic():
         _lock(user, conversation_id).delete()
+
+
+def update_conversation_settings(
+    *, user: Any, conversation_id: Any, values: dict[str, Any]
+) -> Conversation:
+    """Save a conversation's generation settings; the next reply uses them."""
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        for name, value in values.items():
+            if name in Conversation.SETTING_FIELDS:
+                setattr(conversation, name, value)
+        conversation.full_clean(exclude=["user", "persona"])
+        conversation.save(update_fields=[n for n in values if n in Conversation.SETTING_FIELDS])
+    return conversation

@@ -1,19 +1,166 @@
-"""Pages. Each view parses, checks ownership and hands the write to `services`."""
+"""Pages. Each view parses, checks ownership and hands the write to `services`.
+
+The reads a page needs are the small functions at the top; every one of them runs a fixed
+number of queries, whatever the number of conversations or messages (a test counts them).
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
 
 from . import services
-from .forms import NewConversationForm, SignUpForm
-from .models import Conversation, Persona
+from .errors import ChatError
+from .forms import (
+    ConversationSettingsForm,
+    NewConversationForm,
+    PinForm,
+    RenameForm,
+    SignUpForm,
+)
+from .models import Conversation, Message, Persona, Role
+from .replies import sweep_orphaned_replies
+
+# How many conversations the sidebar lists, and messages a page (or a scroll-up) loads.
+SIDEBAR_LIMIT = 100
+PAGE_SIZE = 50
+SEARCH_MAX_CHARS = 200
+
+
+@dataclass
+class SidebarGroup:
+    label: str
+    conversations: list[Conversation] = field(default_factory=list)
+
+
+def _group_label(day: Any, today: Any) -> str:
+    if day == today:
+        return str(gettext_lazy("Today"))
+    if day == today - timedelta(days=1):
+        return str(gettext_lazy("Yesterday"))
+    if day > today - timedelta(days=7):
+        return str(gettext_lazy("Previous 7 days"))
+    return formats.date_format(day, "YEAR_MONTH_FORMAT")
+
+
+def sidebar_conversations(user: Any, query: str = "") -> list[Conversation]:
+    """The user's conversations for the sidebar, pinned first then newest: one query."""
+    conversations = Conversation.objects.owned_by(user).select_related("persona")
+    if query:
+        # Titles and message text; a subquery keeps each conversation once.
+        matching = Message.objects.filter(content__icontains=query).values("conversation_id")
+        conversations = conversations.filter(Q(title__icontains=query) | Q(pk__in=matching))
+    return list(conversations.order_by("-pinned", "-updated_at")[:SIDEBAR_LIMIT])
+
+
+def group_by_day(conversations: list[Conversation]) -> list[SidebarGroup]:
+    """Pinned, today, yesterday, previous 7 days, then one group per month."""
+    today = timezone.localdate()
+    groups: list[SidebarGroup] = []
+    for conversation in conversations:
+        if conversation.pinned:
+            label = _("Pinned")
+        else:
+            label = _group_label(timezone.localdate(conversation.updated_at), today)
+        if not groups or groups[-1].label != label:
+            groups.append(SidebarGroup(label))
+        groups[-1].conversations.append(conversation)
+    return groups
+
+
+def sidebar_context(request: HttpRequest) -> dict[str, Any]:
+    query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
+    conversations = sidebar_conversations(request.user, query)
+    return {
+        "conversations": conversations,
+        "conversation_groups": group_by_day(conversations),
+        "search_query": query,
+    }
+
+
+def mark_context(page: list[Message], context_from_id: int | None) -> None:
+    """Flag the messages the latest reply's model call no longer saw (`context_from_id`)."""
+    for message in page:
+        message.excluded = bool(context_from_id) and message.pk < context_from_id
+
+
+def latest_context_from_id(conversation: Conversation, page: list[Message]) -> int | None:
+    replies = [m for m in page if m.role == Role.ASSISTANT]
+    if replies:
+        return replies[-1].context_from_id
+    if not page:
+        return None
+    # No reply among the newest page (rare): ask for the latest one directly.
+    return (
+        conversation.messages.filter(role=Role.ASSISTANT)
+        .order_by("-id")
+        .values_list("context_from_id", flat=True)
+        .first()
+    )
+
+
+def message_page(
+    conversation: Conversation, *, before: int | None = None, context_from_id: Any = False
+) -> tuple[list[Message], bool]:
+    """Up to PAGE_SIZE messages before `before` (or the newest), oldest first, and whether
+    older ones exist."""
+    queryset = conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
+    if before is not None:
+        queryset = queryset.filter(pk__lt=before)
+    rows = list(queryset.order_by("-id")[: PAGE_SIZE + 1])
+    has_older = len(rows) > PAGE_SIZE
+    page = rows[:PAGE_SIZE][::-1]
+    if context_from_id is False:
+        context_from_id = latest_context_from_id(conversation, page)
+    mark_context(page, context_from_id)
+    return page, has_older
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return fallback
+
+
+def _owned(request: HttpRequest, conversation_id: UUID) -> Conversation:
+    return get_object_or_404(
+        Conversation.objects.owned_by(request.user).select_related("persona"), pk=conversation_id
+    )
+
+
+def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS}
+    if conversation is not None:
+        config.update(
+            conversationId=str(conversation.pk),
+            socketPath=f"/ws/conversations/{conversation.pk}/",
+            olderUrl=reverse("older_messages", args=[conversation.pk]),
+            pending=request.session.pop(f"pending:{conversation.pk}", None),
+            personaEmoji=conversation.persona.emoji if conversation.persona else "",
+        )
+    return config
+
+
+# Pages.
 
 
 @login_not_required
@@ -38,36 +185,175 @@ def chat(request: HttpRequest) -> HttpResponse:
     return new_chat_page(request)
 
 
-def new_chat_page(request: HttpRequest) -> HttpResponse:
+def new_chat_page(request: HttpRequest, form: NewConversationForm | None = None) -> HttpResponse:
+    personas = list(Persona.objects.active())
+    default = next((p for p in personas if p.is_default), personas[0] if personas else None)
+    form = form or NewConversationForm(initial={"persona": default})
     return render(
         request,
-        "conversations/chat.html",
+        "conversations/new_chat.html",
         {
             "conversation": None,
-            "personas": Persona.objects.active(),
-            "default_persona": Persona.objects.default(),
-            "conversations": Conversation.objects.owned_by(request.user)[:50],
+            "form": form,
+            "personas": personas,
+            "default_persona": default,
+            "chat_config": _chat_config(request, None),
+            **sidebar_context(request),
         },
     )
 
 
+def new_conversation(request: HttpRequest) -> HttpResponse:
+    """GET: pick a persona and write the first message. POST: start the conversation."""
+    if request.method != "POST":
+        return new_chat_page(request)
+    form = NewConversationForm(request.POST)
+    if not form.is_valid():
+        return new_chat_page(request, form)
+    persona = form.cleaned_data["persona"]
+    overrides = None
+    source_id = form.cleaned_data["copy_from"]
+    if source_id:
+        source = _owned(request, source_id)
+        persona, overrides = source.persona, source.settings_dict()
+    created = services.start_conversation(user=request.user, persona=persona, overrides=overrides)
+    if form.cleaned_data["message"]:
+        # The page's socket sends it once it is connected: the reply runs in the server's
+        # event loop, not in this request.
+        request.session[f"pending:{created.pk}"] = {
+            "content": form.cleaned_data["message"],
+            "client_id": uuid.uuid4().hex,
+        }
+    if source_id:
+        messages.success(request, _("New conversation with the same settings."))
+    return redirect("conversation", conversation_id=created.pk)
+
+
 def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
-    current = get_object_or_404(Conversation.objects.owned_by(request.user), pk=conversation_id)
+    current = _owned(request, conversation_id)
+    # A reply left "streaming" by a process that died is shown as what it is: interrupted.
+    sweep_orphaned_replies(current.pk)
+    page, has_older = message_page(current)
     return render(
         request,
         "conversations/chat.html",
         {
             "conversation": current,
-            "chat_messages": current.messages.all(),
-            "personas": Persona.objects.active(),
-            "conversations": Conversation.objects.owned_by(request.user)[:50],
+            "chat_messages": page,
+            "has_older": has_older,
+            "settings_form": ConversationSettingsForm(instance=current),
+            "rename_form": RenameForm(initial={"title": current.title}),
+            "chat_config": _chat_config(request, current),
+            **sidebar_context(request),
         },
     )
 
 
+@require_GET
+def older_messages(request: HttpRequest, conversation_id: UUID) -> JsonResponse:
+    """A page of older messages as HTML, for scrolling up a long conversation."""
+    current = _owned(request, conversation_id)
+    try:
+        before = int(request.GET["before"])
+        context_from = request.GET.get("context_from")
+        context_from_id = int(context_from) if context_from else None
+    except (KeyError, ValueError):
+        return JsonResponse({"error": "before must be a message id"}, status=400)
+    page, has_older = message_page(current, before=before, context_from_id=context_from_id)
+    html = render_to_string(
+        "conversations/_messages.html",
+        {"chat_messages": page, "conversation": current},
+        request=request,
+    )
+    return JsonResponse({"html": html, "has_older": has_older})
+
+
+@require_GET
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    """The sidebar's list alone, for searching as one types."""
+    current_id = request.GET.get("current", "")
+    return render(
+        request,
+        "conversations/_conversation_list.html",
+        {"current_id": current_id, **sidebar_context(request)},
+    )
+
+
 @require_POST
-def new_conversation(request: HttpRequest) -> HttpResponse:
-    form = NewConversationForm(request.POST)
-    persona = form.cleaned_data["persona"] if form.is_valid() else None
-    created = services.start_conversation(user=request.user, persona=persona)
-    return redirect("conversation", conversation_id=created.pk)
+def rename(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    form = RenameForm(request.POST)
+    target = _safe_next(request, reverse("conversation", args=[conversation_id]))
+    if not form.is_valid():
+        messages.error(request, _("A title needs at least one character."))
+        return redirect(target)
+    _call(
+        services.rename_conversation,
+        user=request.user,
+        conversation_id=conversation_id,
+        title=form.cleaned_data["title"],
+    )
+    messages.success(request, _("Conversation renamed."))
+    return redirect(target)
+
+
+@require_POST
+def pin(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    form = PinForm(request.POST)
+    pinned = form.is_valid() and form.cleaned_data["pinned"]
+    _call(services.set_pinned, user=request.user, conversation_id=conversation_id, pinned=pinned)
+    return redirect(_safe_next(request, reverse("conversation", args=[conversation_id])))
+
+
+def delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """GET asks for confirmation; POST deletes."""
+    current = _owned(request, conversation_id)
+    if request.method == "POST":
+        _call(services.delete_conversation, user=request.user, conversation_id=current.pk)
+        messages.success(request, _("Conversation deleted."))
+        return redirect("chat")
+    return render(
+        request,
+        "conversations/confirm_delete.html",
+        {"conversation": current, "chat_config": _chat_config(request, None)},
+    )
+
+
+@require_POST
+def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    current = _owned(request, conversation_id)
+    form = ConversationSettingsForm(request.POST, instance=current)
+    if form.is_valid():
+        _call(
+            services.update_conversation_settings,
+            user=request.user,
+            conversation_id=current.pk,
+            values=form.settings_values(),
+        )
+        messages.success(request, _("Settings saved. The next answer uses them."))
+        return redirect("conversation", conversation_id=current.pk)
+    current.refresh_from_db()
+    page, has_older = message_page(current)
+    return render(
+        request,
+        "conversations/chat.html",
+        {
+            "conversation": current,
+            "chat_messages": page,
+            "has_older": has_older,
+            "settings_form": form,
+            "settings_open": True,
+            "rename_form": RenameForm(initial={"title": current.title}),
+            "chat_config": _chat_config(request, current),
+            **sidebar_context(request),
+        },
+        status=400,
+    )
+
+
+def _call(write: Any, **kwargs: Any) -> Any:
+    try:
+        return write(**kwargs)
+    except ChatError as exc:
+        if exc.code == "not_found":
+            raise Http404(exc.message) from None
+        raise

@@ -1,1 +1,297 @@
-// The chat page's socket client; see docs/protocol.md.
+// The chat page: wires the socket, the message list, the composer and the scroller together.
+// Data comes from the page through json_script (#chat-config, #chat-strings); see
+// docs/protocol.md for the frames.
+
+import "./common.js";
+import { Composer } from "./composer.js";
+import { MessageList } from "./messages.js";
+import { setStrings } from "./render.js";
+import { Scroller } from "./scroll.js";
+import { setupPersonaPicker, setupSettings, setupSidebar } from "./sidebar.js";
+import { ChatSocket } from "./socket.js";
+
+const strings = JSON.parse(document.getElementById("chat-strings").textContent);
+const config = JSON.parse(document.getElementById("chat-config").textContent);
+setStrings(strings);
+setupSidebar(strings);
+setupSettings();
+setupPersonaPicker();
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+if (config.conversationId) startChat();
+else startNewChat();
+document.documentElement.dataset.ready = "";
+
+// The new-chat page: the first message goes with the form; the conversation page sends it.
+function startNewChat() {
+  const form = document.getElementById("new-chat-form");
+  if (!form) return;
+  const composer = new Composer(form, { draftKey: "draft:new" });
+  composer.addEventListener("send", () => {
+    sessionStorage.removeItem("draft:new");
+    HTMLFormElement.prototype.submit.call(form);
+  });
+  composer.focus();
+}
+
+function startChat() {
+  const id = config.conversationId;
+  const errorBox = document.getElementById("chat-error");
+  const status = document.getElementById("connection-status");
+  const stopButton = document.getElementById("stop-button");
+  const sendButton = document.getElementById("send-button");
+  const regenerateButton = document.getElementById("regenerate-button");
+  const list = new MessageList(document.getElementById("messages"), {
+    strings,
+    emoji: config.personaEmoji,
+    language: document.documentElement.lang,
+  });
+  const composer = new Composer(document.getElementById("composer"), { draftKey: `draft:${id}` });
+  const socket = new ChatSocket(config.socketPath);
+  const scroller = new Scroller(document.getElementById("scroller"), {
+    jumpButton: document.getElementById("jump-to-bottom"),
+    older: document.getElementById("older"),
+    olderButton: document.getElementById("load-older"),
+    loadOlder,
+  });
+
+  // A message sent but not yet stored by the server; sent again (same client id, so stored
+  // once) after a reconnect.
+  const pendingKey = `pending:${id}`;
+  let pending = JSON.parse(sessionStorage.getItem(pendingKey) || "null");
+  if (!pending && config.pending) {
+    pending = { type: "message.send", client_id: config.pending.client_id, content: config.pending.content };
+  }
+  const setPending = (frame) => {
+    pending = frame;
+    if (frame) sessionStorage.setItem(pendingKey, JSON.stringify(frame));
+    else sessionStorage.removeItem(pendingKey);
+  };
+  setPending(pending);
+  let subscribes = [];
+  let connectedBefore = false; // `after` of each subscribe sent and not yet answered
+
+  const showError = (text) => {
+    errorBox.textContent = text || "";
+    errorBox.hidden = !text;
+  };
+
+  const updateButtons = () => {
+    const busy = Boolean(list.streaming());
+    stopButton.hidden = !busy;
+    sendButton.hidden = busy;
+    const items = list.items();
+    const last = items[items.length - 1];
+    regenerateButton.hidden = busy || !last || last.dataset.role !== "assistant";
+    document.getElementById("empty-chat")?.toggleAttribute("hidden", items.length > 0);
+  };
+  list.addEventListener("change", updateButtons);
+  updateButtons();
+
+  list.addEventListener("stored", (event) => {
+    if (pending && event.detail.clientId === pending.client_id) {
+      setPending(null);
+      showError("");
+    }
+  });
+
+  // The socket.
+
+  socket.addEventListener("state", (event) => {
+    const { state, seconds, code } = event.detail;
+    status.dataset.state = state;
+    if (state === "open") status.textContent = "";
+    else if (state === "waiting") status.textContent = format(strings.reconnectingIn, { seconds });
+    else if (state === "connecting") status.textContent = status.dataset.seen ? strings.reconnecting : strings.connecting;
+    else if (state === "closed") status.textContent = code === 4401 ? strings.notAuthenticated : strings.notFound;
+    if (state === "open") status.dataset.seen = "1";
+  });
+
+  socket.addEventListener("frame", (event) => {
+    const frame = event.detail;
+    switch (frame.type) {
+      case "ready": {
+        // First connection: only what is newer than the page. After a drop: everything shown,
+        // so replies that ended, changed or were deleted meanwhile are brought up to date.
+        const first = list.firstId();
+        let after = list.lastId();
+        if (connectedBefore) after = first === null ? null : first - 1;
+        connectedBefore = true;
+        subscribes = [after];
+        socket.send({ type: "subscribe", after_id: after });
+        break;
+      }
+      case "sync": {
+        if (subscribes.length) {
+          const after = subscribes.shift();
+          list.sync(frame.messages, { after, reconcile: true });
+          if (pending && !frame.messages.some((m) => m.client_id === pending.client_id)) {
+            socket.send(pending);
+          }
+        } else {
+          list.sync(frame.messages);
+        }
+        break;
+      }
+      case "conversation.updated":
+        setTitle(frame.conversation.title);
+        break;
+      case "error":
+        if (pending && frame.client_id === pending.client_id) {
+          if (!composer.value.trim()) composer.value = pending.content;
+          setPending(null);
+        }
+        showError(frame.message);
+        break;
+      default:
+        list.apply(frame);
+    }
+  });
+  socket.connect();
+
+  function setTitle(title) {
+    if (!title) return;
+    document.getElementById("chat-title").textContent = title;
+    document.title = title;
+    const item = document.querySelector(`.conversation-item[data-conversation-id="${id}"] [data-title]`);
+    if (item) item.textContent = title;
+  }
+
+  // Actions.
+
+  const sendFrame = (frame) => {
+    showError("");
+    if (!socket.send(frame)) {
+      showError(strings.offlineKept);
+      return false;
+    }
+    return true;
+  };
+
+  composer.addEventListener("send", (event) => {
+    if (!socket.isOpen) {
+      showError(strings.offlineKept);
+      return;
+    }
+    const frame = { type: "message.send", client_id: newClientId(), content: event.detail.text };
+    setPending(frame);
+    composer.value = "";
+    sendFrame(frame);
+    scroller.toBottom();
+  });
+
+  const stop = () => {
+    const streaming = list.streaming();
+    if (streaming) sendFrame({ type: "reply.stop", reply_id: Number(streaming.dataset.id) });
+  };
+  stopButton.addEventListener("click", stop);
+  const regenerate = () => {
+    if (sendFrame({ type: "reply.regenerate", client_id: newClientId() })) scroller.toBottom();
+  };
+  regenerateButton.addEventListener("click", regenerate);
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (document.querySelector("dialog[open]") || document.querySelector(".sidebar.open")) return;
+    if (list.streaming()) {
+      event.preventDefault();
+      stop();
+    }
+  });
+
+  list.list.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const action = button.dataset.action;
+    if (action === "retry") regenerate();
+    else if (action === "continue") sendFrame({ type: "reply.continue", client_id: newClientId() });
+    else if (action === "edit") startEdit(button.closest(".message"));
+  });
+
+  // Edit-and-resend the last user message, in place.
+  function startEdit(item) {
+    if (!item || item.querySelector(".edit-form")) return;
+    const bubble = item.querySelector(".bubble");
+    const content = item.querySelector(".content");
+    const form = document.createElement("form");
+    form.className = "edit-form";
+    const area = document.createElement("textarea");
+    area.value = content.textContent;
+    area.setAttribute("aria-label", strings.editMessage);
+    area.rows = 3;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = strings.saveAndSend;
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = strings.cancel;
+    const buttons = document.createElement("div");
+    buttons.className = "edit-buttons";
+    buttons.append(cancel, save);
+    form.append(area, buttons);
+    content.hidden = true;
+    bubble.append(form);
+    item.classList.add("editing");
+    area.focus();
+    const close = () => {
+      form.remove();
+      content.hidden = false;
+      item.classList.remove("editing");
+    };
+    cancel.addEventListener("click", close);
+    const composition = { active: false };
+    area.addEventListener("compositionstart", () => (composition.active = true));
+    area.addEventListener("compositionend", () => setTimeout(() => (composition.active = false), 0));
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !composition.active && event.keyCode !== 229) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = area.value.trim();
+      if (!text) return;
+      const sent = sendFrame({
+        type: "message.edit",
+        client_id: newClientId(),
+        message_id: Number(item.dataset.id),
+        content: text,
+      });
+      if (sent) close();
+    });
+  }
+
+  async function loadOlder() {
+    const first = list.firstId();
+    if (first === null) return false;
+    const params = new URLSearchParams({ before: String(first) });
+    const replies = list.list.querySelectorAll(':scope > .message[data-role="assistant"]');
+    const latest = replies[replies.length - 1];
+    if (latest && latest.dataset.contextFrom) params.set("context_from", latest.dataset.contextFrom);
+    try {
+      const response = await fetch(`${config.olderUrl}?${params}`, { headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(String(response.status));
+      const data = await response.json();
+      list.prependHtml(data.html);
+      return data.has_older;
+    } catch {
+      showError(strings.loadFailed);
+      return true;
+    }
+  }
+
+  composer.focus();
+}

@@ -1,0 +1,379 @@
+// The list of messages: builds and updates their elements from the socket's frames, and keeps
+// each streaming reply's text and `seq` so no token is lost or shown twice (docs/protocol.md).
+//
+// Elements look exactly like templates/conversations/_message.html renders them.
+
+import { StreamRenderer, enhance, replyFragment } from "./render.js";
+
+const NOTED = new Set(["stopped", "truncated", "filtered", "error", "interrupted"]);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+function confidenceLevel(logprob) {
+  const p = Math.exp(logprob);
+  if (p >= 0.9) return 4;
+  if (p >= 0.6) return 3;
+  if (p >= 0.3) return 2;
+  return 1;
+}
+
+export class MessageList extends EventTarget {
+  constructor(list, { strings, emoji, language }) {
+    super();
+    this.list = list;
+    this.strings = strings;
+    this.emoji = emoji || "💬";
+    this.dateFormat = new Intl.DateTimeFormat(language || undefined, {
+      dateStyle: "medium",
+      timeStyle: "short",
+    });
+    this.streams = new Map(); // reply id -> {seq, text, renderer, pending}
+    for (const item of list.querySelectorAll(".message")) {
+      if (item.dataset.status === "streaming") this.streamOf(Number(item.dataset.id));
+    }
+    enhance(list);
+    this.refresh();
+  }
+
+  // Reading the list.
+
+  items() {
+    return this.list.querySelectorAll(":scope > .message");
+  }
+
+  find(id) {
+    return this.list.querySelector(`:scope > .message[data-id="${Number(id)}"]`);
+  }
+
+  firstId() {
+    const first = this.list.querySelector(":scope > .message");
+    return first ? Number(first.dataset.id) : null;
+  }
+
+  lastId() {
+    const items = this.items();
+    return items.length ? Number(items[items.length - 1].dataset.id) : null;
+  }
+
+  streaming() {
+    return this.list.querySelector(':scope > .message[data-status="streaming"]');
+  }
+
+  lastUserMessage() {
+    const users = this.list.querySelectorAll(':scope > .message[data-role="user"]');
+    return users.length ? users[users.length - 1] : null;
+  }
+
+  // Building elements.
+
+  build(message) {
+    const item = el("li", "message");
+    item.id = `message-${message.id}`;
+    item.dataset.id = message.id;
+    item.dataset.role = message.role;
+    const bubble = el("div", "bubble");
+    const tools = el("div", "message-tools");
+    if (message.role === "user") {
+      bubble.append(el("div", "content plain", message.content));
+      const edit = el("button", "tool", this.strings.edit);
+      edit.type = "button";
+      edit.dataset.action = "edit";
+      tools.append(edit);
+      item.append(bubble, tools);
+    } else {
+      const avatar = el("div", "avatar", this.emoji);
+      avatar.setAttribute("aria-hidden", "true");
+      const error = el("div", "reply-error");
+      error.setAttribute("role", "alert");
+      bubble.append(el("div", "content markdown"), el("p", "status-note"), error, tools);
+      for (const [action, label] of [["retry", this.strings.retry], ["continue", this.strings.continue]]) {
+        const button = el("button", "tool", label);
+        button.type = "button";
+        button.dataset.action = action;
+        tools.append(button);
+      }
+      item.append(avatar, bubble);
+    }
+    item.append(el("p", "excluded-note", this.strings.excludedNote));
+    this.update(item, message);
+    return item;
+  }
+
+  // Bring an element in line with a message payload (not the text of a live stream).
+  update(item, message) {
+    if (message.role === "user") {
+      item.querySelector(".content").textContent = message.content;
+      if (message.client_id) item.dataset.clientId = message.client_id;
+      return;
+    }
+    item.dataset.status = message.status;
+    if (message.context_from_id) item.dataset.contextFrom = message.context_from_id;
+    else delete item.dataset.contextFrom;
+    item.querySelector(".status-note").textContent = NOTED.has(message.status)
+      ? this.strings.statusNotes[message.status] || ""
+      : "";
+    item.querySelector(".reply-error").textContent = message.error || "";
+    const content = item.querySelector(".content");
+    if (message.status !== "streaming") {
+      content.replaceChildren(replyFragment(message.content, message.parameters));
+      enhance(content);
+    } else if (!this.streams.has(message.id) || this.streams.get(message.id).seq === null) {
+      // A saved snapshot, shown until the live state arrives.
+      content.replaceChildren(replyFragment(message.content, message.parameters));
+    }
+    const tools = item.querySelector(".message-tools");
+    tools.querySelector(".parameters")?.remove();
+    tools.querySelector(".confidence")?.remove();
+    if (message.parameters) tools.append(this.parameters(message));
+    if (message.logprobs && message.logprobs.length) tools.append(this.confidence(message.logprobs));
+  }
+
+  parameters(message) {
+    const s = this.strings;
+    const p = message.parameters;
+    const details = el("details", "parameters");
+    details.append(el("summary", "", s.parameters));
+    const list = el("dl");
+    const rows = [
+      [s.model, p.model || message.model],
+      [s.temperature, p.temperature],
+      [s.maxTokens, p.max_completion_tokens ?? s.noLimit],
+      [s.format, p.response_format === "json_object" ? s.formatJson : s.formatText],
+      [s.tokenConfidence, p.logprobs ? s.on : s.off],
+    ];
+    const usage = message.usage || {};
+    if (usage.prompt_tokens !== null && usage.prompt_tokens !== undefined) {
+      rows.push([s.tokens, format(s.tokensUsed, { prompt: usage.prompt_tokens, completion: usage.completion_tokens })]);
+    }
+    for (const [label, value] of rows) list.append(el("dt", "", label), el("dd", "", String(value)));
+    if (message.created_at) {
+      const time = el("time", "", this.dateFormat.format(new Date(message.created_at)));
+      time.dateTime = message.created_at;
+      const dd = el("dd");
+      dd.append(time);
+      list.append(el("dt", "", s.answeredAt), dd);
+    }
+    details.append(list);
+    return details;
+  }
+
+  confidence(logprobs) {
+    const details = el("details", "confidence");
+    details.append(el("summary", "", this.strings.tokenConfidence));
+    const tokens = el("p", "tokens");
+    for (const entry of logprobs) {
+      const span = el("span", `token conf-${confidenceLevel(entry.logprob ?? 0)}`, entry.token ?? "");
+      const parts = [`${Math.round(Math.exp(entry.logprob ?? 0) * 100)}%`];
+      for (const alt of entry.top_logprobs || []) {
+        parts.push(`${JSON.stringify(alt.token)} ${Math.round(Math.exp(alt.logprob ?? 0) * 100)}%`);
+      }
+      span.title = parts.join(" · ");
+      tokens.append(span);
+    }
+    details.append(tokens);
+    return details;
+  }
+
+  // Placing and changing messages.
+
+  insert(item) {
+    const id = Number(item.dataset.id);
+    for (const other of this.items()) {
+      if (Number(other.dataset.id) > id) {
+        other.before(item);
+        return;
+      }
+    }
+    this.list.append(item);
+  }
+
+  upsert(message) {
+    let item = this.find(message.id);
+    if (item) this.update(item, message);
+    else {
+      item = this.build(message);
+      this.insert(item);
+    }
+    if (message.role === "user" && message.client_id) {
+      this.dispatchEvent(new CustomEvent("stored", { detail: { clientId: message.client_id } }));
+    }
+    return item;
+  }
+
+  prependHtml(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    const items = [...template.content.querySelectorAll(".message")];
+    for (const item of items.reverse()) {
+      if (!this.find(item.dataset.id)) this.list.prepend(item);
+    }
+    enhance(this.list);
+    this.refresh();
+  }
+
+  remove(ids) {
+    for (const id of ids) {
+      this.find(id)?.remove();
+      this.streams.delete(Number(id));
+    }
+  }
+
+  // Streams.
+
+  streamOf(id) {
+    let stream = this.streams.get(id);
+    if (!stream) {
+      stream = { seq: null, text: "", renderer: null, pending: new Map() };
+      this.streams.set(id, stream);
+    }
+    return stream;
+  }
+
+  rendererOf(id, stream) {
+    if (!stream.renderer) {
+      const item = this.find(id);
+      if (!item) return null;
+      stream.renderer = new StreamRenderer(item.querySelector(".content"));
+    }
+    return stream.renderer;
+  }
+
+  applyDelta(frame) {
+    const stream = this.streams.get(frame.reply_id);
+    if (!stream || stream.seq === null) return; // no base yet: the state frame brings it
+    if (frame.seq <= stream.seq) return;
+    stream.pending.set(frame.seq, frame.text);
+    this.drain(frame.reply_id, stream);
+  }
+
+  applyState(frame) {
+    if (!this.find(frame.reply_id)) {
+      this.upsert({ id: frame.reply_id, role: "assistant", status: "streaming", content: "" });
+    }
+    const stream = this.streamOf(frame.reply_id);
+    if (stream.seq !== null && frame.seq < stream.seq) return;
+    stream.seq = frame.seq;
+    stream.text = frame.content;
+    const renderer = this.rendererOf(frame.reply_id, stream);
+    renderer?.reset(frame.content);
+    this.drain(frame.reply_id, stream);
+  }
+
+  drain(id, stream) {
+    for (const seq of [...stream.pending.keys()]) if (seq <= stream.seq) stream.pending.delete(seq);
+    let text = "";
+    while (stream.pending.has(stream.seq + 1)) {
+      stream.seq += 1;
+      text += stream.pending.get(stream.seq);
+      stream.pending.delete(stream.seq);
+    }
+    if (text) {
+      stream.text += text;
+      this.rendererOf(id, stream)?.append(text);
+    }
+  }
+
+  // Frames from the socket.
+
+  apply(frame) {
+    switch (frame.type) {
+      case "message.created": {
+        const message = frame.message;
+        if (message.role === "assistant" && message.status === "streaming") {
+          const stream = this.streamOf(message.id);
+          if (stream.seq === null) {
+            stream.seq = 0;
+            stream.text = message.content;
+          }
+        }
+        this.upsert(message);
+        if (message.role === "assistant" && message.status === "streaming") {
+          const stream = this.streams.get(message.id);
+          this.rendererOf(message.id, stream)?.reset(stream.text);
+        }
+        break;
+      }
+      case "reply.delta":
+        this.applyDelta(frame);
+        break;
+      case "reply.state":
+        this.applyState(frame);
+        break;
+      case "reply.ended":
+        this.streams.delete(frame.message.id);
+        this.upsert(frame.message);
+        this.dispatchEvent(new CustomEvent("ended", { detail: frame.message }));
+        break;
+      case "message.updated":
+        this.upsert(frame.message);
+        break;
+      case "messages.deleted":
+        this.remove(frame.message_ids);
+        break;
+      default:
+        return;
+    }
+    this.refresh();
+  }
+
+  // The answer to `subscribe`: every message after `after`, in order. Anything shown after
+  // `after` that is not in it was deleted meanwhile (from another tab).
+  sync(messages, { after = null, reconcile = false } = {}) {
+    const ids = new Set(messages.map((m) => m.id));
+    if (reconcile) {
+      for (const item of this.items()) {
+        const id = Number(item.dataset.id);
+        if ((after === null || id > after) && !ids.has(id)) {
+          item.remove();
+          this.streams.delete(id);
+        }
+      }
+    }
+    for (const message of messages) {
+      if (message.role === "assistant" && message.status === "streaming") {
+        const stream = this.streamOf(message.id);
+        if (stream.seq !== null) {
+          // Live already: only make sure it exists; the text is ours, newer than the save.
+          if (!this.find(message.id)) this.upsert(message);
+          continue;
+        }
+      } else {
+        this.streams.delete(message.id);
+      }
+      this.upsert(message);
+    }
+    this.refresh();
+  }
+
+  // Markers the buttons and the context note depend on.
+  refresh() {
+    const items = [...this.items()];
+    let lastUser = null;
+    let latestReply = null;
+    for (const item of items) {
+      delete item.dataset.last;
+      if (item.dataset.role === "user") lastUser = item;
+      else latestReply = item;
+    }
+    for (const item of this.list.querySelectorAll("[data-last-user]")) delete item.dataset.lastUser;
+    if (lastUser) lastUser.dataset.lastUser = "";
+    if (items.length) items[items.length - 1].dataset.last = "";
+    const contextFrom = latestReply ? Number(latestReply.dataset.contextFrom || 0) : 0;
+    for (const item of items) {
+      if (contextFrom && Number(item.dataset.id) < contextFrom) item.dataset.context = "excluded";
+      else delete item.dataset.context;
+    }
+    if (this.streaming()) this.list.dataset.busy = "";
+    else delete this.list.dataset.busy;
+    this.dispatchEvent(new CustomEvent("change"));
+  }
+}

@@ -1,0 +1,65 @@
+// Scrolling: follow the answer while the reader is at the bottom, stop as soon as they scroll
+// up (and offer a jump back), and load older messages when they reach the top.
+
+const NEAR = 80; // px from the bottom that still counts as "at the bottom"
+
+export class Scroller {
+  constructor(scroller, { jumpButton, older, olderButton, loadOlder }) {
+    this.scroller = scroller;
+    this.jumpButton = jumpButton;
+    this.older = older;
+    this.olderButton = olderButton;
+    this.loadOlder = loadOlder;
+    this.following = true;
+    this.loading = false;
+    scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    jumpButton.addEventListener("click", () => this.toBottom({ smooth: true }));
+    olderButton?.addEventListener("click", () => this.fetchOlder());
+    if (older && "IntersectionObserver" in window) {
+      new IntersectionObserver(
+        (entries) => {
+          if (entries.some((e) => e.isIntersecting)) this.fetchOlder();
+        },
+        { root: scroller, rootMargin: "200px 0px 0px 0px" },
+      ).observe(older);
+    }
+    // Content grows (streaming, images of code blocks, …): keep following if we were.
+    new ResizeObserver(() => this.afterChange()).observe(scroller.querySelector(".messages"));
+    this.toBottom();
+  }
+
+  atBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight <= NEAR;
+  }
+
+  onScroll() {
+    this.following = this.atBottom();
+    this.jumpButton.hidden = this.following;
+  }
+
+  afterChange() {
+    if (this.following) this.toBottom();
+    else this.jumpButton.hidden = false;
+  }
+
+  toBottom({ smooth = false } = {}) {
+    this.following = true;
+    this.jumpButton.hidden = true;
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+  }
+
+  async fetchOlder() {
+    if (this.loading || !this.older || this.older.hidden) return;
+    this.loading = true;
+    const before = this.scroller.scrollHeight - this.scroller.scrollTop;
+    try {
+      const more = await this.loadOlder();
+      this.older.hidden = !more;
+      // Keep the message the reader was looking at where it was.
+      this.scroller.scrollTop = this.scroller.scrollHeight - before;
+    } finally {
+      this.loading = false;
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// The sidebar: search as you type, delete with a confirmation dialog, and on a phone the
+// menu that slides it in.
+
+function debounce(fn, ms) {
+  let timer;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+export function setupSidebar(strings) {
+  const sidebar = document.getElementById("sidebar");
+  if (!sidebar) return;
+  const backdrop = document.querySelector(".sidebar-backdrop");
+  const toggles = document.querySelectorAll("[data-sidebar-open]");
+  const setOpen = (open) => {
+    sidebar.classList.toggle("open", open);
+    if (backdrop) backdrop.hidden = !open;
+    for (const toggle of toggles) toggle.setAttribute("aria-expanded", String(open));
+    if (open) sidebar.querySelector("input[type=search], button")?.focus();
+  };
+  for (const toggle of toggles) toggle.addEventListener("click", () => setOpen(true));
+  for (const close of document.querySelectorAll("[data-sidebar-close]")) {
+    close.addEventListener("click", () => setOpen(false));
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && sidebar.classList.contains("open")) setOpen(false);
+  });
+
+  // Search as one types: the server filters titles and message text.
+  const search = sidebar.querySelector("form.search");
+  const nav = document.getElementById("conversation-nav");
+  if (search && nav) {
+    const input = search.querySelector("input[type=search]");
+    // The list on the page matches `data-query`; typing may have started before this ran.
+    let last = search.dataset.query || "";
+    const run = debounce(async () => {
+      const query = input.value.trim();
+      if (query === last) return;
+      last = query;
+      const params = new URLSearchParams({ q: query, current: search.dataset.current || "" });
+      const response = await fetch(`${search.dataset.listUrl}?${params}`, {
+        headers: { Accept: "text/html" },
+      });
+      if (response.ok && input.value.trim() === query) {
+        nav.innerHTML = await response.text();
+        nav.dataset.query = query;
+      }
+    }, 200);
+    input.addEventListener("input", run);
+    if (input.value.trim() !== last) run();
+    search.addEventListener("submit", (event) => {
+      event.preventDefault();
+      run();
+    });
+  }
+
+  // Only one conversation menu open at a time.
+  sidebar.addEventListener("toggle", (event) => {
+    if (event.target.matches?.("details.item-menu") && event.target.open) {
+      for (const other of sidebar.querySelectorAll("details.item-menu[open]")) {
+        if (other !== event.target) other.open = false;
+      }
+      event.target.querySelector("input[name=title]")?.focus();
+    }
+  }, true);
+
+  // Delete: confirm in a dialog instead of the confirmation page.
+  const dialog = document.getElementById("delete-dialog");
+  if (dialog && typeof dialog.showModal === "function") {
+    document.addEventListener("click", (event) => {
+      const link = event.target.closest("a[data-delete-url]");
+      if (!link) return;
+      event.preventDefault();
+      dialog.querySelector("form").action = link.dataset.deleteUrl;
+      dialog.querySelector("p").textContent = format(strings.deleteConfirm, {
+        title: link.dataset.deleteTitle,
+      });
+      dialog.showModal();
+      dialog.querySelector("[data-dialog-cancel]").focus();
+    });
+    dialog.querySelector("[data-dialog-cancel]").addEventListener("click", () => dialog.close());
+  }
+}
+
+// The settings panel: open and close, and the temperature slider's value as it moves.
+export function setupSettings() {
+  const panel = document.getElementById("settings-panel");
+  const toggle = document.getElementById("settings-toggle");
+  if (!panel || !toggle) return;
+  const setOpen = (open) => {
+    panel.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) panel.querySelector("textarea, input, button")?.focus();
+    else toggle.focus();
+  };
+  toggle.addEventListener("click", () => setOpen(panel.hidden));
+  panel.querySelector("[data-settings-close]")?.addEventListener("click", () => setOpen(false));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.stopPropagation();
+      setOpen(false);
+    }
+  });
+  const range = panel.querySelector("input[type=range]");
+  const output = document.getElementById("temperature-value");
+  if (range && output) {
+    const show = () => {
+      output.textContent = Number(range.value).toFixed(1);
+    };
+    range.addEventListener("input", show);
+    show();
+  }
+}
+
+// The new-chat page: persona cards choose the persona in the select (and the other way).
+export function setupPersonaPicker() {
+  const select = document.querySelector(".persona-select");
+  if (!select) return;
+  const cards = document.querySelectorAll(".persona-card");
+  const show = () => {
+    for (const card of cards) card.setAttribute("aria-pressed", String(card.dataset.persona === select.value));
+  };
+  for (const card of cards) {
+    card.addEventListener("click", () => {
+      select.value = card.dataset.persona;
+      show();
+    });
+  }
+  select.addEventListener("change", show);
+  show();
+}

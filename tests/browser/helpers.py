@@ -1,0 +1,29 @@
+"""Small helpers the browser journeys share."""
+
+from __future__ import annotations
+
+import re
+
+
+def wait_for_status(page, status: str, *, role: str = "assistant", timeout: float = 15_000):
+    """The last message of `role` has `status`."""
+    page.wait_for_function(
+        """([role, status]) => {
+            const items = document.querySelectorAll(`#messages > .message[data-role="${role}"]`);
+            return items.length && items[items.length - 1].dataset.status === status;
+        }""",
+        arg=[role, status],
+        timeout=timeout,
+    )
+
+
+def last_reply(page):
+    return page.locator('#messages > .message[data-role="assistant"]').last
+
+
+def normalized(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def reply_text(page) -> str:
+    return normalized(last_reply(page).locator(".content").inner_text())
