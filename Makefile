@@ -8,6 +8,9 @@ PORT ?= 8000
 # `make run` is for development: debug on unless the environment or .env says otherwise.
 DOTENV_DEBUG := $(shell sed -n 's/^DJANGO_DEBUG=//p' .env 2>/dev/null | tail -n 1)
 DJANGO_DEBUG ?= $(or $(DOTENV_DEBUG),1)
+# The demo model streams at a readable pace unless told otherwise.
+export SIMULATOR_TPS ?= 40
+export SIMULATOR_FIRST_TOKEN_DELAY ?= 0.3
 
 .PHONY: run test lint format migrations-check browser-deps bench clean
 

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from . import llm
 from .models import Conversation, Message, Persona
+
+
+class ModelChoicesInput(forms.TextInput):
+    """A free-text model field that suggests the models the server lists at /v1/models."""
+
+    template_name = "conversations/widgets/model_input.html"
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["models"] = llm.available_models()
+        context["widget"]["attrs"]["list"] = f"{context['widget']['attrs']['id']}-models"
+        return context
 
 
 @admin.register(Persona)
@@ -56,6 +70,11 @@ class PersonaAdmin(admin.ModelAdmin):
         (_("Token confidence"), {"fields": ["logprobs", "top_logprobs"]}),
         (_("Availability"), {"fields": ["is_active", "is_default", "position"]}),
     ]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "model":
+            kwargs["widget"] = ModelChoicesInput
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("model"), ordering="model")
     def model_display(self, persona: Persona) -> str:

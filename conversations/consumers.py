@@ -56,6 +56,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = replies.group_name(self.conversation.pk)
         self.views: dict[int, ReplyView] = {}
+        self.ended: set[int] = set()
         self.allowance = float(FRAME_BURST)
         self.allowance_at = time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -217,7 +218,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.drain(frame["message"]["id"], view)
                 return
         if kind == "reply.ended":
-            self.views.pop(frame["message"]["id"], None)
+            await self.end_reply(frame)
+            return
+        await self.send_json(frame)
+
+    async def end_reply(self, frame: dict[str, Any]) -> None:
+        """Forward a reply's end, after its full text if some deltas have not arrived yet.
+
+        channels_redis does not keep group messages in order: the end may overtake the last
+        deltas. The final state makes the client whole; deltas arriving later are dropped.
+        """
+        message = frame["message"]
+        view = self.views.pop(message["id"], None)
+        self.ended.add(message["id"])
+        if view is None or view.seq is None or view.seq < message["seq"]:
+            await self.send_json(
+                {
+                    "type": "reply.state",
+                    "reply_id": message["id"],
+                    "seq": message["seq"],
+                    "content": message["content"],
+                    "status": message["status"],
+                }
+            )
         await self.send_json(frame)
 
     async def reply_snapshot(self, event: dict[str, Any]) -> None:
@@ -232,6 +255,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.drain(frame["reply_id"], view)
 
     async def apply_delta(self, frame: dict[str, Any]) -> None:
+        if frame["reply_id"] in self.ended:
+            return
         view = self.views.setdefault(frame["reply_id"], ReplyView())
         if view.seq is not None and frame["seq"] <= view.seq:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -244,11 +245,27 @@ def describe_error(exc: BaseException, model: str) -> ModelError:
     return ModelError(_("Something went wrong while talking to the model."), code="unknown")
 
 
-async def list_models() -> list[str]:
-    """The model ids the server lists at /v1/models, or [] when it lists none or fails."""
+_models_cache: dict[tuple[str, str | None], tuple[float, list[str]]] = {}
+MODELS_CACHE_SECONDS = 300
+
+
+def available_models() -> list[str]:
+    """The server's model ids for the admin's model field, cached for a few minutes.
+
+    Synchronous (the admin is), with a short timeout: a slow or silent server leaves the field
+    as free text instead of holding up the page.
+    """
+    api_key, base_url = _connection()
+    key = (api_key, base_url)
+    cached = _models_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < MODELS_CACHE_SECONDS:
+        return cached[1]
     try:
-        page = await get_client().models.list()
-        return sorted(model.id for model in page.data)
+        client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=3.0, max_retries=0)
+        with client:
+            models = sorted(model.id for model in client.models.list().data)
     except Exception as exc:
         logger.info("the model server lists no models: %s", type(exc).__name__)
-        return []
+        models = []
+    _models_cache[key] = (time.monotonic(), models)
+    return models

@@ -43,6 +43,7 @@ class MessagePayload(TypedDict):
     parameters: dict[str, Any] | None
     context_from_id: int | None
     logprobs: list[dict[str, Any]] | None
+    seq: int
 
 
 class ReadyFrame(TypedDict):
@@ -117,6 +118,7 @@ def message_payload(message: Message) -> MessagePayload:
         "parameters": message.parameters,
         "context_from_id": message.context_from_id,
         "logprobs": message.logprobs,
+        "seq": message.seq,
     }
 
 

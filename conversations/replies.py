@@ -132,12 +132,10 @@ class ReplyRunner:
                 status, error = Status.ERROR, exc.message
                 logger.info("reply %s failed: %s", self.reply.pk, exc.code)
         finally:
-            listener.cancel()
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await listener
-            with contextlib.suppress(asyncio.CancelledError):
                 await saver
+            await self._end_listener(listener)
             try:
                 await self._finish(status, finish_reason, error, usage)
             finally:
@@ -160,8 +158,23 @@ class ReplyRunner:
             if event.logprobs:
                 self.logprobs.extend(event.logprobs)
                 frame["logprobs"] = event.logprobs
-            await send_to_group(self.conversation.pk, frame)
+            # Stop cancels this task; a cancel must not cut a channel-layer write in half
+            # (a Redis connection left mid-command hangs the next one).
+            await asyncio.shield(send_to_group(self.conversation.pk, frame))
         return finished
+
+    async def _end_listener(self, listener: asyncio.Task[None]) -> None:
+        """Let the listener return by itself rather than cancelling it.
+
+        A cancelled channels_redis receive can sit in its blocking pop without returning; a
+        message to our own channel ends the loop cleanly on every channel layer.
+        """
+        await get_channel_layer().send(self.channel, {"type": "reply.exit"})
+        try:
+            async with asyncio.timeout(5):
+                await listener
+        except TimeoutError:
+            logger.warning("reply %s: its listener did not end", self.reply.pk)
 
     async def _listen(self) -> None:
         """Answer stop and catch-up requests sent to this reply's channel from any process."""
@@ -169,6 +182,8 @@ class ReplyRunner:
         while True:
             message = await layer.receive(self.channel)
             kind = message.get("type")
+            if kind == "reply.exit":
+                return
             if kind == "reply.stop":
                 self.stop()
             elif kind == "reply.sync" and message.get("reply_to"):
@@ -279,7 +294,9 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     Returns what `prepare` returned. A replayed frame (known client id) starts nothing.
     """
     layer = get_channel_layer()
-    channel = await layer.new_channel("reply.")
+    # The default prefix on purpose: channels_redis receives every process-local channel
+    # through one list per prefix, and a second prefix would wait behind the consumers' one.
+    channel = await layer.new_channel()
     prepared = await database_sync_to_async(prepare)(runner_channel=channel, **kwargs)
     if not prepared.is_new:
         return prepared

@@ -71,3 +71,27 @@ def model_server(sim_server, settings):
     settings.OPENAI_MAX_RETRIES = 0
     settings.CHAT_FLUSH_SECONDS = 0.2
     return sim_server
+
+
+@pytest.fixture
+async def isolated_channel_layer():
+    """A fresh channel layer per test, and the end of every reply the test started.
+
+    Replies run as background tasks and a Redis layer's connections belong to one event loop:
+    neither may leak into the next test's loop.
+    """
+    import asyncio
+
+    from channels.layers import channel_layers
+
+    from conversations import replies
+
+    channel_layers.backends.clear()
+    yield
+    async with asyncio.timeout(20):
+        await replies.wait_for_replies()
+    for layer in channel_layers.backends.values():
+        close = getattr(layer, "close_pools", None)
+        if close is not None:
+            await close()
+    channel_layers.backends.clear()

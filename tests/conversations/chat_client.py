@@ -43,11 +43,15 @@ class ChatSocket:
 
     async def until(self, kind: str, timeout: float = 10) -> dict[str, Any]:
         """Frames up to and including the first of `kind`."""
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.receive(timeout=timeout)
-                if frame["type"] == kind:
-                    return frame
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    frame = await self.receive(timeout=timeout)
+                    if frame["type"] == kind:
+                        return frame
+        except TimeoutError:
+            seen = [frame["type"] for frame in self.frames]
+            raise AssertionError(f"no {kind} frame within {timeout} s; got {seen}") from None
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [frame for frame in self.frames if frame["type"] == kind]

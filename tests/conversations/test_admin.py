@@ -112,3 +112,26 @@ def test_the_admin_form_rejects_json_mode_without_json(admin_client, personas):
     assert response.status_code == 200
     assert "JSON mode needs" in response.content.decode()
     assert not Persona.objects.filter(name="Strict").exists()
+
+
+def test_the_model_field_suggests_the_servers_models(admin_client, default_persona, model_server):
+    url = reverse("admin:conversations_persona_change", args=[default_persona.pk])
+    page = admin_client.get(url).content.decode()
+    assert '<datalist id="id_model-models">' in page
+    assert '<option value="gpt-4o-mini">' in page
+    assert 'list="id_model-models"' in page
+
+
+def test_the_model_field_stays_free_text_when_the_server_lists_none(
+    admin_client, default_persona, settings
+):
+    settings.DEMO_MODE = False
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens there
+    url = reverse("admin:conversations_persona_change", args=[default_persona.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'name="model"' in page
+    assert (
+        "<option value="
+        not in page.split('<datalist id="id_model-models">')[1].split("</datalist>")[0]
+    )

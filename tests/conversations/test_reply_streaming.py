@@ -203,3 +203,16 @@ async def test_a_resent_frame_stores_nothing_twice(owner, conversation):
     assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
     assert [m["id"] for m in again["messages"]] == [m.pk for m in messages]
     assert len(socket.of_type("message.created")) == 2
+
+
+async def test_with_no_key_and_no_base_url_the_built_in_simulator_answers(
+    owner, conversation, settings
+):
+    settings.DEMO_MODE = True
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Are you real?")
+        ended = await socket.until("reply.ended")
+    assert ended["message"]["status"] == Status.COMPLETE
+    assert "Are you real?" in ended["message"]["content"]
