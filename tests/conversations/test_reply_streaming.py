@@ -125,6 +125,8 @@ async def test_stop_keeps_what_arrived_and_marks_it_stopped(owner, conversation,
     assert reply.status == Status.STOPPED == ended["message"]["status"]
     assert reply.content and reply.content == socket.streamed_text(reply.pk)
     assert reply.completion_tokens is None or reply.completion_tokens < 400
+    assert model_server.activity.disconnects >= 1, "the model's stream was closed"
+    assert model_server.activity.open_responses == 0
 
 
 async def test_regenerate_replaces_the_last_reply(owner, conversation):
