@@ -117,8 +117,11 @@ def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory)
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium per module. Not per session: Playwright's sync API keeps an event loop
+    running in this thread while it is started, and the asyncio tests after the browser
+    tests need the thread free."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.fail("The browser tests need Debian's chromium: apt-get install chromium")
