@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 
@@ -77,7 +78,8 @@ def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory)
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chatsite.settings",
         "DJANGO_DEBUG": "1",
-        "DJANGO_SECRET_KEY": "browser-tests-secret-key-not-for-production",
+        # The same key as this process: sessions made here (see `login`) are valid there.
+        "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
         "DATABASE_URL": database_url,
         "OPENAI_BASE_URL": sim_server.base_url,
         "OPENAI_API_KEY": "sk-test-not-a-real-key",

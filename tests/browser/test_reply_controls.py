@@ -1,0 +1,247 @@
+"""Controlling a reply from the page: stop, regenerate, edit and resend, retry after a failure,
+and what a second tab and a dropped socket see."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations import services
+from conversations.models import Message, Role, Status
+from conversations.simulator.config import Fault
+from tests.browser.helpers import last_reply, normalized, reply_text, wait_for_status
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chat(login):
+    """A logged-in page on a fresh conversation, its socket open."""
+
+    def open_chat(**options):
+        page = login(**options)
+        conversation = services.start_conversation(user=page.user)
+        page.goto(f"/c/{conversation.pk}/")
+        expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+        page.conversation = conversation
+        return page
+
+    return open_chat
+
+
+def send(page, text: str) -> None:
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")
+
+
+def wait_for_text(page, minimum: int = 20) -> None:
+    page.wait_for_function(
+        """(minimum) => {
+            const all = document.querySelectorAll('#messages > [data-role="assistant"]');
+            const last = all[all.length - 1];
+            return last && last.dataset.status === "streaming"
+                && last.querySelector(".content").innerText.length >= minimum;
+        }""",
+        arg=minimum,
+    )
+
+
+def saved_reply(page) -> Message:
+    return Message.objects.filter(conversation=page.conversation, role=Role.ASSISTANT).last()
+
+
+def test_stop_keeps_what_arrived(chat, fast_model):
+    page = chat()
+    fast_model.config.tokens_per_second = 15
+    send(page, "Tell me a long story")
+    wait_for_text(page)
+    page.get_by_role("button", name="Stop").click()
+    wait_for_status(page, "stopped")
+    expect(last_reply(page).locator(".status-note")).to_have_text("Stopped. What arrived is kept.")
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
+    reply = saved_reply(page)
+    assert reply.status == Status.STOPPED
+    assert reply.content
+    shown = reply_text(page)
+    page.reload()
+    assert reply_text(page) == shown
+
+
+def test_escape_stops_the_reply(chat, fast_model):
+    page = chat()
+    fast_model.config.tokens_per_second = 15
+    send(page, "Another long story")
+    wait_for_text(page, 5)
+    page.keyboard.press("Escape")
+    wait_for_status(page, "stopped")
+    assert saved_reply(page).status == Status.STOPPED
+
+
+def test_regenerate_replaces_the_last_reply(chat):
+    page = chat()
+    send(page, "Give me an idea")
+    wait_for_status(page, "complete")
+    first_id = last_reply(page).get_attribute("data-id")
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator(f'#messages > [data-id="{first_id}"]')).to_have_count(0)
+    wait_for_status(page, "complete")
+    assert last_reply(page).get_attribute("data-id") != first_id
+    expect(page.locator("#messages > .message")).to_have_count(2)
+    replies = Message.objects.filter(conversation=page.conversation, role=Role.ASSISTANT)
+    assert [str(m.pk) for m in replies] == [last_reply(page).get_attribute("data-id")]
+
+
+def test_the_last_message_can_be_edited_and_sent_again(chat):
+    page = chat()
+    send(page, "What is the capital of France?")
+    wait_for_status(page, "complete")
+    user = page.locator('#messages > [data-role="user"]').last
+    user.hover()
+    user.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit message")
+    editor.fill("What is the capital of Italy?")
+    page.get_by_role("button", name="Save and send").click()
+    expect(user.locator(".content")).to_have_text("What is the capital of Italy?")
+    expect(last_reply(page)).to_contain_text("You asked: «What is the capital of Italy?»")
+    wait_for_status(page, "complete")
+    assert list(
+        Message.objects.filter(conversation=page.conversation, role=Role.USER).values_list(
+            "content", flat=True
+        )
+    ) == ["What is the capital of Italy?"]
+
+
+def test_a_failed_reply_says_so_and_can_be_retried(chat, fast_model):
+    page = chat()
+    fast_model.config.fault = Fault.parse("http:500")
+    send(page, "Hello?")
+    wait_for_status(page, "error")
+    reply = last_reply(page)
+    expect(reply.get_by_role("alert")).not_to_be_empty()
+    expect(reply.locator(".status-note")).to_have_text("The answer failed.")
+    fast_model.config.fault = None
+    reply.get_by_role("button", name="Retry").click()
+    wait_for_status(page, "complete")
+    expect(last_reply(page)).to_contain_text("You asked: «Hello?»")
+
+
+def test_a_second_tab_streams_the_same_reply(chat, fast_model):
+    page = chat()
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(other.locator("#connection-status")).to_have_attribute("data-state", "open")
+    fast_model.config.tokens_per_second = 40
+    send(page, "Both tabs should see this")
+    wait_for_text(other, 10)  # the other tab shows it while it streams
+    wait_for_status(page, "complete")
+    wait_for_status(other, "complete")
+    assert reply_text(other) == reply_text(page)
+    expect(other.locator('#messages > [data-role="user"] .content')).to_have_text(
+        "Both tabs should see this"
+    )
+
+
+class SocketSwitch:
+    """Stands between the page and the server's WebSocket (Playwright's routeWebSocket).
+
+    `drop()` closes both sides as a network failure would; while `blocked`, reconnection
+    attempts are refused. Frames flow through untouched otherwise, except `reply.ended`
+    frames, which are held while `hold_ended` is set so the test can read the text built from
+    deltas alone.
+    """
+
+    def __init__(self, page) -> None:
+        self.blocked = False
+        self.hold_ended = False
+        self.held: list[str] = []
+        self.routes: list = []
+        self.connections = 0
+        page.route_web_socket("**/ws/conversations/**", self.handle)
+
+    def handle(self, ws) -> None:
+        if self.blocked:
+            ws.close(code=1011, reason="network down")
+            return
+        self.connections += 1
+        server = ws.connect_to_server()
+
+        def to_page(message) -> None:
+            if self.hold_ended and isinstance(message, str) and '"reply.ended"' in message:
+                self.held.append(message)
+                return
+            ws.send(message)
+
+        server.on_message(to_page)
+        ws.on_message(lambda message: server.send(message))
+        self.routes.append((ws, server))
+
+    def drop(self) -> None:
+        for ws, server in self.routes:
+            server.close(code=1001)
+            ws.close(code=1011, reason="network down")
+        self.routes.clear()
+
+    def release(self) -> None:
+        self.hold_ended = False
+        for ws, _server in self.routes:
+            for message in self.held:
+                ws.send(message)
+        self.held.clear()
+
+
+def test_a_dropped_socket_reconnects_and_ends_with_exactly_the_saved_text(chat, fast_model):
+    page = chat()
+    switch = SocketSwitch(page)
+    page.reload()  # the route applies to sockets opened from now on
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    fast_model.config.tokens_per_second = 40
+    switch.hold_ended = True
+    page.get_by_role("textbox", name="Message").fill("Keep talking while I drop")
+    page.get_by_role("textbox", name="Message").press("Enter")
+    wait_for_text(page, 10)
+
+    switch.blocked = True
+    switch.drop()
+    expect(page.locator("#connection-status")).not_to_have_attribute("data-state", "open")
+    expect(page.locator("#connection-status")).to_contain_text("Connection lost")
+    page.get_by_role("textbox", name="Message").fill("typed while offline")
+    page.wait_for_timeout(1200)  # tokens keep coming on the server meanwhile
+    switch.blocked = False
+    expect(page.locator("#connection-status")).to_have_attribute(
+        "data-state", "open", timeout=20_000
+    )
+    assert switch.connections == 2
+
+    # The reply ends on the server; its end frame is held, so the page shows what it built
+    # from the state it caught up with and the deltas after it.
+    reply_id = int(last_reply(page).get_attribute("data-id"))
+    _wait_until_saved(reply_id)
+    assert Message.objects.get(pk=reply_id).status == Status.COMPLETE
+    expected_page = page.context.new_page()
+    expected_page.goto(page.url)  # the saved text, rendered by the server
+    expected = reply_text(expected_page)
+    page.wait_for_function(
+        """([id, text]) => {
+            const item = document.querySelector(`#messages > [data-id="${id}"]`);
+            return item.querySelector(".content").innerText.replace(/\\s+/g, " ").trim() === text;
+        }""",
+        arg=[reply_id, expected],
+    )
+    assert normalized(last_reply(page).locator(".content").inner_text()) == expected
+    switch.release()
+    wait_for_status(page, "complete")
+    assert reply_text(page) == expected
+    # What was typed while offline is still there.
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("typed while offline")
+
+
+def _wait_until_saved(reply_id: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Message.objects.filter(pk=reply_id).exclude(status=Status.STREAMING).exists():
+            return
+        time.sleep(0.1)
+    raise AssertionError("the reply never ended")
