@@ -36,7 +36,7 @@ from .forms import (
     RenameForm,
     SignUpForm,
 )
-from .models import Conversation, Message, Persona, Role
+from .models import Conversation, Message, Persona, Role, Status
 from .replies import sweep_orphaned_replies
 
 # How many conversations the sidebar lists, and messages a page (or a scroll-up) loads.
@@ -231,9 +231,11 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
 
 def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     current = _owned(request, conversation_id)
-    # A reply left "streaming" by a process that died is shown as what it is: interrupted.
-    sweep_orphaned_replies(current.pk)
     page, has_older = message_page(current)
+    # A reply left "streaming" by a process that died is shown as what it is: interrupted.
+    # (Sweeping writes, so only when the page shows a streaming reply.)
+    if any(m.status == Status.STREAMING for m in page) and sweep_orphaned_replies(current.pk):
+        page, has_older = message_page(current)
     return render(
         request,
         "conversations/chat.html",

@@ -1,0 +1,84 @@
+"""A conversation's page runs the same number of queries for 10 messages as for 1,000, and for
+a few conversations in the sidebar as for many: nothing is loaded one row at a time."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from conversations import services
+from conversations.models import Message, Role, Status
+from conversations.views import PAGE_SIZE
+
+pytestmark = pytest.mark.django_db
+
+
+def fill(conversation, count: int) -> None:
+    Message.objects.bulk_create(
+        Message(
+            conversation=conversation,
+            role=Role.USER if i % 2 == 0 else Role.ASSISTANT,
+            content=f"message **{i}**\n\n```python\nprint({i})\n```",
+            status=Status.COMPLETE,
+            parameters={"model": "m", "temperature": 0.5} if i % 2 else None,
+            prompt_tokens=10 if i % 2 else None,
+            completion_tokens=20 if i % 2 else None,
+        )
+        for i in range(count)
+    )
+
+
+def count_queries(client, conversation) -> tuple[int, bytes]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("conversation", args=[conversation.pk]))
+    assert response.status_code == 200
+    return len(queries), response.content
+
+
+def test_the_page_of_1000_messages_runs_as_many_queries_as_the_page_of_10(client, owner, personas):
+    small = services.start_conversation(user=owner)
+    fill(small, 10)
+    large = services.start_conversation(user=owner)
+    fill(large, 1000)
+    client.force_login(owner)
+
+    small_count, _ = count_queries(client, small)
+    large_count, content = count_queries(client, large)
+
+    assert large_count == small_count
+    # Only the newest page is rendered; the rest loads on scroll.
+    assert content.count(b'class="message"') == PAGE_SIZE
+    assert b"message <strong>999</strong>" in content
+    assert b"message <strong>949</strong>" not in content
+
+
+def test_the_sidebar_of_60_conversations_runs_as_many_queries_as_that_of_3(client, owner, personas):
+    current = services.start_conversation(user=owner)
+    fill(current, 4)
+    for _ in range(2):
+        services.start_conversation(user=owner)
+    client.force_login(owner)
+    few, _ = count_queries(client, current)
+
+    for _ in range(57):
+        services.start_conversation(user=owner)
+    many, content = count_queries(client, current)
+
+    assert many == few
+    assert content.count(b'class="conversation-item"') == 60
+
+
+def test_a_page_of_older_messages_runs_a_fixed_number_of_queries(client, owner, personas):
+    conversation = services.start_conversation(user=owner)
+    fill(conversation, 300)
+    last = conversation.messages.order_by("-id").first().pk
+    client.force_login(owner)
+    url = reverse("older_messages", args=[conversation.pk])
+    with CaptureQueriesContext(connection) as first:
+        client.get(url, {"before": last - 49})
+    with CaptureQueriesContext(connection) as deeper:
+        response = client.get(url, {"before": last - 199})
+    assert len(first) == len(deeper)
+    assert response.json()["has_older"] is True
