@@ -27,3 +27,17 @@ def normalized(text: str) -> str:
 
 def reply_text(page) -> str:
     return normalized(last_reply(page).locator(".content").inner_text())
+
+
+def wait_until_ready(page) -> None:
+    """The page's script has run and, on a conversation, its socket is open."""
+    page.wait_for_selector("html[data-ready]", state="attached")
+    if page.locator("#connection-status").count():
+        page.wait_for_selector('#connection-status[data-state="open"]', state="attached")
+
+
+def send(page, text: str) -> None:
+    wait_until_ready(page)
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")

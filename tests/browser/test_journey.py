@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Conversation, Message, Persona
-from tests.browser.helpers import last_reply, wait_for_status
+from tests.browser.helpers import last_reply, send, wait_for_status
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +34,6 @@ def lengths_while_streaming(page, timeout: float = 15.0) -> set[int]:
             break
         page.wait_for_timeout(40)
     return seen
-
-
-def send(page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
 
 
 def test_a_new_user_chats_comes_back_and_tidies_up(new_context, personas_in_db, fast_model):

@@ -11,7 +11,13 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Message, Role, Status
 from conversations.simulator.config import Fault
-from tests.browser.helpers import last_reply, normalized, reply_text, wait_for_status
+from tests.browser.helpers import (
+    last_reply,
+    normalized,
+    reply_text,
+    send,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -29,12 +35,6 @@ def chat(login):
         return page
 
     return open_chat
-
-
-def send(page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(text)
-    box.press("Enter")
 
 
 def wait_for_text(page, minimum: int = 20) -> None:
@@ -199,8 +199,7 @@ def test_a_dropped_socket_reconnects_and_ends_with_exactly_the_saved_text(chat, 
     expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
     fast_model.config.tokens_per_second = 40
     switch.hold_ended = True
-    page.get_by_role("textbox", name="Message").fill("Keep talking while I drop")
-    page.get_by_role("textbox", name="Message").press("Enter")
+    send(page, "Keep talking while I drop")
     wait_for_text(page, 10)
 
     switch.blocked = True

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Message, Role, Status
-from tests.browser.helpers import last_reply, wait_for_status
+from tests.browser.helpers import last_reply, send, wait_for_status, wait_until_ready
 
 pytestmark = pytest.mark.browser
 
@@ -52,9 +52,7 @@ def test_a_hostile_reply_runs_no_script_streamed_or_reloaded(login):
     expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
     expect(last_reply(page)).to_contain_text("Look:")
     # ...and one streamed live: the simulator quotes the user's text in its markdown.
-    box = page.get_by_role("textbox", name="Message")
-    box.fill(HOSTILE)
-    box.press("Enter")
+    send(page, HOSTILE)
     expect(page.locator("#messages > .message")).to_have_count(4)
     wait_for_status(page, "complete")
     expect(last_reply(page)).to_contain_text("<img src=x onerror=alert(1)>")
@@ -74,7 +72,7 @@ def test_a_hostile_reply_runs_no_script_streamed_or_reloaded(login):
 def test_enter_that_ends_an_ime_composition_does_not_send(login):
     page, conversation = open_conversation(login)
     page.goto(f"/c/{conversation.pk}/")
-    expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    wait_until_ready(page)
     box = page.get_by_role("textbox", name="Message")
     box.focus()
 
@@ -121,6 +119,7 @@ def test_the_korean_locale_shows_korean(login, personas_in_db):
     expect(page.get_by_role("combobox", name="페르소나")).to_be_visible()
     expect(page.locator(".persona-card").first).to_contain_text("도우미")
     expect(page.locator(".persona-card").first).to_contain_text("일상적인 질문을 돕는")
+    wait_until_ready(page)
     box = page.get_by_role("textbox", name="메시지")
     box.fill("고양이 이름 추천해 줘")
     page.get_by_role("button", name="보내기").click()
