@@ -1,0 +1,81 @@
+"""Take the README's screenshots: the chat in light and dark, English and Korean.
+
+Run the app in demo mode on a fresh database (no OPENAI_API_KEY: the built-in simulator
+answers), then:
+
+    .venv/bin/python docs/screenshots/take_screenshots.py http://127.0.0.1:8011 admin PASSWORD
+
+Needs Debian's chromium (and fonts-noto-cjk, fonts-noto-color-emoji for the Korean and emoji
+glyphs). Writes chat-<lang>-<scheme>.png beside this file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).resolve().parent
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
+CHATS = {
+    "en": ("Chef", "How do I make a quick tomato pasta? Show me the timer code too."),
+    "ko": ("Fitness trainer", "초보자를 위한 주 3회 운동 계획을 코드로 정리해 줘."),
+}
+OTHERS = ["Plan a weekend trip to Busan", "고양이 이름 추천해 줘", "Explain JSON mode"]
+
+
+def log_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+
+
+def start_chat(page, base: str, persona: str | None, text: str) -> str:
+    page.goto(f"{base}/c/new/")
+    page.wait_for_selector("html[data-ready]", state="attached")
+    if persona:
+        page.locator(".persona-card", has_text=persona).click()
+    page.fill("#message-input", text)
+    page.press("#message-input", "Enter")
+    page.wait_for_url("**/c/*/")
+    page.wait_for_selector('#messages > [data-role="assistant"][data-status="complete"]')
+    return page.url
+
+
+def main(base: str, username: str, password: str) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        context = browser.new_context(locale="en", extra_http_headers={"Accept-Language": "en"})
+        page = context.new_page()
+        log_in(page, base, username, password)
+        for text in OTHERS:
+            start_chat(page, base, None, text)
+        page.get_by_label(f"Options for {OTHERS[0]}").click()
+        page.get_by_role("button", name="Pin", exact=True).click()
+        urls = {lang: start_chat(page, base, persona, text) for lang, (persona, text) in CHATS.items()}
+        context.close()
+        for lang, url in urls.items():
+            for scheme in ("light", "dark"):
+                context = browser.new_context(
+                    viewport={"width": 1280, "height": 940},
+                    color_scheme=scheme,
+                    locale=lang,
+                    extra_http_headers={"Accept-Language": lang},
+                )
+                page = context.new_page()
+                log_in(page, base, username, password)
+                page.goto(url)
+                page.wait_for_selector('#connection-status[data-state="open"]', state="attached")
+                page.locator("details.parameters").last.evaluate("el => el.open = true")
+                page.locator("#scroller").evaluate("el => el.scrollTo(0, el.scrollHeight)")
+                page.wait_for_timeout(300)
+                page.screenshot(path=str(HERE / f"chat-{lang}-{scheme}.png"))
+                context.close()
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
