@@ -55,7 +55,9 @@ def main(base: str, username: str, password: str) -> None:
             start_chat(page, base, None, text)
         page.get_by_label(f"Options for {OTHERS[0]}").click()
         page.get_by_role("button", name="Pin", exact=True).click()
-        urls = {lang: start_chat(page, base, persona, text) for lang, (persona, text) in CHATS.items()}
+        urls = {
+            lang: start_chat(page, base, persona, text) for lang, (persona, text) in CHATS.items()
+        }
         context.close()
         for lang, url in urls.items():
             for scheme in ("light", "dark"):
