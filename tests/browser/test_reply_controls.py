@@ -244,3 +244,52 @@ def _wait_until_saved(reply_id: int, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the reply never ended")
+
+
+def test_a_cut_off_reply_is_marked_and_can_be_continued(chat):
+    page = chat()
+    services.update_conversation_settings(
+        user=page.user, conversation_id=page.conversation.pk, values={"max_completion_tokens": 8}
+    )
+    send(page, "Tell me everything")
+    wait_for_status(page, "truncated")
+    reply = last_reply(page)
+    expect(reply.locator(".status-note")).to_have_text("Cut off at the token limit.")
+    first_id = reply.get_attribute("data-id")
+    reply.get_by_role("button", name="Continue").click()
+    expect(page.locator('#messages > [data-role="assistant"]')).to_have_count(2)
+    assert last_reply(page).get_attribute("data-id") != first_id
+    page.wait_for_function(
+        """() => {
+            const all = document.querySelectorAll('#messages > [data-role="assistant"]');
+            return all[all.length - 1].dataset.status !== "streaming";
+        }"""
+    )
+
+
+def test_json_mode_replies_are_pretty_printed_and_confidence_is_shown(chat):
+    page = chat()
+    services.update_conversation_settings(
+        user=page.user,
+        conversation_id=page.conversation.pk,
+        values={
+            "response_format": "json_object",
+            "system_prompt": "Answer with a JSON object.",
+            "logprobs": True,
+            "top_logprobs": 2,
+        },
+    )
+    send(page, "List two colours")
+    wait_for_status(page, "complete")
+    reply = last_reply(page)
+    code = reply.locator(".content code.language-json")
+    expect(code).to_be_visible()
+    assert "\n  " in code.inner_text()  # indented
+    reply.locator("details.confidence > summary").click()
+    tokens = reply.locator("details.confidence .token")
+    assert tokens.count() > 3
+    assert "%" in tokens.first.get_attribute("title")
+    # The same after a reload, rendered by the server.
+    page.reload()
+    expect(last_reply(page).locator(".content code.language-json")).to_be_visible()
+    assert last_reply(page).locator("details.confidence .token").count() == tokens.count()
