@@ -22,7 +22,9 @@ export function setupSidebar(strings) {
     sidebar.classList.toggle("open", open);
     if (backdrop) backdrop.hidden = !open;
     for (const toggle of toggles) toggle.setAttribute("aria-expanded", String(open));
-    if (open) sidebar.querySelector("input[type=search], button")?.focus();
+    // After the style change has applied: a hidden (visibility) element cannot take focus.
+    if (open) requestAnimationFrame(() => sidebar.querySelector("input[type=search]")?.focus());
+    else document.querySelector("[data-sidebar-open]")?.focus();
   };
   for (const toggle of toggles) toggle.addEventListener("click", () => setOpen(true));
   for (const close of document.querySelectorAll("[data-sidebar-close]")) {

@@ -154,13 +154,26 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def new_context(request, browser, app_server, transactional_db, fast_model) -> Iterator[Callable]:
-    """Make browser contexts (English unless told); each page fails its test on a JS error.
+    """Make browser contexts (English unless told); each page fails its test on a JS error
+    or a Content-Security-Policy violation.
 
     When a test fails, a screenshot of each of its pages is left in BROWSER_SCREENSHOTS (a
     directory), if that is set.
     """
     contexts = []
     errors: list[str] = []
+
+    def watch(page) -> None:
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # The Content-Security-Policy refusing anything (an inline style or script) is a bug.
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text
+                else None
+            ),
+        )
 
     def make(language: str = "en", **options):
         context = browser.new_context(
@@ -171,7 +184,7 @@ def new_context(request, browser, app_server, transactional_db, fast_model) -> I
             **options,
         )
         context.set_default_timeout(15_000)
-        context.on("page", lambda page: page.on("pageerror", lambda e: errors.append(str(e))))
+        context.on("page", lambda page: watch(page))
         contexts.append(context)
         return context
 

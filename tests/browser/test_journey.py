@@ -60,6 +60,11 @@ def test_a_new_user_chats_comes_back_and_tidies_up(new_context, personas_in_db, 
     wait_for_status(page, "complete")
     assert len(lengths) >= 2, f"the reply was never seen growing: {lengths}"
     fast_model.config.tokens_per_second = None
+    # The conversation got its title from the first exchange, shown without a reload.
+    expect(page.get_by_role("heading", level=1)).to_have_text("What is a good name for a cat?")
+    expect(page.get_by_role("navigation", name="Conversations")).to_contain_text(
+        "What is a good name for a cat?"
+    )
     expect(page.locator(".persona-badge")).to_contain_text("Chef")
     expect(last_reply(page)).to_contain_text("You are an experienced, creative chef")
     expect(last_reply(page)).to_contain_text("You asked: «What is a good name for a cat?»")

@@ -117,3 +117,21 @@ def test_pinning_puts_a_conversation_on_top(login):
     expect(nav.locator(".group-label").first).to_have_text("Pinned")
     expect(titles).to_have_text(["Keep me", "Newer"])
     expect(nav.locator("[data-pinned] .conversation-title")).to_have_text("Keep me")
+
+
+def test_the_chat_works_at_phone_width(login):
+    page = login(viewport={"width": 390, "height": 844})
+    conversation = services.start_conversation(user=page.user)
+    page.goto(f"/c/{conversation.pk}/")
+    send(page, "Hello from a phone " + "with a long line " * 10)
+    wait_for_status(page, "complete")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    nav = page.locator("#conversation-nav")
+    expect(nav).to_be_hidden()
+    page.get_by_role("button", name="Menu", exact=True).click()
+    expect(nav).to_be_visible()
+    expect(nav).to_be_in_viewport()
+    expect(page.get_by_role("searchbox", name="Search conversations")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(nav).to_be_hidden()
+    expect(page.get_by_role("textbox", name="Message")).to_be_in_viewport()
