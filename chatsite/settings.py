@@ -163,6 +163,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Replies are written from several threads while pages read: WAL lets readers and the
     # writer proceed together, IMMEDIATE transactions avoid "database is locked" on upgrade.
+    # SQLite work runs on one thread (see conversations/replies.py), so a persistent
+    # connection cannot multiply; it saves opening the file and its pragmas on every call.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
@@ -170,6 +174,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A connection pool: every database_sync_to_async call would otherwise open a connection.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": env_int("DATABASE_POOL_SIZE", 20, minimum=2),
+        "timeout": 10,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -268,6 +280,8 @@ CHAT_CONTEXT_TOKENS_PER_MODEL = env_mapping_int("CHAT_CONTEXT_TOKENS_PER_MODEL")
 # How often a streaming reply's text is saved, and how long its lease lasts.
 CHAT_FLUSH_SECONDS = env_float("CHAT_FLUSH_SECONDS", 1.0, minimum=0.05)
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0, minimum=1.0)
+# Tokens that arrive within this many seconds travel to the browser as one delta.
+CHAT_DELTA_SECONDS = env_float("CHAT_DELTA_SECONDS", 0.04, minimum=0.0)
 
 LOGGING = {
     "version": 1,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -99,8 +100,15 @@ class ReplyRunner:
         self.channel = channel
         self.parts: list[str] = []
         self.logprobs: list[dict[str, Any]] = []
+        # Deltas sent so far: `seq` of them, holding `published_text` (parts[:published]).
         self.seq = 0
+        self.published = 0
+        self.published_logprobs = 0
+        self.published_text = ""
         self.saved_seq = 0
+        self.lease_renewed_at = time.monotonic()
+        self._wake = asyncio.Event()
+        self._closing = False
         self.stop_requested = False
         self.task: asyncio.Task[None] | None = None
         self._stream_task: asyncio.Task[llm.Finished | None] | None = None
@@ -116,6 +124,7 @@ class ReplyRunner:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())
         saver = asyncio.create_task(self._save_periodically())
+        publisher = asyncio.create_task(self._publish())
         status, finish_reason, error = Status.ERROR, "", ""
         usage: llm.Finished | None = None
         try:
@@ -132,6 +141,9 @@ class ReplyRunner:
                 status, error = Status.ERROR, exc.message
                 logger.info("reply %s failed: %s", self.reply.pk, exc.code)
         finally:
+            self._closing = True
+            self._wake.set()
+            await publisher
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver
@@ -142,26 +154,50 @@ class ReplyRunner:
                 _running.pop(self.reply.pk, None)
 
     async def _stream(self) -> llm.Finished | None:
+        """Read the model's stream. Only this task is cancelled by a stop: it writes nowhere."""
         finished: llm.Finished | None = None
         async for event in llm.stream_reply(self.request):
             if isinstance(event, llm.Finished):
                 finished = event
                 continue
-            self.seq += 1
             self.parts.append(event.text)
-            frame: dict[str, Any] = {
-                "type": "reply.delta",
-                "reply_id": self.reply.pk,
-                "seq": self.seq,
-                "text": event.text,
-            }
             if event.logprobs:
                 self.logprobs.extend(event.logprobs)
-                frame["logprobs"] = event.logprobs
-            # Stop cancels this task; a cancel must not cut a channel-layer write in half
-            # (a Redis connection left mid-command hangs the next one).
-            await asyncio.shield(send_to_group(self.conversation.pk, frame))
+            self._wake.set()
         return finished
+
+    async def _publish(self) -> None:
+        """Send what arrived as deltas: at once when idle, then at most every DELTA_SECONDS.
+
+        The first token goes out immediately; under a fast stream several tokens share one
+        delta, which keeps channel-layer messages and socket frames per second bounded.
+        """
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._send_pending()
+            if self._closing:
+                await self._send_pending()
+                return
+            await asyncio.sleep(settings.CHAT_DELTA_SECONDS)
+
+    async def _send_pending(self) -> None:
+        if self.published == len(self.parts):
+            return
+        text = "".join(self.parts[self.published :])
+        self.published = len(self.parts)
+        self.seq += 1
+        frame: dict[str, Any] = {
+            "type": "reply.delta",
+            "reply_id": self.reply.pk,
+            "seq": self.seq,
+            "text": text,
+        }
+        if len(self.logprobs) > self.published_logprobs:
+            frame["logprobs"] = self.logprobs[self.published_logprobs :]
+            self.published_logprobs = len(self.logprobs)
+        self.published_text += text
+        await send_to_group(self.conversation.pk, frame)
 
     async def _end_listener(self, listener: asyncio.Task[None]) -> None:
         """Let the listener return by itself rather than cancelling it.
@@ -195,7 +231,7 @@ class ReplyRunner:
                             "type": "reply.state",
                             "reply_id": self.reply.pk,
                             "seq": self.seq,
-                            "content": self.text,
+                            "content": self.published_text,
                             "status": Status.STREAMING,
                         },
                     },
@@ -213,15 +249,21 @@ class ReplyRunner:
             await self._save_progress()
 
     async def _save_progress(self) -> None:
-        seq, text = self.seq, self.text
-        lease = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
-        fields: dict[str, Any] = {"lease_expires_at": lease}
+        """Save the text sent so far; renew the lease, also when no token came for a while."""
+        seq, text = self.seq, self.published_text
+        lease_due = time.monotonic() - self.lease_renewed_at >= settings.CHAT_LEASE_SECONDS / 3
+        if seq == self.saved_seq and not lease_due:
+            return
+        fields: dict[str, Any] = {
+            "lease_expires_at": timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        }
         if seq != self.saved_seq:
             fields.update(content=text, seq=seq)
         await database_sync_to_async(
             Message.objects.filter(pk=self.reply.pk, status=Status.STREAMING).update
         )(**fields)
         self.saved_seq = seq
+        self.lease_renewed_at = time.monotonic()
 
     async def _finish(
         self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
@@ -297,7 +339,13 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     # The default prefix on purpose: channels_redis receives every process-local channel
     # through one list per prefix, and a second prefix would wait behind the consumers' one.
     channel = await layer.new_channel()
-    prepared = await database_sync_to_async(prepare)(runner_channel=channel, **kwargs)
+    # On PostgreSQL many sockets preparing replies at once use several pooled connections
+    # instead of queueing behind one thread. SQLite has one writer: threads would only wait
+    # on its lock (with its coarse busy back-off), so there the calls stay on one thread.
+    parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+    prepared = await database_sync_to_async(prepare, thread_sensitive=not parallel)(
+        runner_channel=channel, **kwargs
+    )
     if not prepared.is_new:
         return prepared
     conversation_id = prepared.conversation.pk

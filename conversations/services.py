@@ -8,6 +8,7 @@ request, and `replies` streams it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -89,8 +90,9 @@ def _check_content(content: str, client_id: str) -> str:
 
 
 def _check_reply_limits(conversation: Conversation, user: Any, client_id: str) -> None:
-    sweep_orphaned_replies(conversation.pk)
-    if conversation.messages.filter(status=Status.STREAMING).exists():
+    streaming = conversation.messages.filter(status=Status.STREAMING)
+    # Sweeping writes; only a conversation that shows a streaming reply needs it.
+    if streaming.exists() and (sweep_orphaned_replies(conversation.pk) == 0 or streaming.exists()):
         raise ChatError(
             "reply_in_progress",
             _("An answer is still being written in this conversation. Stop it first."),
@@ -282,9 +284,13 @@ def edit_last_message(
         )
 
 
+SIMULATOR_DIRECTIVE = re.compile(r"\[\[sim:[^\]]*\]\]")
+
+
 def title_from(text: str) -> str:
     """A short title from the first message: its first line, cut at a word."""
-    line = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+    text = SIMULATOR_DIRECTIVE.sub("", text).strip()
+    line = " ".join(text.splitlines()[0].split()) if text else ""
     if len(line) <= TITLE_CHARS:
         return line
     cut = line[:TITLE_CHARS].rsplit(" ", 1)[0] or line[:TITLE_CHARS]

@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,103 +17,434 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Persona',
+            name="Persona",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('system_prompt', models.TextField(blank=True, help_text='Instructions the model reads before the conversation: its role and tone.', verbose_name='system prompt')),
-                ('model', models.CharField(blank=True, help_text="Leave empty to use the server's default model (OPENAI_MODEL).", max_length=100, verbose_name='model')),
-                ('temperature', models.FloatField(default=1.0, help_text='How random the answer is, from 0 to 2. Low values (around 0.3) give consistent, factual answers; around 1 is natural conversation; 1.5 and above is creative up to incoherent.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(2.0)], verbose_name='temperature')),
-                ('max_completion_tokens', models.PositiveIntegerField(blank=True, help_text="Upper limit on the length of one answer, in tokens (about ¾ of an English word, or about one Korean syllable). An answer that reaches it is cut off and marked as truncated. Leave empty for the model's own limit.", null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(200000)], verbose_name='max tokens')),
-                ('response_format', models.CharField(choices=[('text', 'Text'), ('json_object', 'JSON object')], default='text', help_text='JSON object makes the model answer with one JSON object. OpenAI requires the word “JSON” in the instructions for this.', max_length=20, verbose_name='response format')),
-                ('logprobs', models.BooleanField(default=False, help_text='Ask the model for the probability of every token it writes, so the chat can show how confident it was, token by token.', verbose_name='token confidence')),
-                ('top_logprobs', models.PositiveSmallIntegerField(default=0, help_text='How many alternative tokens (0 to 20) to show for each position, with their probabilities.', validators=[django.core.validators.MaxValueValidator(20)], verbose_name='alternatives per token')),
-                ('name', models.CharField(max_length=80, verbose_name='name')),
-                ('name_en', models.CharField(blank=True, help_text='Shown instead of the name to people who use the app in English.', max_length=80, verbose_name='English name')),
-                ('description', models.CharField(blank=True, max_length=200, verbose_name='description')),
-                ('description_ko', models.CharField(blank=True, help_text='Shown instead of the description to people who use the app in Korean.', max_length=200, verbose_name='Korean description')),
-                ('emoji', models.CharField(blank=True, max_length=8, verbose_name='emoji')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('is_default', models.BooleanField(default=False, help_text='The persona a new chat starts with. Exactly one persona is the default.', verbose_name='default')),
-                ('position', models.PositiveIntegerField(default=0, verbose_name='position')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "system_prompt",
+                    models.TextField(
+                        blank=True,
+                        help_text="Instructions the model reads before the conversation: its role and tone.",
+                        verbose_name="system prompt",
+                    ),
+                ),
+                (
+                    "model",
+                    models.CharField(
+                        blank=True,
+                        help_text="Leave empty to use the server's default model (OPENAI_MODEL).",
+                        max_length=100,
+                        verbose_name="model",
+                    ),
+                ),
+                (
+                    "temperature",
+                    models.FloatField(
+                        default=1.0,
+                        help_text="How random the answer is, from 0 to 2. Low values (around 0.3) give consistent, factual answers; around 1 is natural conversation; 1.5 and above is creative up to incoherent.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(2.0),
+                        ],
+                        verbose_name="temperature",
+                    ),
+                ),
+                (
+                    "max_completion_tokens",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Upper limit on the length of one answer, in tokens (about ¾ of an English word, or about one Korean syllable). An answer that reaches it is cut off and marked as truncated. Leave empty for the model's own limit.",
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(200000),
+                        ],
+                        verbose_name="max tokens",
+                    ),
+                ),
+                (
+                    "response_format",
+                    models.CharField(
+                        choices=[("text", "Text"), ("json_object", "JSON object")],
+                        default="text",
+                        help_text="JSON object makes the model answer with one JSON object. OpenAI requires the word “JSON” in the instructions for this.",
+                        max_length=20,
+                        verbose_name="response format",
+                    ),
+                ),
+                (
+                    "logprobs",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Ask the model for the probability of every token it writes, so the chat can show how confident it was, token by token.",
+                        verbose_name="token confidence",
+                    ),
+                ),
+                (
+                    "top_logprobs",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="How many alternative tokens (0 to 20) to show for each position, with their probabilities.",
+                        validators=[django.core.validators.MaxValueValidator(20)],
+                        verbose_name="alternatives per token",
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, verbose_name="name")),
+                (
+                    "name_en",
+                    models.CharField(
+                        blank=True,
+                        help_text="Shown instead of the name to people who use the app in English.",
+                        max_length=80,
+                        verbose_name="English name",
+                    ),
+                ),
+                (
+                    "description",
+                    models.CharField(blank=True, max_length=200, verbose_name="description"),
+                ),
+                (
+                    "description_ko",
+                    models.CharField(
+                        blank=True,
+                        help_text="Shown instead of the description to people who use the app in Korean.",
+                        max_length=200,
+                        verbose_name="Korean description",
+                    ),
+                ),
+                ("emoji", models.CharField(blank=True, max_length=8, verbose_name="emoji")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "is_default",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The persona a new chat starts with. Exactly one persona is the default.",
+                        verbose_name="default",
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0, verbose_name="position")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'persona',
-                'verbose_name_plural': 'personas',
-                'ordering': ['position', 'name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='persona_single_default', violation_error_message='Another persona is already the default.'), models.CheckConstraint(condition=models.Q(('is_default', False), ('is_active', True), _connector='OR'), name='persona_default_is_active', violation_error_message='The default persona must be active.'), models.CheckConstraint(condition=models.Q(('temperature__gte', 0), ('temperature__lte', 2)), name='persona_temperature_0_to_2', violation_error_message='Temperature must be between 0 and 2.'), models.CheckConstraint(condition=models.Q(('max_completion_tokens__isnull', True), models.Q(('max_completion_tokens__gte', 1), ('max_completion_tokens__lte', 200000)), _connector='OR'), name='persona_max_tokens_range', violation_error_message='Max tokens must be empty or a positive number.'), models.CheckConstraint(condition=models.Q(('top_logprobs__lte', 20)), name='persona_top_logprobs_0_to_20', violation_error_message='Alternatives per token must be between 0 and 20.')],
+                "verbose_name": "persona",
+                "verbose_name_plural": "personas",
+                "ordering": ["position", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_default", True)),
+                        fields=("is_default",),
+                        name="persona_single_default",
+                        violation_error_message="Another persona is already the default.",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("is_default", False), ("is_active", True), _connector="OR"
+                        ),
+                        name="persona_default_is_active",
+                        violation_error_message="The default persona must be active.",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("temperature__gte", 0), ("temperature__lte", 2)),
+                        name="persona_temperature_0_to_2",
+                        violation_error_message="Temperature must be between 0 and 2.",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("max_completion_tokens__isnull", True),
+                            models.Q(
+                                ("max_completion_tokens__gte", 1),
+                                ("max_completion_tokens__lte", 200000),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="persona_max_tokens_range",
+                        violation_error_message="Max tokens must be empty or a positive number.",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("top_logprobs__lte", 20)),
+                        name="persona_top_logprobs_0_to_20",
+                        violation_error_message="Alternatives per token must be between 0 and 20.",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('system_prompt', models.TextField(blank=True, help_text='Instructions the model reads before the conversation: its role and tone.', verbose_name='system prompt')),
-                ('model', models.CharField(blank=True, help_text="Leave empty to use the server's default model (OPENAI_MODEL).", max_length=100, verbose_name='model')),
-                ('temperature', models.FloatField(default=1.0, help_text='How random the answer is, from 0 to 2. Low values (around 0.3) give consistent, factual answers; around 1 is natural conversation; 1.5 and above is creative up to incoherent.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(2.0)], verbose_name='temperature')),
-                ('max_completion_tokens', models.PositiveIntegerField(blank=True, help_text="Upper limit on the length of one answer, in tokens (about ¾ of an English word, or about one Korean syllable). An answer that reaches it is cut off and marked as truncated. Leave empty for the model's own limit.", null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(200000)], verbose_name='max tokens')),
-                ('response_format', models.CharField(choices=[('text', 'Text'), ('json_object', 'JSON object')], default='text', help_text='JSON object makes the model answer with one JSON object. OpenAI requires the word “JSON” in the instructions for this.', max_length=20, verbose_name='response format')),
-                ('logprobs', models.BooleanField(default=False, help_text='Ask the model for the probability of every token it writes, so the chat can show how confident it was, token by token.', verbose_name='token confidence')),
-                ('top_logprobs', models.PositiveSmallIntegerField(default=0, help_text='How many alternative tokens (0 to 20) to show for each position, with their probabilities.', validators=[django.core.validators.MaxValueValidator(20)], verbose_name='alternatives per token')),
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('title', models.CharField(blank=True, max_length=200, verbose_name='title')),
-                ('pinned', models.BooleanField(default=False, verbose_name='pinned')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='last activity')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to=settings.AUTH_USER_MODEL, verbose_name='user')),
-                ('persona', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='conversations', to='conversations.persona', verbose_name='persona')),
+                (
+                    "system_prompt",
+                    models.TextField(
+                        blank=True,
+                        help_text="Instructions the model reads before the conversation: its role and tone.",
+                        verbose_name="system prompt",
+                    ),
+                ),
+                (
+                    "model",
+                    models.CharField(
+                        blank=True,
+                        help_text="Leave empty to use the server's default model (OPENAI_MODEL).",
+                        max_length=100,
+                        verbose_name="model",
+                    ),
+                ),
+                (
+                    "temperature",
+                    models.FloatField(
+                        default=1.0,
+                        help_text="How random the answer is, from 0 to 2. Low values (around 0.3) give consistent, factual answers; around 1 is natural conversation; 1.5 and above is creative up to incoherent.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(2.0),
+                        ],
+                        verbose_name="temperature",
+                    ),
+                ),
+                (
+                    "max_completion_tokens",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Upper limit on the length of one answer, in tokens (about ¾ of an English word, or about one Korean syllable). An answer that reaches it is cut off and marked as truncated. Leave empty for the model's own limit.",
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(200000),
+                        ],
+                        verbose_name="max tokens",
+                    ),
+                ),
+                (
+                    "response_format",
+                    models.CharField(
+                        choices=[("text", "Text"), ("json_object", "JSON object")],
+                        default="text",
+                        help_text="JSON object makes the model answer with one JSON object. OpenAI requires the word “JSON” in the instructions for this.",
+                        max_length=20,
+                        verbose_name="response format",
+                    ),
+                ),
+                (
+                    "logprobs",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Ask the model for the probability of every token it writes, so the chat can show how confident it was, token by token.",
+                        verbose_name="token confidence",
+                    ),
+                ),
+                (
+                    "top_logprobs",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="How many alternative tokens (0 to 20) to show for each position, with their probabilities.",
+                        validators=[django.core.validators.MaxValueValidator(20)],
+                        verbose_name="alternatives per token",
+                    ),
+                ),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=200, verbose_name="title")),
+                ("pinned", models.BooleanField(default=False, verbose_name="pinned")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="last activity"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
+                (
+                    "persona",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="conversations",
+                        to="conversations.persona",
+                        verbose_name="persona",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'conversation',
-                'verbose_name_plural': 'conversations',
-                'ordering': ['-updated_at'],
+                "verbose_name": "conversation",
+                "verbose_name_plural": "conversations",
+                "ordering": ["-updated_at"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('system', 'System'), ('user', 'User'), ('assistant', 'Assistant')], max_length=10, verbose_name='role')),
-                ('content', models.TextField(blank=True, verbose_name='content')),
-                ('client_id', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('stopped', 'Stopped'), ('truncated', 'Truncated'), ('filtered', 'Filtered'), ('error', 'Error'), ('interrupted', 'Interrupted')], default='complete', max_length=12, verbose_name='status')),
-                ('finish_reason', models.CharField(blank=True, max_length=32, verbose_name='finish reason')),
-                ('model', models.CharField(blank=True, max_length=100, verbose_name='model')),
-                ('parameters', models.JSONField(blank=True, null=True, verbose_name='parameters')),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True, verbose_name='prompt tokens')),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True, verbose_name='completion tokens')),
-                ('logprobs', models.JSONField(blank=True, null=True, verbose_name='logprobs')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('context_from_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('seq', models.PositiveIntegerField(default=0)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('runner_channel', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('completed_at', models.DateTimeField(blank=True, null=True, verbose_name='completed')),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='conversations.conversation', verbose_name='conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("system", "System"),
+                            ("user", "User"),
+                            ("assistant", "Assistant"),
+                        ],
+                        max_length=10,
+                        verbose_name="role",
+                    ),
+                ),
+                ("content", models.TextField(blank=True, verbose_name="content")),
+                ("client_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("streaming", "Streaming"),
+                            ("complete", "Complete"),
+                            ("stopped", "Stopped"),
+                            ("truncated", "Truncated"),
+                            ("filtered", "Filtered"),
+                            ("error", "Error"),
+                            ("interrupted", "Interrupted"),
+                        ],
+                        default="complete",
+                        max_length=12,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "finish_reason",
+                    models.CharField(blank=True, max_length=32, verbose_name="finish reason"),
+                ),
+                ("model", models.CharField(blank=True, max_length=100, verbose_name="model")),
+                ("parameters", models.JSONField(blank=True, null=True, verbose_name="parameters")),
+                (
+                    "prompt_tokens",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="prompt tokens"
+                    ),
+                ),
+                (
+                    "completion_tokens",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="completion tokens"
+                    ),
+                ),
+                ("logprobs", models.JSONField(blank=True, null=True, verbose_name="logprobs")),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                ("context_from_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("seq", models.PositiveIntegerField(default=0)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("runner_channel", models.CharField(blank=True, max_length=200)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "completed_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="completed"),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="conversations.conversation",
+                        verbose_name="conversation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'message',
-                'verbose_name_plural': 'messages',
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['conversation', 'id'], name='message_conversation_order'), models.Index(condition=models.Q(('status', 'streaming')), fields=['lease_expires_at'], name='message_streaming_lease')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('client_id', ''), _negated=True), fields=('conversation', 'client_id'), name='message_unique_client_id'), models.CheckConstraint(condition=models.Q(('status__in', ['streaming', 'complete', 'stopped', 'truncated', 'filtered', 'error', 'interrupted'])), name='message_status_known')],
+                "verbose_name": "message",
+                "verbose_name_plural": "messages",
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["conversation", "id"], name="message_conversation_order"),
+                    models.Index(
+                        condition=models.Q(("status", "streaming")),
+                        fields=["lease_expires_at"],
+                        name="message_streaming_lease",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("client_id", ""), _negated=True),
+                        fields=("conversation", "client_id"),
+                        name="message_unique_client_id",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "status__in",
+                                [
+                                    "streaming",
+                                    "complete",
+                                    "stopped",
+                                    "truncated",
+                                    "filtered",
+                                    "error",
+                                    "interrupted",
+                                ],
+                            )
+                        ),
+                        name="message_status_known",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['user', '-pinned', '-updated_at'], name='conv_user_activity'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["user", "-pinned", "-updated_at"], name="conv_user_activity"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('temperature__gte', 0), ('temperature__lte', 2)), name='conversation_temperature_0_to_2', violation_error_message='Temperature must be between 0 and 2.'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("temperature__gte", 0), ("temperature__lte", 2)),
+                name="conversation_temperature_0_to_2",
+                violation_error_message="Temperature must be between 0 and 2.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('max_completion_tokens__isnull', True), models.Q(('max_completion_tokens__gte', 1), ('max_completion_tokens__lte', 200000)), _connector='OR'), name='conversation_max_tokens_range', violation_error_message='Max tokens must be empty or a positive number.'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("max_completion_tokens__isnull", True),
+                    models.Q(
+                        ("max_completion_tokens__gte", 1), ("max_completion_tokens__lte", 200000)
+                    ),
+                    _connector="OR",
+                ),
+                name="conversation_max_tokens_range",
+                violation_error_message="Max tokens must be empty or a positive number.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('top_logprobs__lte', 20)), name='conversation_top_logprobs_0_to_20', violation_error_message='Alternatives per token must be between 0 and 20.'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("top_logprobs__lte", 20)),
+                name="conversation_top_logprobs_0_to_20",
+                violation_error_message="Alternatives per token must be between 0 and 20.",
+            ),
         ),
     ]

@@ -31,7 +31,8 @@ async def settle() -> None:
         await replies.wait_for_replies()
 
 
-async def test_a_reply_streams_and_is_saved_complete_with_usage(owner, conversation):
+async def test_a_reply_streams_and_is_saved_complete_with_usage(owner, conversation, model_server):
+    model_server.config.tokens_per_second = 200
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.until("ready")
         await socket.say("Tell me about pasta")
@@ -43,7 +44,8 @@ async def test_a_reply_streams_and_is_saved_complete_with_usage(owner, conversat
     assert reply.completion_tokens > 0 and reply.prompt_tokens > 0
     assert "Tell me about pasta" in reply.content
     assert socket.streamed_text(reply.pk) == reply.content
-    assert len(socket.of_type("reply.delta")) > 5
+    deltas = socket.of_type("reply.delta")
+    assert 5 < len(deltas) < reply.completion_tokens, "tokens are sent in time batches"
     assert ended["message"]["usage"]["completion_tokens"] == reply.completion_tokens
     assert reply.parameters["system_prompt"] == conversation.system_prompt
     assert reply.parameters["temperature"] == conversation.temperature
@@ -218,3 +220,7 @@ async def test_with_no_key_and_no_base_url_the_built_in_simulator_answers(
         ended = await socket.until("reply.ended")
     assert ended["message"]["status"] == Status.COMPLETE
     assert "Are you real?" in ended["message"]["content"]
+
+
+def test_a_title_leaves_out_simulator_directives():
+    assert services.title_from("Show me pasta [[sim:tps=200]]") == "Show me pasta"

@@ -1,0 +1,386 @@
+"""Streaming benchmark: N logged-in WebSocket clients each send a message at once.
+
+The simulator runs in its own process at a fixed pace; the app runs as a daphne process (or
+several) pointed at it. For each N the benchmark measures, in the same run:
+
+- time to first token through the app, and through a direct `AsyncOpenAI` stream from the same
+  simulator with the same concurrency; the difference is what the app adds (p50, p99);
+- tokens delivered over tokens produced, and whether every delta arrived in order;
+- server CPU seconds per 1,000 tokens and peak resident memory of the app processes;
+- database statements per reply (PostgreSQL only: read from pg_stat_database).
+
+Usage:  python bench/streams.py [--clients 1,50,200] [--tps 50] [--tokens 100]
+        [--processes 1] [--write docs/benchmarks.md]
+With DATABASE_URL on PostgreSQL and REDIS_URL set, it measures that stack; otherwise SQLite and
+the in-memory layer (one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class RoundResult:
+    clients: int
+    app_ttft: list[float] = field(default_factory=list)
+    direct_ttft: list[float] = field(default_factory=list)
+    produced: int = 0
+    delivered: int = 0
+    in_order: bool = True
+    cpu_seconds: float = 0.0
+    statements_per_reply: float | None = None
+    saves_per_reply: float | None = None
+    wall_seconds: float = 0.0
+
+
+async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
+    """Time to first token straight from the simulator, same concurrency, same SDK."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(api_key="bench", base_url=base_url, max_retries=0, timeout=120)
+
+    async def one() -> float:
+        started = time.perf_counter()
+        first = None
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": prompt}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - started
+        return first if first is not None else float("nan")
+
+    try:
+        await one()  # warm, as the app's client is: connected, SDK loaded
+        return list(await asyncio.gather(*(one() for _ in range(clients))))
+    finally:
+        await client.close()
+
+
+async def app_round(
+    urls: list[str], sessions: list[tuple[str, str]], prompt: str, result: RoundResult
+) -> None:
+    import websockets
+
+    async def one(index: int, cookie: str, conversation_id: str) -> None:
+        url = (
+            urls[index % len(urls)].replace("http", "ws") + f"/ws/conversations/{conversation_id}/"
+        )
+        headers = {"Cookie": cookie, "Origin": "http://127.0.0.1"}
+        async with websockets.connect(url, additional_headers=headers, max_size=None) as socket:
+            assert json.loads(await socket.recv())["type"] == "ready"
+            connected.append(index)
+            if len(connected) == len(sessions):
+                ready.set()
+            await ready.wait()
+            started = time.perf_counter()
+            await socket.send(
+                json.dumps(
+                    {"type": "message.send", "client_id": uuid.uuid4().hex, "content": prompt}
+                )
+            )
+            first, seq, text = None, 0, ""
+            while True:
+                frame = json.loads(await socket.recv())
+                if frame["type"] == "reply.delta":
+                    if first is None:
+                        first = time.perf_counter() - started
+                    if frame["seq"] != seq + 1:
+                        result.in_order = False
+                    seq = frame["seq"]
+                    text += frame["text"]
+                elif frame["type"] == "reply.state":
+                    seq, text = frame["seq"], frame["content"]
+                elif frame["type"] == "reply.ended":
+                    # Tokens delivered: the produced tokens, in the share of the final text
+                    # that reached this client through the stream.
+                    final = frame["message"]["content"]
+                    produced = frame["message"]["usage"]["completion_tokens"] or 0
+                    result.produced += produced
+                    shown = len(text) if final.startswith(text) else 0
+                    result.delivered += round(produced * shown / max(1, len(final)))
+                    break
+                elif frame["type"] == "error":
+                    raise RuntimeError(frame)
+            result.app_ttft.append(first if first is not None else float("nan"))
+
+    ready = asyncio.Event()  # every socket connected: then all send at once
+    connected: list[int] = []
+    await asyncio.gather(
+        *(one(i, cookie, conversation) for i, (cookie, conversation) in enumerate(sessions))
+    )
+
+
+def make_sessions(count: int) -> list[tuple[str, str]]:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from conversations import services
+
+    sessions = []
+    run = uuid.uuid4().hex[:6]
+    for i in range(count):
+        user = get_user_model().objects.create_user(f"bench-{run}-{i}", password=None)
+        conversation = services.start_conversation(user=user)
+        client = Client()
+        client.force_login(user)
+        cookie = (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+        sessions.append((cookie, str(conversation.pk)))
+    return sessions
+
+
+def pg_statements() -> int | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            [connection.settings_dict["NAME"]],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", default="1,50,200")
+    parser.add_argument("--tps", type=float, default=50.0, help="simulator tokens per second")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
+    parser.add_argument("--processes", type=int, default=1, help="daphne processes")
+    parser.add_argument("--write", default="", help="append the results to this markdown file")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.clients.split(",")]
+
+    workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-" + uuid.uuid4().hex),
+        "CHAT_MAX_CONCURRENT_REPLIES": "1000",
+        "CHAT_MESSAGES_PER_MINUTE": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    if args.processes > 1 and not env.get("REDIS_URL"):
+        sys.exit("Several processes need REDIS_URL (a shared channel layer).")
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)
+    from conversations.starter import ensure_starter_personas
+
+    ensure_starter_personas()
+
+    sim_port = free_port()
+    simulator = start_process(
+        [
+            sys.executable,
+            "-m",
+            "conversations.simulator",
+            "--port",
+            str(sim_port),
+            "--tps",
+            str(args.tps),
+        ],
+        env,
+    )
+    base_url = f"http://127.0.0.1:{sim_port}/v1"
+    app_env = {**env, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench"}
+    servers, urls = [], []
+    for _ in range(args.processes):
+        port = free_port()
+        servers.append(
+            start_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "chatsite.asgi:application",
+                ],
+                app_env,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    prompt = f"Benchmark question [[sim:tokens={args.tokens}]]"
+    results: list[RoundResult] = []
+    try:
+        wait_for(f"{base_url}/models")
+        for url in urls:
+            wait_for(f"{url}/accounts/login/")
+        # A warm server: the first request of a process imports and connects what it needs.
+        for _ in range(3):
+            asyncio.run(app_round(urls, make_sessions(len(urls)), prompt, RoundResult(0)))
+        for count in counts:
+            result = RoundResult(clients=count)
+            sessions = make_sessions(count)
+            result.direct_ttft = asyncio.run(direct_round(base_url, count, prompt))
+            statements_before = pg_statements()
+            cpu_before = sum(proc_cpu_seconds(s.pid) for s in servers)
+            started = time.perf_counter()
+            if os.environ.get("BENCH_PROFILE"):
+                profiler = subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "-p",
+                        str(servers[0].pid),
+                        "-o",
+                        os.environ["BENCH_PROFILE"],
+                        "--format",
+                        "raw",
+                        "-d",
+                        "4",
+                        "-r",
+                        "200",
+                    ]
+                )
+            asyncio.run(app_round(urls, sessions, prompt, result))
+            if os.environ.get("BENCH_PROFILE"):
+                profiler.wait()
+            result.wall_seconds = time.perf_counter() - started
+            result.cpu_seconds = sum(proc_cpu_seconds(s.pid) for s in servers) - cpu_before
+            time.sleep(1.5)  # let PostgreSQL publish its statistics
+            statements_after = pg_statements()
+            if statements_before is not None and statements_after is not None:
+                result.statements_per_reply = (statements_after - statements_before) / count
+            results.append(result)
+            print(format_row(result), flush=True)
+        peak = sum(proc_peak_rss_mb(s.pid) for s in servers)
+    finally:
+        for process in [*servers, simulator]:
+            process.terminate()
+        for process in [*servers, simulator]:
+            process.wait(timeout=10)
+
+    from django.db import connection
+
+    report = format_report(results, args, peak, connection.vendor, bool(env.get("REDIS_URL")))
+    print(report)
+    if args.write:
+        path = ROOT / args.write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(report + "\n")
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f}"
+
+
+def format_row(result: RoundResult) -> str:
+    added_p50 = percentile(result.app_ttft, 50) - percentile(result.direct_ttft, 50)
+    added_p99 = percentile(result.app_ttft, 99) - percentile(result.direct_ttft, 99)
+    ratio = result.delivered / result.produced if result.produced else float("nan")
+    cpu = result.cpu_seconds / (result.delivered / 1000) if result.delivered else float("nan")
+    statements = (
+        f"{result.statements_per_reply:.1f}" if result.statements_per_reply is not None else "n/a"
+    )
+    return (
+        f"| {result.clients} | {ms(percentile(result.direct_ttft, 50))} | "
+        f"{ms(percentile(result.app_ttft, 50))} | {ms(added_p50)} | {ms(added_p99)} | "
+        f"{ratio:.3f} | {'yes' if result.in_order else 'NO'} | {cpu:.3f} | {statements} | "
+        f"{result.wall_seconds:.1f} |"
+    )
+
+
+def format_report(
+    results: list[RoundResult], args: argparse.Namespace, peak: float, vendor: str, redis: bool
+) -> str:
+    header = (
+        f"\n### {time.strftime('%Y-%m-%d')}: {args.processes} daphne process(es), {vendor}, "
+        f"{'Redis' if redis else 'in-memory'} channel layer\n\n"
+        f"Simulator at {args.tps:g} tokens/s, {args.tokens} tokens per answer; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Peak memory of the app processes: {peak:.0f} MB.\n\n"
+        "| clients | direct TTFT p50 (ms) | app TTFT p50 (ms) | added p50 (ms) "
+        "| added p99 (ms) | delivered / produced | in order | CPU s / 1k tokens "
+        "| DB statements / reply | wall (s) |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    return "\n".join([header, *(format_row(r) for r in results)])
+
+
+if __name__ == "__main__":
+    main()
