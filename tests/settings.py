@@ -20,3 +20,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the browser tests' daphne process must open the same database.
     # One file per test run, so two runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
+else:
+    # The pool keeps idle connections open, which stops pytest-django from dropping the test
+    # database; the suite's own process connects directly. (Its daphne children pool.)
+    DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
