@@ -35,10 +35,12 @@ class ReplyView:
     def __init__(self) -> None:
         self.seq: int | None = None  # None until the client has a base to apply deltas to
         self.pending: dict[int, dict[str, Any]] = {}
+        self.last_seen = time.monotonic()
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
+    watchdog: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -57,6 +59,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.group = replies.group_name(self.conversation.pk)
         self.views: dict[int, ReplyView] = {}
         self.ended: set[int] = set()
+        self.watchdog: asyncio.Task[None] | None = None
         self.allowance = float(FRAME_BURST)
         self.allowance_at = time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -75,6 +78,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.views = {}
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self.conversation is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -169,7 +174,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         reply = await self.streaming_reply()
         if reply is None:
             return
-        view = self.views.setdefault(reply.pk, ReplyView())
+        view = self.view(reply.pk)
         view.seq = None
         await replies.request_sync(reply, self.channel_name)
         asyncio.get_running_loop().call_later(
@@ -181,12 +186,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         view = self.views.get(reply_id)
         if view is None or view.seq is not None:
             return
-        reply = await database_sync_to_async(self.saved_reply)(reply_id)
-        if reply is None:
-            return
-        if reply.status != Status.STREAMING:
-            self.views.pop(reply_id, None)
-            await self.send_json({"type": "reply.ended", "message": message_payload(reply)})
+        reply = await self.settle_if_orphaned(reply_id)
+        if reply is None or reply.status != Status.STREAMING:
             return
         await self.apply_state(
             {
@@ -198,9 +199,43 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             }
         )
 
-    def saved_reply(self, reply_id: int) -> Message | None:
-        replies.sweep_orphaned_replies(self.conversation.pk)
-        return self.conversation.messages.filter(pk=reply_id).first()
+    def view(self, reply_id: int) -> ReplyView:
+        """What this socket shows of a streaming reply; watched while it streams."""
+        view = self.views.get(reply_id)
+        if view is None:
+            view = self.views[reply_id] = ReplyView()
+        view.last_seen = time.monotonic()
+        if self.watchdog is None or self.watchdog.done():
+            self.watchdog = asyncio.create_task(self.watch_replies())
+        return view
+
+    async def watch_replies(self) -> None:
+        """Notice a reply whose process died: its lease runs out while no delta arrives."""
+        interval = settings.CHAT_LEASE_SECONDS / 2
+        while self.views:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for reply_id in [r for r, v in self.views.items() if now - v.last_seen >= interval]:
+                await self.settle_if_orphaned(reply_id)
+
+    async def settle_if_orphaned(self, reply_id: int) -> Message | None:
+        """Sweep a reply whose lease ran out; say it ended, to the group if we swept it.
+
+        The socket that sweeps tells the whole group, so every tab on every process shows
+        it `interrupted` within about one lease of its process's death.
+        """
+        swept, reply = await database_sync_to_async(self.sweep_reply)(reply_id)
+        if reply is not None and reply.status != Status.STREAMING:
+            frame = {"type": "reply.ended", "message": message_payload(reply)}
+            if swept:
+                await replies.send_to_group(self.conversation.pk, frame)
+            else:  # it ended without this socket hearing of it
+                await self.end_reply(frame)
+        return reply
+
+    def sweep_reply(self, reply_id: int) -> tuple[int, Message | None]:
+        swept = replies.sweep_orphaned_replies(self.conversation.pk)
+        return swept, self.conversation.messages.filter(pk=reply_id).first()
 
     # Events from the conversation's group and from reply runners.
 
@@ -211,7 +246,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.apply_delta(frame)
             return
         if kind == "message.created" and frame["message"]["status"] == Status.STREAMING:
-            view = self.views.setdefault(frame["message"]["id"], ReplyView())
+            view = self.view(frame["message"]["id"])
             if view.seq is None:
                 view.seq = 0
                 await self.send_json(frame)
@@ -247,7 +282,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.apply_state(event["frame"])
 
     async def apply_state(self, frame: dict[str, Any]) -> None:
-        view = self.views.setdefault(frame["reply_id"], ReplyView())
+        view = self.view(frame["reply_id"])
         if view.seq is not None and view.seq >= frame["seq"]:
             return
         view.seq = frame["seq"]
@@ -257,7 +292,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def apply_delta(self, frame: dict[str, Any]) -> None:
         if frame["reply_id"] in self.ended:
             return
-        view = self.views.setdefault(frame["reply_id"], ReplyView())
+        view = self.view(frame["reply_id"])
         if view.seq is not None and frame["seq"] <= view.seq:
             return
         view.pending[frame["seq"]] = frame

@@ -257,3 +257,32 @@ async def test_editing_the_last_message_asks_again(owner, conversation):
     assert "Cake" in ended["message"]["content"]
     assert next(m.content for m in await saved(conversation)) == "Cake"
     assert len(await saved(conversation)) == 2
+
+
+async def test_every_tab_hears_when_a_replys_process_dies(owner, conversation, settings):
+    """No process renews the lease any more: a watching socket sweeps it and tells the group."""
+    settings.CHAT_LEASE_SECONDS = 3.0
+
+    @database_sync_to_async
+    def dying() -> Message:
+        Message.objects.create(conversation=conversation, role=Role.USER, content="Hi")
+        return Message.objects.create(
+            conversation=conversation,
+            role=Role.ASSISTANT,
+            status=Status.STREAMING,
+            content="Half",
+            seq=1,
+            lease_expires_at=timezone.now() + timedelta(seconds=3),
+            runner_channel="specific.gone!dead",
+        )
+
+    reply = await dying()
+    async with ChatSocket(owner, conversation.pk) as one, ChatSocket(owner, conversation.pk) as two:
+        state = await one.until("reply.state")
+        assert state["content"] == "Half" and state["status"] == Status.STREAMING
+        ended_one = await one.until("reply.ended", timeout=8)
+        ended_two = await two.until("reply.ended", timeout=8)
+    assert ended_one["message"]["status"] == Status.INTERRUPTED
+    assert ended_two["message"]["id"] == reply.pk
+    await database_sync_to_async(reply.refresh_from_db)()
+    assert reply.status == Status.INTERRUPTED and reply.content == "Half"
