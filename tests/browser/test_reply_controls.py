@@ -130,7 +130,10 @@ def test_a_failed_reply_says_so_and_can_be_retried(chat, fast_model):
 
 def test_a_second_tab_streams_the_same_reply(chat, fast_model):
     page = chat()
-    other = page.context.new_page()
+    # Another window with the same login: a background tab of one window gets no animation
+    # frames, and the page renders on them.
+    browser = page.context.browser
+    other = browser.new_context(storage_state=page.context.storage_state()).new_page()
     other.goto(page.url)
     expect(other.locator("#connection-status")).to_have_attribute("data-state", "open")
     fast_model.config.tokens_per_second = 40
@@ -142,6 +145,7 @@ def test_a_second_tab_streams_the_same_reply(chat, fast_model):
     expect(other.locator('#messages > [data-role="user"] .content')).to_have_text(
         "Both tabs should see this"
     )
+    other.context.close()
 
 
 class SocketSwitch:
@@ -222,6 +226,9 @@ def test_a_dropped_socket_reconnects_and_ends_with_exactly_the_saved_text(chat, 
     expected_page = page.context.new_page()
     expected_page.goto(page.url)  # the saved text, rendered by the server
     expected = reply_text(expected_page)
+    # A background tab gets no animation frames, and the page renders on them.
+    expected_page.close()
+    page.bring_to_front()
     page.wait_for_function(
         """([id, text]) => {
             const item = document.querySelector(`#messages > [data-id="${id}"]`);
