@@ -9,6 +9,7 @@ request, and `replies` streams it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -177,22 +178,31 @@ def _replay(conversation: Conversation, client_id: str) -> PreparedReply | None:
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
 
 
-def post_message(
-    *, user: Any, conversation_id: Any, content: str, client_id: str, runner_channel: str = ""
+def _reply_transaction(
+    user: Any, conversation_id: Any, client_id: str, make: Callable[[Conversation], PreparedReply]
 ) -> PreparedReply:
-    """Store the user's message (before any model call) and the reply's row."""
+    """Lock the conversation; hand back what a resent frame created, or `make` a new reply."""
     with transaction.atomic():
         conversation = _lock(user, conversation_id)
         replayed = _replay(conversation, client_id)
         if replayed is not None:
             return replayed
-        content = _check_content(content, client_id)
+        return make(conversation)
+
+
+def post_message(
+    *, user: Any, conversation_id: Any, content: str, client_id: str, runner_channel: str = ""
+) -> PreparedReply:
+    """Store the user's message (before any model call) and the reply's row."""
+
+    def make(conversation: Conversation) -> PreparedReply:
+        text = _check_content(content, client_id)
         _check_reply_limits(conversation, user, client_id)
         _check_rate(user, client_id)
         try:
             with transaction.atomic():
                 message = Message.objects.create(
-                    conversation=conversation, role=Role.USER, content=content, client_id=client_id
+                    conversation=conversation, role=Role.USER, content=text, client_id=client_id
                 )
         except IntegrityError:
             # The same client id won a race in another process: report what it stored.
@@ -202,16 +212,15 @@ def post_message(
         reply, request = _create_reply(conversation, runner_channel=runner_channel)
         return PreparedReply(conversation, reply, request, created=[message, reply])
 
+    return _reply_transaction(user, conversation_id, client_id, make)
+
 
 def regenerate(
     *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:
     """Replace the last reply with a new one for the same question."""
-    with transaction.atomic():
-        conversation = _lock(user, conversation_id)
-        replayed = _replay(conversation, client_id)
-        if replayed is not None:
-            return replayed
+
+    def make(conversation: Conversation) -> PreparedReply:
         _check_reply_limits(conversation, user, client_id)
         last = conversation.messages.order_by("-id").first()
         if last is None or last.role != Role.ASSISTANT:
@@ -225,6 +234,8 @@ def regenerate(
         )
         return PreparedReply(conversation, reply, request, created=[reply], deleted_ids=deleted)
 
+    return _reply_transaction(user, conversation_id, client_id, make)
+
 
 CONTINUE_PROMPT = "Continue exactly where your previous answer stopped, without repeating it."
 
@@ -233,11 +244,8 @@ def continue_reply(
     *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:
     """Ask for the rest of a reply cut off by the token limit, as a new reply."""
-    with transaction.atomic():
-        conversation = _lock(user, conversation_id)
-        replayed = _replay(conversation, client_id)
-        if replayed is not None:
-            return replayed
+
+    def make(conversation: Conversation) -> PreparedReply:
         _check_reply_limits(conversation, user, client_id)
         last = conversation.messages.order_by("-id").first()
         if last is None or last.status != Status.TRUNCATED:
@@ -251,6 +259,8 @@ def continue_reply(
         )
         return PreparedReply(conversation, reply, request, created=[reply])
 
+    return _reply_transaction(user, conversation_id, client_id, make)
+
 
 def edit_last_message(
     *,
@@ -262,19 +272,16 @@ def edit_last_message(
     runner_channel: str = "",
 ) -> PreparedReply:
     """Change the last user message, drop the answer to it and ask again."""
-    with transaction.atomic():
-        conversation = _lock(user, conversation_id)
-        replayed = _replay(conversation, client_id)
-        if replayed is not None:
-            return replayed
-        content = _check_content(content, client_id)
+
+    def make(conversation: Conversation) -> PreparedReply:
+        text = _check_content(content, client_id)
         _check_reply_limits(conversation, user, client_id)
         last_user = conversation.messages.filter(role=Role.USER).order_by("-id").first()
         if last_user is None or last_user.pk != message_id:
             raise ChatError("not_editable", _("Only your last message can be edited."), client_id)
         later = list(conversation.messages.filter(id__gt=last_user.pk).values_list("id", flat=True))
         conversation.messages.filter(id__in=later).delete()
-        last_user.content = content
+        last_user.content = text
         last_user.save(update_fields=["content"])
         reply, request = _create_reply(
             conversation, runner_channel=runner_channel, client_id=client_id
@@ -282,6 +289,8 @@ def edit_last_message(
         return PreparedReply(
             conversation, reply, request, created=[reply], updated=[last_user], deleted_ids=later
         )
+
+    return _reply_transaction(user, conversation_id, client_id, make)
 
 
 SIMULATOR_DIRECTIVE = re.compile(r"\[\[sim:[^\]]*\]\]")

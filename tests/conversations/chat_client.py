@@ -6,9 +6,12 @@ import asyncio
 import uuid
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from conversations import replies
+from conversations.models import Message
 from conversations.routing import websocket_urlpatterns
 
 router = URLRouter(websocket_urlpatterns)
@@ -68,3 +71,15 @@ class ChatSocket:
                 assert frame["seq"] == seq + 1, f"delta {frame['seq']} after {seq}"
                 text, seq = text + frame["text"], frame["seq"]
         return text
+
+
+@database_sync_to_async
+def saved(conversation: Any) -> list[Message]:
+    """The conversation's messages as stored, in order."""
+    return list(conversation.messages.order_by("id"))
+
+
+async def settle() -> None:
+    """Wait until every reply this process started has ended."""
+    async with asyncio.timeout(15):
+        await replies.wait_for_replies()

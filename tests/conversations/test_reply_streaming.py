@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations import replies, services
-from conversations.models import Message, Role, Status
+from conversations import services
+from conversations.models import Role, Status
 
-from .chat_client import ChatSocket
+from .chat_client import ChatSocket, saved, settle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def conversation(owner, personas, model_server):
-    return services.start_conversation(user=owner)
-
-
-@database_sync_to_async
-def saved(conversation) -> list[Message]:
-    return list(conversation.messages.order_by("id"))
-
-
-async def settle() -> None:
-    async with asyncio.timeout(10):
-        await replies.wait_for_replies()
 
 
 async def test_a_reply_streams_and_is_saved_complete_with_usage(owner, conversation, model_server):

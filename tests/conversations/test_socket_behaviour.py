@@ -12,24 +12,9 @@ from django.utils import timezone
 from conversations import replies, services
 from conversations.models import Message, Role, Status
 
-from .chat_client import ChatSocket
+from .chat_client import ChatSocket, saved, settle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def conversation(owner, personas, model_server):
-    return services.start_conversation(user=owner)
-
-
-@database_sync_to_async
-def saved(conversation) -> list[Message]:
-    return list(conversation.messages.order_by("id"))
-
-
-async def settle() -> None:
-    async with asyncio.timeout(15):
-        await replies.wait_for_replies()
 
 
 async def test_a_client_that_reconnects_mid_reply_ends_with_exactly_the_saved_text(
