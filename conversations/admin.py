@@ -78,7 +78,9 @@ class PersonaAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("model"), ordering="model")
     def model_display(self, persona: Persona) -> str:
-        return persona.effective_model if persona.model else f"{persona.effective_model} *"
+        if persona.model:
+            return persona.model
+        return _("%(model)s (default)") % {"model": persona.effective_model}
 
     @admin.action(description=_("Duplicate the selected personas"))
     def duplicate(self, request: HttpRequest, queryset: QuerySet[Persona]) -> None:
