@@ -205,12 +205,14 @@ class ReplyRunner:
         A cancelled channels_redis receive can sit in its blocking pop without returning; a
         message to our own channel ends the loop cleanly on every channel layer.
         """
-        await get_channel_layer().send(self.channel, {"type": "reply.exit"})
         try:
+            await get_channel_layer().send(self.channel, {"type": "reply.exit"})
             async with asyncio.timeout(5):
                 await listener
-        except TimeoutError:
-            logger.warning("reply %s: its listener did not end", self.reply.pk)
+        except Exception:
+            # The reply itself must still be saved: a broken listener only loses stop/sync.
+            logger.exception("reply %s: its listener did not end cleanly", self.reply.pk)
+            listener.cancel()
 
     async def _listen(self) -> None:
         """Answer stop and catch-up requests sent to this reply's channel from any process."""
