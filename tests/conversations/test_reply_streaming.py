@@ -7,7 +7,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations import services
+from conversations import replies, services
 from conversations.models import Role, Status
 
 from .chat_client import ChatSocket, saved, settle
@@ -208,3 +208,17 @@ async def test_with_no_key_and_no_base_url_the_built_in_simulator_answers(
 
 def test_a_title_leaves_out_simulator_directives():
     assert services.title_from("Show me pasta [[sim:tps=200]]") == "Show me pasta"
+
+
+async def test_a_reply_is_saved_even_when_its_control_listener_breaks(
+    owner, conversation, monkeypatch
+):
+    async def broken_listener(self):
+        raise ConnectionError("the channel layer went away")
+
+    monkeypatch.setattr(replies.ReplyRunner, "_listen", broken_listener)
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Still saved?")
+        ended = await socket.until("reply.ended")
+    assert ended["message"]["status"] == Status.COMPLETE
+    assert (await saved(conversation))[-1].content == ended["message"]["content"] != ""
