@@ -14,6 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import replies, services
@@ -27,6 +28,20 @@ FRAMES_PER_SECOND = 10
 FRAME_BURST = 30
 # How long to wait for a running reply's own state before falling back to the saved one.
 SYNC_TIMEOUT_SECONDS = 2.0
+
+
+def language_of(scope: dict[str, Any]) -> str:
+    cookie = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME)
+    headers = dict(scope.get("headers", []))
+    accepted = headers.get(b"accept-language", b"").decode("latin-1")
+    choices = [cookie] if cookie else []
+    choices += [code for code, _q in translation.trans_real.parse_accept_lang_header(accepted)]
+    for code in choices:
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
 
 
 class ReplyView:
@@ -43,6 +58,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     watchdog: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
+        # Messages for the person in their language, chosen as LocaleMiddleware does for
+        # pages: the language cookie, then Accept-Language. It holds for this socket's task.
+        translation.activate(language_of(self.scope))
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

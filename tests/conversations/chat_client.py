@@ -8,6 +8,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
+from channels.sessions import CookieMiddleware
 from channels.testing import WebsocketCommunicator
 
 from conversations import replies
@@ -18,8 +19,12 @@ router = URLRouter(websocket_urlpatterns)
 
 
 class ChatSocket:
-    def __init__(self, user: Any, conversation_id: Any) -> None:
-        self.communicator = WebsocketCommunicator(router, f"/ws/conversations/{conversation_id}/")
+    def __init__(
+        self, user: Any, conversation_id: Any, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.communicator = WebsocketCommunicator(
+            CookieMiddleware(router), f"/ws/conversations/{conversation_id}/", headers=headers
+        )
         self.communicator.scope["user"] = user
         self.frames: list[dict[str, Any]] = []
 

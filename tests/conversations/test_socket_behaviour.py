@@ -271,3 +271,22 @@ async def test_every_tab_hears_when_a_replys_process_dies(owner, conversation, s
     assert ended_two["message"]["id"] == reply.pk
     await database_sync_to_async(reply.refresh_from_db)()
     assert reply.status == Status.INTERRUPTED and reply.content == "Half"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"accept-language", b"ko-KR,ko;q=0.9,en;q=0.5")], "메시지가 비어 있습니다."),
+        (
+            [(b"cookie", b"django_language=ko"), (b"accept-language", b"en")],
+            "메시지가 비어 있습니다.",
+        ),
+        ([(b"accept-language", b"en-US,en;q=0.9")], "The message is empty."),
+    ],
+)
+async def test_errors_on_the_socket_speak_the_users_language(
+    owner, conversation, headers, expected
+):
+    async with ChatSocket(owner, conversation.pk, headers=headers) as socket:
+        await socket.say("   ")
+        assert (await socket.until("error"))["message"] == expected
