@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -27,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from . import services
+from . import selectors, services
 from .errors import ChatError
 from .forms import (
     ConversationSettingsForm,
@@ -39,8 +38,7 @@ from .forms import (
 from .models import Conversation, Message, Persona, Role, Status
 from .replies import sweep_orphaned_replies
 
-# How many conversations the sidebar lists, and messages a page (or a scroll-up) loads.
-SIDEBAR_LIMIT = 100
+# How many messages a page (or a scroll-up) loads.
 PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 200
 
@@ -61,16 +59,6 @@ def _group_label(day: Any, today: Any) -> str:
     return formats.date_format(day, "YEAR_MONTH_FORMAT")
 
 
-def sidebar_conversations(user: Any, query: str = "") -> list[Conversation]:
-    """The user's conversations for the sidebar, pinned first then newest: one query."""
-    conversations = Conversation.objects.owned_by(user).select_related("persona")
-    if query:
-        # Titles and message text; a subquery keeps each conversation once.
-        matching = Message.objects.filter(content__icontains=query).values("conversation_id")
-        conversations = conversations.filter(Q(title__icontains=query) | Q(pk__in=matching))
-    return list(conversations.order_by("-pinned", "-updated_at")[:SIDEBAR_LIMIT])
-
-
 def group_by_day(conversations: list[Conversation]) -> list[SidebarGroup]:
     """Pinned, today, yesterday, previous 7 days, then one group per month."""
     today = timezone.localdate()
@@ -88,7 +76,7 @@ def group_by_day(conversations: list[Conversation]) -> list[SidebarGroup]:
 
 def sidebar_context(request: HttpRequest) -> dict[str, Any]:
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
-    conversations = sidebar_conversations(request.user, query)
+    conversations = selectors.sidebar_conversations(user=request.user, query=query)
     return {
         "conversations": conversations,
         "conversation_groups": group_by_day(conversations),

@@ -1,0 +1,81 @@
+"""Reads that pages share: plain keyword-only functions, one query each.
+
+Conversation search finds a conversation whose title, or one of whose messages, matches:
+
+- on PostgreSQL, with full-text search in the `simple` configuration (no stemming and no stop
+  words, so it treats Korean and English alike): every word of the query, in any order, as
+  the start of a word (`recipe bread` finds "A bread recipe", `서울` finds "서울에서");
+  or else the whole query as a substring (`찌개` finds "김치찌개", a Korean compound with no
+  space to split on; `C++` finds "C++", whose `+` no parser keeps);
+- on SQLite, every space-separated term of the query as a substring, in any order.
+
+Both find what people type; PostgreSQL is stricter about words (`ecipe` finds nothing there,
+`recipe` still does). There is no index: the substring half, which Korean compounds need, is
+something no full-text (GIN) index serves, so PostgreSQL reads the user's own messages either
+way, narrowed to that user's by the conversation's foreign-key index. (A GIN expression index
+would also be a PostgreSQL-only migration in a project that runs on SQLite too.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from .models import Conversation, Message
+
+SIDEBAR_LIMIT = 100
+# Words of a query taken into account; a longer query is a paste, not a search.
+SEARCH_MAX_WORDS = 12
+# Letters and digits of any script: what PostgreSQL's parser makes words of.
+WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(query: str) -> list[str]:
+    """The words full-text search looks for: a lone Latin letter or digit (the `C` of `C++`)
+    would match as the start of nearly every word, so it is left to the substring match."""
+    words = [w for w in WORD.findall(query) if len(w) > 1 or not w.isascii()]
+    return words[:SEARCH_MAX_WORDS]
+
+
+def _prefix_query(words: list[str]) -> SearchQuery:
+    # The words hold letters and digits only, so the raw tsquery needs no further quoting.
+    return SearchQuery(
+        " & ".join(f"{word}:*" for word in words), config="simple", search_type="raw"
+    )
+
+
+def _matching(query: str, user: Any) -> Q:
+    """Which of the user's conversations match `query`, as a filter for one query."""
+    words = search_words(query)
+    messages = Message.objects.filter(conversation__user=user)
+    if connection.vendor == "postgresql":
+        by_title, by_text = Q(title__icontains=query), Q(content__icontains=query)
+        if words:
+            by_title |= Q(search=_prefix_query(words))
+            by_text |= Q(search=_prefix_query(words))
+        titles = Conversation.objects.filter(user=user).annotate(
+            search=SearchVector("title", config="simple")
+        )
+        texts = messages.annotate(search=SearchVector("content", config="simple"))
+        return Q(pk__in=titles.filter(by_title).values("pk")) | Q(
+            pk__in=texts.filter(by_text).values("conversation_id")
+        )
+    by_title = Q()
+    for term in query.split()[:SEARCH_MAX_WORDS]:
+        by_title &= Q(title__icontains=term)
+        messages = messages.filter(content__icontains=term)
+    return by_title | Q(pk__in=messages.values("conversation_id"))
+
+
+def sidebar_conversations(*, user: Any, query: str = "") -> list[Conversation]:
+    """The user's conversations for the sidebar, pinned first then newest: one query."""
+    conversations: QuerySet[Conversation] = Conversation.objects.owned_by(user).select_related(
+        "persona"
+    )
+    if query:
+        conversations = conversations.filter(_matching(query, user))
+    return list(conversations.order_by("-pinned", "-updated_at")[:SIDEBAR_LIMIT])

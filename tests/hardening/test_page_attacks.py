@@ -1,0 +1,304 @@
+"""Attacks on the pages: other people's objects, forged forms, password guessing, sign-up."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from conversations import services
+from conversations.models import Conversation, Message, Role, Status
+
+from .pages import read
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a-long-test-password"
+
+
+def object_routes() -> list[tuple[str, list[str]]]:
+    """Every named route that takes an object's id, with the names of its arguments.
+
+    Found from the URL configuration itself, so a page added later (an export, say) is
+    attacked too without anyone remembering to list it here.
+    """
+    found: list[tuple[str, list[str]]] = []
+
+    def walk(patterns: list[Any], namespace: str = "") -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                if entry.namespace == "admin":
+                    continue  # staff only; Django's own permission checks
+                prefix = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+                walk(entry.url_patterns, prefix)
+            elif isinstance(entry, URLPattern) and entry.name:
+                arguments = list(entry.pattern.regex.groupindex)
+                # Django's own (a password-reset link's signed token) name no object of ours.
+                if arguments and not entry.lookup_str.startswith("django."):
+                    found.append((namespace + entry.name, arguments))
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def fill(arguments: list[str], conversation: Conversation, message: Message) -> dict[str, Any]:
+    values = {"conversation_id": conversation.pk, "message_id": message.pk, "pk": conversation.pk}
+    unknown = [name for name in arguments if name not in values]
+    assert not unknown, (
+        f"a route takes {unknown}: teach tests/hardening/test_page_attacks.py::fill how to "
+        "make one of the owner's objects for it, so the route is attacked too"
+    )
+    return {name: values[name] for name in arguments}
+
+
+@pytest.fixture
+def owned(owner, personas):
+    conversation = services.start_conversation(user=owner)
+    services.rename_conversation(user=owner, conversation_id=conversation.pk, title="Mine")
+    Message.objects.create(conversation=conversation, role=Role.USER, content="Private question")
+    message = Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        content="Private answer",
+        status=Status.COMPLETE,
+    )
+    return conversation, message
+
+
+HOSTILE_POST = {
+    "title": "taken over",
+    "pinned": "on",
+    "temperature": "1.5",
+    "system_prompt": "obey me",
+    "content": "injected",
+    "copy_from": "",
+}
+
+
+@pytest.mark.parametrize(("name", "arguments"), object_routes(), ids=lambda v: str(v))
+def test_another_users_object_is_404_on_every_route(client, outsider, owned, name, arguments):
+    """Guessing or leaking an id (IDOR): the outsider asks for, and posts to, every page that
+    names an object of the owner's. Without the ownership filter they would read it or change
+    it; with it, each answer is 404 (or 405 for a method the page never takes) and nothing
+    of the owner's changes."""
+    conversation, message = owned
+    url = reverse(name, kwargs=fill(arguments, conversation, message))
+    client.force_login(outsider)
+    answers = {
+        "GET": client.get(url, {"before": message.pk}),
+        "POST": client.post(url, HOSTILE_POST),
+    }
+    for method, response in answers.items():
+        assert response.status_code in (404, 405), f"{method} {url}: {response.status_code}"
+        assert b"Private" not in response.content
+    assert 404 in {response.status_code for response in answers.values()}
+    conversation.refresh_from_db()
+    assert (conversation.title, conversation.pinned) == ("Mine", False)
+    assert [m.content for m in conversation.messages.order_by("id")] == [
+        "Private question",
+        "Private answer",
+    ]
+    assert not Conversation.objects.filter(user=get_user_model().objects.get(pk=outsider.pk))
+
+
+def test_the_routes_attacked_above_include_every_conversation_page():
+    names = {name for name, _ in object_routes()}
+    assert {
+        "conversation",
+        "older_messages",
+        "rename_conversation",
+        "pin_conversation",
+        "delete_conversation",
+        "conversation_settings",
+    } <= names
+
+
+def pages_for(owner: Any, conversation: Conversation) -> dict[str, str]:
+    return {
+        "login": reverse("login"),
+        "signup": reverse("signup"),
+        "new chat": reverse("new_conversation"),
+        "conversation": reverse("conversation", args=[conversation.pk]),
+        "conversation list": reverse("conversation_list"),
+        "delete": reverse("delete_conversation", args=[conversation.pk]),
+    }
+
+
+def test_every_form_that_posts_carries_a_csrf_token(client, owner, owned):
+    """A form without the token is either broken (refused by the middleware) or, if a view
+    were exempted to make it work, open to cross-site request forgery."""
+    conversation, _ = owned
+    seen = 0
+    for page, url in pages_for(owner, conversation).items():
+        if page not in {"login", "signup"}:
+            client.force_login(owner)
+        else:
+            client.logout()
+        response = client.get(url)
+        assert response.status_code == 200, page
+        for form in read(response.content).forms:
+            if form.method == "post":
+                seen += 1
+                assert form.inputs.get("csrfmiddlewaretoken"), f"{page}: {form.action or url}"
+    assert seen >= 8
+
+
+def csrf_targets(conversation: Conversation) -> list[tuple[str, dict[str, str]]]:
+    pk = conversation.pk
+    return [
+        (reverse("new_conversation"), {"message": "forged"}),
+        (reverse("rename_conversation", args=[pk]), {"title": "forged"}),
+        (reverse("pin_conversation", args=[pk]), {"pinned": "on"}),
+        (reverse("conversation_settings", args=[pk]), {"temperature": "2"}),
+        (reverse("delete_conversation", args=[pk]), {}),
+        (reverse("logout"), {}),
+        (reverse("set_language"), {"language": "ko"}),
+    ]
+
+
+def test_a_forged_cross_site_post_is_refused_on_every_form(owner, owned):
+    """Cross-site request forgery: another site makes the logged-in browser post to ours.
+    Without CsrfViewMiddleware each of these would rename, pin, delete, log out..."""
+    conversation, _ = owned
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    for url, data in csrf_targets(conversation):
+        response = browser.post(url, data)
+        assert response.status_code == 403, url
+    conversation.refresh_from_db()
+    assert conversation.title == "Mine" and not conversation.pinned
+    assert Conversation.objects.filter(user=owner).count() == 1
+    assert browser.get(reverse("conversation", args=[conversation.pk])).status_code == 200
+
+
+def test_a_forged_login_post_is_refused(make_user):
+    """Login CSRF: another site logs the victim's browser into the attacker's account, to
+    read what the victim then types. The login form needs the token too."""
+    make_user("mallory", PASSWORD)
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post(reverse("login"), {"username": "mallory", "password": PASSWORD})
+    assert response.status_code == 403
+    assert "_auth_user_id" not in browser.session
+
+
+# Password guessing.
+
+
+def attempt(client: Client, username: str, password: str, address: str) -> Any:
+    return client.post(
+        reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+def test_guessing_one_users_password_is_throttled_per_username(
+    client, make_user, settings, address
+):
+    """Online guessing of one account's password: after LOGIN_FAILURES_PER_USERNAME failures
+    the form refuses to check any password for that username, even the right one, and answers
+    429. Without the throttle the guessing goes on at full speed."""
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    victim = f"victim-{uuid.uuid4().hex[:8]}"
+    make_user(victim, PASSWORD)
+    for _ in range(3):
+        assert attempt(client, victim, "wrong-guess", address).status_code == 200
+    # From another address too: the count belongs to the username.
+    elsewhere = "192.0.2.77"
+    refused = attempt(client, victim, PASSWORD, elsewhere)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed attempts" in refused.context["login_error"]
+    # Someone else logs in as usual meanwhile.
+    bystander = f"bystander-{uuid.uuid4().hex[:8]}"
+    make_user(bystander, PASSWORD)
+    assert attempt(client, bystander, PASSWORD, address).status_code == 302
+
+
+def test_guessing_from_one_address_is_throttled_across_usernames(
+    client, make_user, settings, address
+):
+    """Password spraying: one address tries a common password on many accounts, each only
+    once or twice. The per-address count stops it after LOGIN_FAILURES_PER_ADDRESS failures;
+    other addresses are not affected."""
+    settings.LOGIN_FAILURES_PER_ADDRESS = 4
+    settings.LOGIN_FAILURES_PER_USERNAME = 100
+    names = [f"sprayed-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+    for name in names:
+        make_user(name, PASSWORD)
+    for name in names[:4]:
+        assert attempt(client, name, "Summer2026!", address).status_code == 200
+    assert attempt(client, names[4], PASSWORD, address).status_code == 429
+    assert attempt(client, names[4], PASSWORD, "198.51.100.23").status_code == 302
+
+
+def test_a_successful_login_clears_the_usernames_count(client, make_user, settings, address):
+    """Someone who mistypes twice and then gets it right starts again from zero."""
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    name = f"typo-{uuid.uuid4().hex[:8]}"
+    make_user(name, PASSWORD)
+    for _ in range(2):
+        attempt(client, name, "typo", address)
+    assert attempt(client, name, PASSWORD, address).status_code == 302
+    client.logout()
+    for _ in range(2):
+        attempt(client, name, "typo", "203.0.113.9")
+    assert attempt(client, name, PASSWORD, "203.0.113.9").status_code == 302
+
+
+def test_the_throttle_ends_with_its_window(client, make_user, settings, address):
+    settings.LOGIN_FAILURES_PER_USERNAME = 1
+    settings.LOGIN_FAILURE_WINDOW_SECONDS = 1
+    name = f"patient-{uuid.uuid4().hex[:8]}"
+    make_user(name, PASSWORD)
+    attempt(client, name, "wrong", address)
+    assert attempt(client, name, PASSWORD, address).status_code == 429
+    time.sleep(1.5)
+    assert attempt(client, name, PASSWORD, address).status_code == 302
+
+
+def test_the_admin_login_is_throttled_too(client, make_user, settings, address):
+    """The admin's own login page is a second door to the same passwords: without the
+    throttled form there, guessing would just move to /admin/login/."""
+    settings.LOGIN_FAILURES_PER_USERNAME = 2
+    name = f"staff-{uuid.uuid4().hex[:8]}"
+    make_user(name, PASSWORD, is_staff=True)
+    url = reverse("admin:login")
+    for _ in range(2):
+        client.post(url, {"username": name, "password": "wrong"}, REMOTE_ADDR=address)
+    response = client.post(url, {"username": name, "password": PASSWORD}, REMOTE_ADDR=address)
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed attempts" in response.content.decode()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="templates/registration/login.html shows one fixed sentence for every form error; "
+    "it needs {% if login_error %}{{ login_error }}{% elif form.errors %}…{% endif %}",
+)
+def test_the_login_page_says_why_it_refuses(client, make_user, settings, address):
+    settings.LOGIN_FAILURES_PER_USERNAME = 1
+    name = f"told-{uuid.uuid4().hex[:8]}"
+    make_user(name, PASSWORD)
+    attempt(client, name, "wrong", address)
+    response = attempt(client, name, PASSWORD, address)
+    assert "Too many failed attempts to log in" in response.content.decode()
+
+
+# Sign-up.
+
+
+def test_sign_up_can_be_closed(client, settings):
+    """A private server: with ALLOW_SIGNUP=0 nobody can make an account, by the page or by
+    posting to it directly, and the login page stops offering it."""
+    settings.ALLOW_SIGNUP = False
+    password = "quiet-harbor-42x"
+    form = {"username": "intruder", "password1": password, "password2": password}
+    assert client.get(reverse("signup")).status_code == 404
+    assert client.post(reverse("signup"), form).status_code == 404
+    assert not get_user_model().objects.filter(username="intruder").exists()
+    assert reverse("signup").encode() not in client.get(reverse("login")).content

@@ -1,0 +1,199 @@
+"""Attacks on the chat socket, through the whole ASGI application (origin validator, session
+cookie, auth middleware, consumer): each test says what it attacks and what would happen
+without the protection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conversations import services
+from conversations.consumers import FRAME_BURST
+from conversations.models import Status
+from tests.conversations.chat_client import saved
+
+from .sockets import AppSocket, cookie_for, logged_in
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def assert_refused_before_accept(socket: AppSocket) -> None:
+    connected, _code = await socket.communicator.connect()
+    try:
+        assert not connected
+        assert await socket.communicator.receive_nothing(timeout=0.2)
+    finally:
+        await socket.communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "http://127.0.0.1.evil.example", "null", ""],
+    ids=["another-site", "look-alike", "null", "none"],
+)
+async def test_a_socket_opened_from_another_origin_is_refused(owner, conversation, origin):
+    """Cross-site WebSocket hijacking: a page on another site opens the socket and the browser
+    sends the victim's cookie along. Without the origin check (AllowedHostsOriginValidator in
+    chatsite/asgi.py) the socket would be accepted and stream the victim's conversation."""
+    socket = AppSocket(conversation.pk, cookie=await cookie_for(owner), origin=origin)
+    await assert_refused_before_accept(socket)
+
+
+async def test_the_same_cookie_from_the_sites_own_origin_is_accepted(owner, conversation):
+    """The control for the test above: only the origin differs."""
+    async with await logged_in(owner, conversation.pk) as socket:
+        assert (await socket.until("ready"))["conversation_id"] == str(conversation.pk)
+
+
+@pytest.mark.parametrize("cookie", ["", "sessionid=forged-session-key"], ids=["none", "forged"])
+async def test_a_socket_without_a_valid_login_is_refused_at_connect(conversation, cookie):
+    """Reading or driving a conversation without logging in: without the check in `connect`
+    the socket would send `ready` and accept frames from anyone who knows the address."""
+    socket = AppSocket(conversation.pk, cookie=cookie)
+    connected, _ = await socket.communicator.connect()
+    assert connected  # accepted only to say why, then closed
+    frame = await socket.receive()
+    assert frame["type"] == "error" and frame["code"] == "not_authenticated"
+    assert frame["message"]
+    assert await socket.communicator.receive_output() == {"type": "websocket.close", "code": 4401}
+    await socket.communicator.disconnect()
+
+
+async def test_another_users_conversation_is_refused_and_looks_like_a_missing_one(
+    owner, outsider, conversation
+):
+    """Reading someone else's conversation by its id: without the ownership check the outsider
+    would receive its replies. The refusal is the same as for an id that does not exist, so
+    it does not even tell that the conversation exists."""
+    frames = []
+    for conversation_id in [conversation.pk, uuid.uuid4()]:
+        socket = await logged_in(outsider, conversation_id)
+        await socket.communicator.connect()
+        frames.append(await socket.receive())
+        closed = await socket.communicator.receive_output()
+        assert closed == {"type": "websocket.close", "code": 4404}
+        await socket.communicator.disconnect()
+    assert frames[0] == frames[1]
+    assert frames[0]["code"] == "not_found"
+
+
+async def test_an_outsider_hears_nothing_of_a_reply_in_anothers_conversation(
+    owner, outsider, conversation
+):
+    """The socket refused above leaves no subscription behind: the owner's reply streams and
+    the outsider's (closed) socket receives none of it."""
+    intruder = await logged_in(outsider, conversation.pk)
+    await intruder.communicator.connect()
+    await intruder.communicator.receive_output()  # the error
+    await intruder.communicator.receive_output()  # the close
+    async with await logged_in(owner, conversation.pk) as socket:
+        await socket.say("Something private")
+        await socket.until("reply.ended")
+    assert await intruder.communicator.receive_nothing(timeout=0.2)
+    await intruder.communicator.disconnect()
+
+
+async def test_a_frame_over_the_size_limit_is_refused_and_the_socket_stays_usable(
+    owner, conversation, settings
+):
+    """A frame far larger than any message (memory and CPU for parsing it): refused with
+    `too_large` before it is parsed, and nothing is stored. (Frames over daphne's own 1 MiB
+    limit are cut off by daphne itself: see test_production_process.py.)"""
+    settings.CHAT_MAX_MESSAGE_CHARS = 100
+    async with await logged_in(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        padding = "x" * 200_000
+        await socket.communicator.send_to(
+            text_data=f'{{"type": "message.send", "client_id": "a", "content": "{padding}"}}'
+        )
+        error = await socket.until("error")
+        assert error["code"] == "too_large" and error["message"]
+        await socket.say("Still here?")
+        assert (await socket.until("reply.ended"))["message"]["status"] == Status.COMPLETE
+    assert [m.content for m in await saved(conversation)][:1] == ["Still here?"]
+
+
+async def test_a_flood_of_frames_is_refused_without_harming_another_user(
+    owner, outsider, personas, model_server
+):
+    """One user sends a thousand `subscribe` frames at once (each would read the whole
+    conversation from the database). Without the per-socket frame budget every one would be
+    served; with it, about a burst's worth is, the rest get `slow_down`, and another user's
+    reply on the same process still streams promptly."""
+    model_server.config.tokens_per_second = 200
+    own = await database_sync_to_async(services.start_conversation)(user=owner)
+    theirs = await database_sync_to_async(services.start_conversation)(user=outsider)
+    async with (
+        await logged_in(owner, own.pk) as attacker,
+        await logged_in(outsider, theirs.pk) as victim,
+    ):
+        await attacker.until("ready")
+        await victim.until("ready")
+        for _ in range(1000):
+            await attacker.send({"type": "subscribe", "after_id": 0})
+        started = time.monotonic()
+        await victim.say("Hello [[sim:tokens=40]]")
+        ended = await victim.until("reply.ended", timeout=10)
+        victim_seconds = time.monotonic() - started
+        answers = [await attacker.receive(timeout=10) for _ in range(1000)]
+    served = sum(1 for frame in answers if frame["type"] == "sync")
+    refused = sum(1 for frame in answers if frame.get("code") == "slow_down")
+    assert served + refused == 1000
+    assert served <= FRAME_BURST + 10, f"{served} subscribe frames were served"
+    assert ended["message"]["status"] == Status.COMPLETE
+    assert victim_seconds < 5, f"the other user's reply took {victim_seconds:.1f} s"
+
+
+async def test_limits_per_user_are_answered_with_a_clear_message(
+    owner, personas, model_server, settings
+):
+    """One account starting replies in many conversations, or sending without pause, or
+    pasting a novel: each is refused with a code and a sentence that names the limit."""
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 1
+    settings.CHAT_MESSAGES_PER_MINUTE = 3
+    settings.CHAT_MAX_MESSAGE_CHARS = 50
+    model_server.config.tokens_per_second = 20
+    first = await database_sync_to_async(services.start_conversation)(user=owner)
+    second = await database_sync_to_async(services.start_conversation)(user=owner)
+    async with (
+        await logged_in(owner, first.pk) as one,
+        await logged_in(owner, second.pk) as two,
+    ):
+        await one.say("Slow one [[sim:tokens=200]]")
+        await one.until("reply.delta")
+        await two.say("Another at the same time")
+        too_many = await two.until("error")
+        await two.say("y" * 51)
+        too_long = await two.until("error")
+        await one.send({"type": "reply.stop"})
+        await one.until("reply.ended")
+        await two.say("Now it may go")
+        await two.until("reply.ended")
+        await two.say("And a third")
+        await two.until("reply.ended")
+        await two.say("One too many this minute")
+        too_fast = await two.until("error")
+    assert too_many["code"] == "too_many_replies" and "1" in too_many["message"]
+    assert too_long["code"] == "message_too_long" and "50" in too_long["message"]
+    assert too_fast["code"] == "rate_limited" and "3" in too_fast["message"]
+    stored = [m.content for m in await saved(second)]
+    assert "Another at the same time" not in stored
+    assert "One too many this minute" not in stored
+
+
+async def test_a_flood_does_not_starve_the_attackers_own_later_frames(owner, conversation):
+    """The budget refills: after a pause the same socket is served again (no permanent
+    lock-out that a single burst from a bad network could cause)."""
+    async with await logged_in(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        for _ in range(FRAME_BURST + 20):
+            await socket.send({"type": "subscribe"})
+        for _ in range(FRAME_BURST + 20):
+            await socket.receive()
+        await asyncio.sleep(1.0)
+        await socket.send({"type": "subscribe"})
+        assert (await socket.until("sync"))["type"] == "sync"
