@@ -350,6 +350,9 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     )
     if not prepared.is_new:
         return prepared
+    # The model is asked first: the announcements below overlap with its first token.
+    # Sockets order what they forward, so a delta never reaches a client before its reply.
+    ReplyRunner(prepared, channel).start()
     conversation_id = prepared.conversation.pk
     if prepared.deleted_ids:
         await send_to_group(
@@ -363,7 +366,6 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
         await send_to_group(
             conversation_id, {"type": "message.created", "message": message_payload(message)}
         )
-    ReplyRunner(prepared, channel).start()
     return prepared
 
 
