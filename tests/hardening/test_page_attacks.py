@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from typing import Any
@@ -46,14 +47,26 @@ def object_routes() -> list[tuple[str, list[str]]]:
     return found
 
 
-def fill(arguments: list[str], conversation: Conversation, message: Message) -> dict[str, Any]:
-    values = {"conversation_id": conversation.pk, "message_id": message.pk, "pk": conversation.pk}
-    unknown = [name for name in arguments if name not in values]
+# Values for route arguments that name no object but a variant of the page (an export's
+# format): the route is attacked once per value.
+VARIANTS = {"fmt": ["json", "md"]}
+
+
+def fill(
+    arguments: list[str], conversation: Conversation, message: Message
+) -> list[dict[str, Any]]:
+    objects = {"conversation_id": conversation.pk, "message_id": message.pk}
+    unknown = [name for name in arguments if name not in objects and name not in VARIANTS]
     assert not unknown, (
         f"a route takes {unknown}: teach tests/hardening/test_page_attacks.py::fill how to "
         "make one of the owner's objects for it, so the route is attacked too"
     )
-    return {name: values[name] for name in arguments}
+    fixed = {name: objects[name] for name in arguments if name in objects}
+    variable = [name for name in arguments if name in VARIANTS]
+    return [
+        {**fixed, **dict(zip(variable, values, strict=True))}
+        for values in itertools.product(*(VARIANTS[name] for name in variable))
+    ]
 
 
 @pytest.fixture
@@ -87,16 +100,17 @@ def test_another_users_object_is_404_on_every_route(client, outsider, owned, nam
     it; with it, each answer is 404 (or 405 for a method the page never takes) and nothing
     of the owner's changes."""
     conversation, message = owned
-    url = reverse(name, kwargs=fill(arguments, conversation, message))
     client.force_login(outsider)
-    answers = {
-        "GET": client.get(url, {"before": message.pk}),
-        "POST": client.post(url, HOSTILE_POST),
-    }
-    for method, response in answers.items():
-        assert response.status_code in (404, 405), f"{method} {url}: {response.status_code}"
-        assert b"Private" not in response.content
-    assert 404 in {response.status_code for response in answers.values()}
+    for kwargs in fill(arguments, conversation, message):
+        url = reverse(name, kwargs=kwargs)
+        answers = {
+            "GET": client.get(url, {"before": message.pk}),
+            "POST": client.post(url, HOSTILE_POST),
+        }
+        for method, response in answers.items():
+            assert response.status_code in (404, 405), f"{method} {url}: {response.status_code}"
+            assert b"Private" not in response.content
+        assert 404 in {response.status_code for response in answers.values()}
     conversation.refresh_from_db()
     assert (conversation.title, conversation.pinned) == ("Mine", False)
     assert [m.content for m in conversation.messages.order_by("id")] == [
