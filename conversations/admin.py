@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import llm
+from . import exports, llm, usage
 from .models import Conversation, Message, Persona
+from .views_export import download
 
 
 class ModelChoicesInput(forms.TextInput):
@@ -142,7 +150,15 @@ class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "user", "persona", "model", "message_count", "updated_at"]
+    list_display = [
+        "__str__",
+        "user",
+        "persona",
+        "model",
+        "message_count",
+        "token_count",
+        "updated_at",
+    ]
     list_filter = ["persona", "updated_at", "created_at"]
     search_fields = ["title", "user__username", "messages__content"]
     date_hierarchy = "updated_at"
@@ -159,9 +175,94 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "updated_at",
     ]
 
+    actions = ["export_json", "export_markdown"]
+    change_list_template = "admin/conversations/conversation/change_list.html"
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        return super().get_queryset(request).annotate(_message_count=Count("messages"))
+        # One join over the messages serves both figures.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _message_count=Count("messages"),
+                _token_count=Sum("messages__prompt_tokens") + Sum("messages__completion_tokens"),
+            )
+        )
 
     @admin.display(description=_("messages"), ordering="_message_count")
     def message_count(self, conversation: Conversation) -> int:
         return conversation._message_count  # type: ignore[attr-defined]
+
+    @admin.display(description=_("tokens"), ordering="_token_count")
+    def token_count(self, conversation: Conversation) -> int:
+        return conversation._token_count or 0  # type: ignore[attr-defined]
+
+    def _selected(self, queryset: QuerySet[Conversation]) -> list[Conversation]:
+        return list(
+            Conversation.objects.filter(pk__in=queryset.values("pk"))
+            .select_related("persona", "user")
+            .prefetch_related("messages")
+            .order_by("-updated_at")
+        )
+
+    @admin.action(description=_("Export the selected conversations as JSON"))
+    def export_json(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> HttpResponse:
+        """One JSON export of them all; a user can import it into their own account."""
+        chosen = self._selected(queryset)
+        name = f"conversations-{timezone.localdate().isoformat()}.json"
+        return download(exports.export_json(chosen), "application/json; charset=utf-8", name)
+
+    @admin.action(description=_("Export the selected conversations as Markdown (zip)"))
+    def export_markdown(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> HttpResponse:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for conversation in self._selected(queryset):
+                ordered = sorted(conversation.messages.all(), key=lambda m: m.pk)
+                stem = exports.filename(conversation, "md").removesuffix(".md")
+                archive.writestr(
+                    f"{conversation.user.get_username()}/{stem}-{str(conversation.pk)[:8]}.md",
+                    exports.export_markdown(conversation, ordered),
+                )
+        name = f"conversations-{timezone.localdate().isoformat()}.zip"
+        return download(buffer.getvalue(), "application/zip", name)
+
+    def get_urls(self) -> list[Any]:
+        usage_url = path(
+            "usage/",
+            self.admin_site.admin_view(self.usage_view),
+            name="conversations_conversation_usage",
+        )
+        return [usage_url, *super().get_urls()]
+
+    def usage_view(self, request: HttpRequest) -> TemplateResponse:
+        """Tokens per user and day, the newest first."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            days = min(max(int(request.GET.get("days", 30)), 1), 366)
+        except ValueError:
+            days = 30
+        try:
+            user_id = int(request.GET["user"]) if request.GET.get("user") else None
+        except ValueError:
+            user_id = None
+        today = timezone.localdate()
+        rows = usage.daily_usage(since=today - timedelta(days=days - 1), user_id=user_id)
+        totals = usage.Totals(
+            sum(r.totals.prompt_tokens for r in rows),
+            sum(r.totals.completion_tokens for r in rows),
+            sum(r.totals.replies for r in rows),
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Token usage per user and day"),
+            "rows": rows,
+            "totals": totals,
+            "days": days,
+            "day_choices": [7, 30, 90, 365],
+            "user_id": user_id,
+        }
+        return TemplateResponse(request, "admin/conversations/usage.html", context)

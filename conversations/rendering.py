@@ -166,11 +166,32 @@ def pretty_json(text: str) -> str | None:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def is_json_mode(parameters: dict[str, Any] | None) -> bool:
+    return (parameters or {}).get("response_format") == "json_object"
+
+
+def json_check(content: str, parameters: dict[str, Any] | None, status: str) -> str:
+    """ "valid" or "invalid" for a JSON-mode reply that has ended, "" otherwise.
+
+    Checked once the reply ends (a streaming one is unfinished JSON by nature); an ended reply
+    with no text at all has nothing to check.
+    """
+    if not is_json_mode(parameters) or status == "streaming" or not content.strip():
+        return ""
+    return "valid" if pretty_json(content) is not None else "invalid"
+
+
 def render_reply(content: str, parameters: dict[str, Any] | None = None) -> str:
-    """Safe HTML for a reply: JSON-mode answers pretty-printed, others as markdown."""
-    if (parameters or {}).get("response_format") == "json_object":
+    """Safe HTML for a reply: JSON-mode answers pretty-printed, others as markdown.
+
+    A JSON-mode answer that does not parse is shown exactly as the model wrote it, as plain
+    text: as markdown a broken object would turn into a garbled paragraph.
+    """
+    if is_json_mode(parameters):
         pretty = pretty_json(content)
         if pretty is not None:
             code = highlight_code(pretty, "json")
             return sanitize(f'<pre><code class="language-json">{code}</code></pre>')
+        if content.strip():
+            return sanitize(f'<pre><code class="json-raw">{escape(content)}</code></pre>')
     return render_markdown(content)

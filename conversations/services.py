@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,6 +24,9 @@ from .context import HistoryItem, select_context
 from .errors import ChatError
 from .models import Conversation, Message, Persona, Role, Status
 from .replies import sweep_orphaned_replies
+
+if TYPE_CHECKING:
+    from .exports import ImportedConversation
 
 TITLE_CHARS = 60
 
@@ -339,3 +342,35 @@ def update_conversation_settings(
         conversation.full_clean(exclude=["user", "persona"])
         conversation.save(update_fields=[n for n in values if n in Conversation.SETTING_FIELDS])
     return conversation
+
+
+def import_conversations(
+    *, user: Any, conversations: list[ImportedConversation]
+) -> list[Conversation]:
+    """Write conversations read from an export file (`exports.parse_import` checked them) into
+    `user`'s account, whoever's account they came from.
+
+    One transaction: a failure half-way stores nothing. The settings come from the file, the
+    persona only when one of that name exists here.
+    """
+    created = []
+    now = timezone.now()
+    with transaction.atomic():
+        for item in conversations:
+            conversation = start_conversation(
+                user=user, persona=item.persona, overrides=item.settings
+            )
+            conversation.persona = item.persona
+            conversation.title = item.title
+            conversation.pinned = item.pinned
+            conversation.created_at = item.created_at or now
+            # Imported now: it comes first in the sidebar.
+            conversation.updated_at = now
+            conversation.save(
+                update_fields=["persona", "title", "pinned", "created_at", "updated_at"]
+            )
+            Message.objects.bulk_create(
+                Message(conversation=conversation, **fields) for fields in item.messages
+            )
+            created.append(conversation)
+    return created

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import views, views_compare, views_export
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -14,4 +14,15 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete_conversation"),
     path("c/<uuid:conversation_id>/settings/", views.update_settings, name="conversation_settings"),
+    # Export and import.
+    path(
+        "c/<uuid:conversation_id>/export.<str:fmt>",
+        views_export.export_conversation,
+        name="export_conversation",
+    ),
+    path("c/import/", views_export.import_conversations, name="import_conversations"),
+    # Compare: the form, starting one (async), and its columns.
+    path("compare/", views_compare.compare_form, name="compare"),
+    path("compare/start/", views_compare.start_compare, name="start_compare"),
+    path("compare/view/", views_compare.compare_view, name="compare_view"),
 ]

@@ -3,16 +3,18 @@ strings the page's JavaScript shows (handed over with `json_script`)."""
 
 from __future__ import annotations
 
-import math
+import json
 from typing import Any
 
 from django import template
-from django.utils.html import format_html_join
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from conversations import confidence, usage
 from conversations.models import Message, Status
-from conversations.rendering import render_reply
+from conversations.rendering import json_check, render_reply
 
 register = template.Library()
 
@@ -38,38 +40,108 @@ def status_note(status: str) -> str:
     return status_notes().get(status, "")
 
 
-def confidence_level(logprob: float) -> int:
-    """1 (doubtful) to 4 (sure), from a token's log-probability."""
-    probability = math.exp(logprob)
-    if probability >= 0.9:
-        return 4
-    if probability >= 0.6:
-        return 3
-    if probability >= 0.3:
-        return 2
-    return 1
+@register.filter
+def json_state(message: Message) -> str:
+    """ "valid"/"invalid" for a JSON-mode reply that ended, "" otherwise."""
+    return json_check(message.content, message.parameters, message.status)
+
+
+def json_invalid_note() -> str:
+    return _("Not valid JSON: shown as the model wrote it.")
 
 
 @register.simple_tag
-def token_confidence(logprobs: list[dict[str, Any]] | None) -> SafeString:
-    """Each token coloured by how sure the model was, its probability in a tooltip."""
-    if not logprobs:
-        return mark_safe("")
+def json_note(message: Message) -> str:
+    return json_invalid_note() if json_state(message) == "invalid" else ""
 
-    def title(entry: dict[str, Any]) -> str:
-        parts = [f"{math.exp(entry.get('logprob', 0.0)):.0%}"]
-        for alt in entry.get("top_logprobs") or []:
-            parts.append(f"{alt.get('token', '')!r} {math.exp(alt.get('logprob', 0.0)):.0%}")
-        return " · ".join(parts)
 
-    return format_html_join(
-        "",
-        '<span class="token conf-{}" title="{}">{}</span>',
-        (
-            (confidence_level(entry.get("logprob", 0.0)), title(entry), entry.get("token", ""))
-            for entry in logprobs
-        ),
+def _token_span(token: confidence.Token, tabindex: int, text: str | None = None) -> SafeString:
+    """A token with its probability and alternatives for the tooltip (`confidence.js`).
+
+    A chip shows the token made readable (`text`) and carries the token itself; a heatmap
+    token is its own text.
+    """
+    alternatives = json.dumps(
+        [[alt, round(p, 4)] for alt, p in token.alternatives], ensure_ascii=False
     )
+    extra = format_html(' data-token="{}"', token.text) if text is not None else ""
+    return format_html(
+        '<span class="token conf-{}" tabindex="{}" data-p="{}" data-alts="{}"{}>{}</span>',
+        token.level,
+        tabindex,
+        f"{token.probability:.4f}",
+        alternatives,
+        extra,
+        token.text if text is None else text,
+    )
+
+
+@register.simple_tag
+def token_heatmap(logprobs: list[dict[str, Any]] | None) -> SafeString:
+    """The reply as tokens painted by confidence, hidden until its toggle shows it.
+
+    One tab stop (the first token); the arrow keys move between tokens (`confidence.js`).
+    """
+    tokens = confidence.tokens_of(logprobs)
+    if not tokens:
+        return mark_safe("")
+    # Each span is built by format_html, so the joined whole is safe.
+    spans = mark_safe("".join(_token_span(t, 0 if i == 0 else -1) for i, t in enumerate(tokens)))
+    return format_html(
+        '<div class="heatmap" role="group" aria-label="{}" hidden>{}</div>',
+        _("Token confidence heatmap. Arrow keys move between tokens."),
+        spans,
+    )
+
+
+def confidence_summary_template() -> str:
+    return _("Confidence: mean %(mean)s · lowest %(lowest)s · %(count)s tokens")
+
+
+@register.inclusion_tag("conversations/_confidence.html")
+def confidence_summary(logprobs: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Mean and lowest confidence and the least certain tokens, with the heatmap toggle."""
+    summary = confidence.summarize(logprobs)
+    if summary is None:
+        return {"summary": None}
+    text = confidence_summary_template() % {
+        "mean": f"{summary.mean_percent}%",
+        "lowest": f"{summary.lowest.percent}%",
+        "count": summary.count,
+    }
+    chips = [
+        (_token_span(token, 0, confidence.shown(token.text)), token.percent)
+        for token in summary.least_certain
+    ]
+    return {"summary": summary, "text": text, "chips": chips}
+
+
+@register.simple_tag
+def reply_usage(message: Message) -> str:
+    if message.prompt_tokens is None and message.completion_tokens is None:
+        return ""
+    return usage_text(message.prompt_tokens or 0, message.completion_tokens or 0)
+
+
+def usage_text(prompt: int, completion: int) -> str:
+    return _("%(total)s tokens (%(prompt)s in · %(completion)s out)") % {
+        "total": intcomma(prompt + completion),
+        "prompt": intcomma(prompt),
+        "completion": intcomma(completion),
+    }
+
+
+@register.inclusion_tag("conversations/_conversation_usage.html")
+def conversation_usage(conversation: Any) -> dict[str, Any]:
+    """Tokens the conversation's replies used so far: one query, however often it is shown."""
+    totals = getattr(conversation, "_usage_totals", None)
+    if totals is None:
+        totals = conversation._usage_totals = usage.conversation_totals(conversation)
+    return {
+        "prompt": totals.prompt_tokens,
+        "completion": totals.completion_tokens,
+        "text": usage_text(totals.prompt_tokens, totals.completion_tokens),
+    }
 
 
 @register.simple_tag
@@ -117,4 +189,12 @@ def chat_strings() -> dict[str, Any]:
         "newChat": _("New chat"),
         "assistantTyping": _("The assistant is writing…"),
         "answerDone": _("The answer is complete."),
+        "jsonInvalid": json_invalid_note(),
+        "usageText": _("%(total)s tokens (%(prompt)s in · %(completion)s out)"),
+        "heatmap": _("Heatmap"),
+        "heatmapLabel": _("Token confidence heatmap. Arrow keys move between tokens."),
+        "confidenceSummary": confidence_summary_template(),
+        "leastCertain": _("Least certain:"),
+        "alternatives": _("Alternatives"),
+        "noAlternatives": _("No alternatives recorded."),
     }

@@ -4,15 +4,18 @@
 
 import "./common.js";
 import { Composer } from "./composer.js";
+import { setupConfidence } from "./confidence.js";
 import { MessageList } from "./messages.js";
 import { setStrings } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { setupPersonaPicker, setupSettings, setupSidebar } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
+import { ConversationUsage } from "./usage.js";
 
 const strings = JSON.parse(document.getElementById("chat-strings").textContent);
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 setStrings(strings);
+setupConfidence(strings);
 setupSidebar(strings);
 setupSettings();
 setupPersonaPicker();
@@ -54,6 +57,7 @@ function startChat() {
     emoji: config.personaEmoji,
     language: document.documentElement.lang,
   });
+  const usage = new ConversationUsage(list, { strings, language: document.documentElement.lang });
   const composer = new Composer(document.getElementById("composer"), { draftKey: `draft:${id}` });
   const socket = new ChatSocket(config.socketPath);
   const scroller = new Scroller(document.getElementById("scroller"), {
@@ -285,7 +289,9 @@ function startChat() {
       const response = await fetch(`${config.olderUrl}?${params}`, { headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(String(response.status));
       const data = await response.json();
+      const before = usage.onPage();
       list.prependHtml(data.html);
+      usage.adopt(before);
       return data.has_older;
     } catch {
       showError(strings.loadFailed);

@@ -3,7 +3,8 @@
 //
 // Elements look exactly like templates/conversations/_message.html renders them.
 
-import { StreamRenderer, enhance, replyFragment } from "./render.js";
+import { heatmap, setHeatmap, summaryBar } from "./confidence.js";
+import { StreamRenderer, enhance, isJsonMode, jsonState, replyFragment } from "./render.js";
 
 const NOTED = new Set(["stopped", "truncated", "filtered", "error", "interrupted"]);
 
@@ -18,14 +19,6 @@ function format(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 }
 
-function confidenceLevel(logprob) {
-  const p = Math.exp(logprob);
-  if (p >= 0.9) return 4;
-  if (p >= 0.6) return 3;
-  if (p >= 0.3) return 2;
-  return 1;
-}
-
 export class MessageList extends EventTarget {
   constructor(list, { strings, emoji, language }) {
     super();
@@ -36,6 +29,7 @@ export class MessageList extends EventTarget {
       dateStyle: "medium",
       timeStyle: "short",
     });
+    this.numberFormat = new Intl.NumberFormat(language || undefined);
     this.streams = new Map(); // reply id -> {seq, text, renderer, pending}
     for (const item of list.querySelectorAll(".message")) {
       if (item.dataset.status === "streaming") this.streamOf(Number(item.dataset.id));
@@ -94,13 +88,14 @@ export class MessageList extends EventTarget {
       avatar.setAttribute("aria-hidden", "true");
       const error = el("div", "reply-error");
       error.setAttribute("role", "alert");
-      bubble.append(el("div", "content markdown"), el("p", "status-note"), error, tools);
+      bubble.append(el("div", "content markdown"), el("p", "json-note"), el("p", "status-note"), error, tools);
       for (const [action, label] of [["retry", this.strings.retry], ["continue", this.strings.continue]]) {
         const button = el("button", "tool", label);
         button.type = "button";
         button.dataset.action = action;
         tools.append(button);
       }
+      tools.append(el("span", "usage"));
       item.append(avatar, bubble);
     }
     item.append(el("p", "excluded-note", this.strings.excludedNote));
@@ -116,6 +111,21 @@ export class MessageList extends EventTarget {
       return;
     }
     item.dataset.status = message.status;
+    if (isJsonMode(message.parameters)) item.dataset.format = "json_object";
+    else delete item.dataset.format;
+    const json = jsonState(message.content, message.parameters, message.status);
+    if (json) item.dataset.json = json;
+    else delete item.dataset.json;
+    item.querySelector(".json-note").textContent = json === "invalid" ? this.strings.jsonInvalid : "";
+    const usage = message.usage || {};
+    const hasUsage = usage.prompt_tokens != null || usage.completion_tokens != null;
+    for (const [key, value] of [["promptTokens", usage.prompt_tokens], ["completionTokens", usage.completion_tokens]]) {
+      if (value != null) item.dataset[key] = value;
+      else delete item.dataset[key];
+    }
+    item.querySelector(".usage").textContent = hasUsage
+      ? this.usageText(usage.prompt_tokens || 0, usage.completion_tokens || 0)
+      : "";
     if (message.context_from_id) item.dataset.contextFrom = message.context_from_id;
     else delete item.dataset.contextFrom;
     item.querySelector(".status-note").textContent = NOTED.has(message.status)
@@ -132,9 +142,30 @@ export class MessageList extends EventTarget {
     }
     const tools = item.querySelector(".message-tools");
     tools.querySelector(".parameters")?.remove();
-    tools.querySelector(".confidence")?.remove();
     if (message.parameters) tools.append(this.parameters(message));
-    if (message.logprobs && message.logprobs.length) tools.append(this.confidence(message.logprobs));
+    this.updateConfidence(item, message);
+  }
+
+  // The heatmap (in place of the text while its toggle is on) and the summary under the tools.
+  updateConfidence(item, message) {
+    const on = item.dataset.view === "heatmap";
+    item.querySelector(":scope .heatmap")?.remove();
+    item.querySelector(":scope .confidence")?.remove();
+    const logprobs = message.status === "streaming" ? null : message.logprobs;
+    const box = logprobs && logprobs.length ? heatmap(logprobs) : null;
+    if (!box) {
+      delete item.dataset.view;
+      item.querySelector(".content").hidden = false;
+      return;
+    }
+    item.querySelector(".content").after(box);
+    item.querySelector(".message-tools").after(summaryBar(logprobs));
+    setHeatmap(item, on);
+  }
+
+  usageText(prompt, completion) {
+    const n = (value) => this.numberFormat.format(value);
+    return format(this.strings.usageText, { total: n(prompt + completion), prompt: n(prompt), completion: n(completion) });
   }
 
   parameters(message) {
@@ -163,23 +194,6 @@ export class MessageList extends EventTarget {
       list.append(el("dt", "", s.answeredAt), dd);
     }
     details.append(list);
-    return details;
-  }
-
-  confidence(logprobs) {
-    const details = el("details", "confidence");
-    details.append(el("summary", "", this.strings.tokenConfidence));
-    const tokens = el("p", "tokens");
-    for (const entry of logprobs) {
-      const span = el("span", `token conf-${confidenceLevel(entry.logprob ?? 0)}`, entry.token ?? "");
-      const parts = [`${Math.round(Math.exp(entry.logprob ?? 0) * 100)}%`];
-      for (const alt of entry.top_logprobs || []) {
-        parts.push(`${JSON.stringify(alt.token)} ${Math.round(Math.exp(alt.logprob ?? 0) * 100)}%`);
-      }
-      span.title = parts.join(" · ");
-      tokens.append(span);
-    }
-    details.append(tokens);
     return details;
   }
 
@@ -242,7 +256,10 @@ export class MessageList extends EventTarget {
     if (!stream.renderer) {
       const item = this.find(id);
       if (!item) return null;
-      stream.renderer = new StreamRenderer(item.querySelector(".content"));
+      // A JSON answer is shown as the raw text while it streams, formatted once it ends.
+      stream.renderer = new StreamRenderer(item.querySelector(".content"), {
+        json: item.dataset.format === "json_object",
+      });
     }
     return stream.renderer;
   }

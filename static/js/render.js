@@ -95,15 +95,28 @@ export function prettyJson(text) {
   }
 }
 
-// The whole reply, rendered once: JSON-mode answers as indented JSON, others as markdown.
+export function isJsonMode(parameters) {
+  return Boolean(parameters && parameters.response_format === "json_object");
+}
+
+// "valid" or "invalid" for a JSON-mode reply that has ended, "" otherwise (as
+// conversations/rendering.py's json_check).
+export function jsonState(text, parameters, status) {
+  if (!isJsonMode(parameters) || status === "streaming" || !(text || "").trim()) return "";
+  return prettyJson(text) === null ? "invalid" : "valid";
+}
+
+// The whole reply, rendered once: JSON-mode answers as indented JSON (or, when they do not
+// parse, exactly as written), others as markdown.
 export function replyFragment(text, parameters) {
-  if (parameters && parameters.response_format === "json_object") {
+  if (isJsonMode(parameters)) {
     const pretty = prettyJson(text);
     if (pretty !== null) {
       return sanitizeHtml(
         `<pre><code class="language-json">${highlight(pretty, "json") || escapeHtml(pretty)}</code></pre>`,
       );
     }
+    if ((text || "").trim()) return sanitizeHtml(`<pre><code class="json-raw">${escapeHtml(text)}</code></pre>`);
   }
   return markdownFragment(text);
 }
@@ -182,8 +195,9 @@ const FENCE = /^ {0,3}(`{3,}|~{3,})/;
 
 // Renders a reply into `element` as its text grows.
 export class StreamRenderer {
-  constructor(element) {
+  constructor(element, { json = false } = {}) {
     this.element = element;
+    this.json = json; // JSON mode: the raw text in one code block until the reply ends
     this.reset("");
   }
 
@@ -195,13 +209,14 @@ export class StreamRenderer {
     this.fence = null; // the open code fence's marker, if any
     this.element.replaceChildren();
     this.tail = null;
+    this.code = null;
     this.scheduled = false;
     if (text) this.append(text);
   }
 
   append(delta) {
     this.text += delta;
-    this.scan();
+    if (!this.json) this.scan();
     this.schedule();
   }
 
@@ -238,6 +253,18 @@ export class StreamRenderer {
   }
 
   flush() {
+    if (this.json) {
+      if (!this.code) {
+        const pre = document.createElement("pre");
+        this.code = document.createElement("code");
+        this.code.className = "json-raw";
+        pre.append(this.code);
+        this.element.replaceChildren(pre);
+      }
+      this.code.textContent = this.text;
+      this.element.dispatchEvent(new CustomEvent("rendered", { bubbles: true }));
+      return;
+    }
     if (this.boundary > this.committed) {
       const block = document.createElement("div");
       block.className = "md-block";
@@ -265,6 +292,7 @@ export class StreamRenderer {
     this.element.replaceChildren(replyFragment(text, parameters));
     enhance(this.element);
     this.tail = null;
+    this.code = null;
     this.element.dispatchEvent(new CustomEvent("rendered", { bubbles: true }));
   }
 }

@@ -1,0 +1,84 @@
+"""Token usage reads: per conversation for the chat page, per user and day for the admin.
+
+Every reply stores the tokens its call used (`Message.prompt_tokens`, `completion_tokens`, as
+the model's server reported them). These are sums over those columns, one query each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from .models import Conversation, Message, Role
+
+
+@dataclass(frozen=True)
+class Totals:
+    prompt_tokens: int
+    completion_tokens: int
+    replies: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _sums() -> dict[str, Any]:
+    return {
+        "prompt": Coalesce(Sum("prompt_tokens"), 0),
+        "completion": Coalesce(Sum("completion_tokens"), 0),
+        "replies": Count("id"),
+    }
+
+
+def conversation_totals(conversation: Conversation) -> Totals:
+    row = Message.objects.filter(conversation=conversation, role=Role.ASSISTANT).aggregate(
+        **_sums()
+    )
+    return Totals(row["prompt"], row["completion"], row["replies"])
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    username: str
+    user_id: int
+    totals: Totals
+
+
+def daily_usage(
+    *, since: date, until: date | None = None, user_id: int | None = None
+) -> list[DailyUsage]:
+    """Tokens per user and day (in the current time zone), newest day first.
+
+    A reply counts on the day it was asked for (`created_at`), with whatever usage its call
+    reported; replies that reported none (a failure before the usage chunk) count as 0.
+    """
+    tz = timezone.get_current_timezone()
+    start = timezone.make_aware(datetime.combine(since, time.min), tz)
+    replies = Message.objects.filter(role=Role.ASSISTANT, created_at__gte=start)
+    if until is not None:
+        end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min), tz)
+        replies = replies.filter(created_at__lt=end)
+    if user_id is not None:
+        replies = replies.filter(conversation__user_id=user_id)
+    rows = (
+        replies.annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "conversation__user_id", "conversation__user__username")
+        .annotate(**_sums())
+        .order_by("-day", "conversation__user__username")
+    )
+    return [
+        DailyUsage(
+            row["day"],
+            row["conversation__user__username"],
+            row["conversation__user_id"],
+            Totals(row["prompt"], row["completion"], row["replies"]),
+        )
+        for row in rows
+    ]

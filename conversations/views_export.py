@@ -1,0 +1,93 @@
+"""Download a conversation as Markdown or JSON; import a JSON export into your own account."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET
+
+from . import exports, services
+from .models import Conversation
+from .views import sidebar_context
+
+CONTENT_TYPES = {
+    "md": "text/markdown; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+}
+
+
+def download(body: bytes, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+@require_GET
+def export_conversation(request: HttpRequest, conversation_id: UUID, fmt: str) -> HttpResponse:
+    if fmt not in CONTENT_TYPES:
+        raise Http404("Exports are .md or .json.")
+    conversation = get_object_or_404(
+        Conversation.objects.owned_by(request.user)
+        .select_related("persona")
+        .prefetch_related("messages"),
+        pk=conversation_id,
+    )
+    if fmt == "json":
+        body = exports.export_json([conversation])
+    else:
+        ordered = sorted(conversation.messages.all(), key=lambda m: m.pk)
+        body = exports.export_markdown(conversation, ordered).encode("utf-8")
+    return download(body, CONTENT_TYPES[fmt], exports.filename(conversation, fmt))
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("Export file (.json)"),
+        help_text=gettext_lazy("A file made with “Download as JSON”, up to 5 MB."),
+    )
+
+
+def _import_page(request: HttpRequest, form: ImportForm, error: str = "") -> HttpResponse:
+    return render(
+        request,
+        "conversations/import.html",
+        {
+            "conversation": None,
+            "form": form,
+            "import_error": error,
+            "chat_config": {"maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS},
+            **sidebar_context(request),
+        },
+        status=400 if error or form.errors else 200,
+    )
+
+
+def import_conversations(request: HttpRequest) -> HttpResponse:
+    """GET: choose a file. POST: check all of it, then store it in this user's account."""
+    if request.method != "POST":
+        return _import_page(request, ImportForm())
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _import_page(request, form)
+    upload = form.cleaned_data["file"]
+    # Refused before it is read: the size is known from the upload itself.
+    if upload.size > exports.MAX_IMPORT_BYTES:
+        return _import_page(request, form, exports.too_large_message(upload.size))
+    try:
+        checked = exports.parse_import(upload.read(exports.MAX_IMPORT_BYTES + 1))
+    except exports.ImportRefused as refused:
+        return _import_page(request, form, refused.message)
+    created = services.import_conversations(user=request.user, conversations=checked)
+    messages.success(
+        request,
+        ngettext("Imported %d conversation.", "Imported %d conversations.", len(created))
+        % len(created),
+    )
+    return redirect("conversation", conversation_id=created[0].pk)

@@ -1,0 +1,96 @@
+// The compare page: one column per conversation, each with its own socket and message list,
+// streaming side by side (docs/protocol.md). The replies were started together by the server;
+// the columns only show them, catch up after a drop, and can stop them.
+
+import { config, strings } from "./page.js";
+import { MessageList } from "./messages.js";
+import { ChatSocket } from "./socket.js";
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+class Column {
+  constructor(section, { socketPath, personaEmoji }, onState) {
+    this.list = new MessageList(section.querySelector(".messages"), {
+      strings,
+      emoji: personaEmoji,
+      language: document.documentElement.lang,
+    });
+    this.stopButton = section.querySelector(".column-stop");
+    this.socket = new ChatSocket(socketPath);
+    this.subscribes = [];
+    this.connectedBefore = false;
+    this.list.addEventListener("change", () => {
+      this.stopButton.hidden = !this.list.streaming();
+    });
+    this.stopButton.hidden = !this.list.streaming();
+    this.stopButton.addEventListener("click", () => this.stop());
+    this.socket.addEventListener("state", (event) => onState(this, event.detail));
+    this.socket.addEventListener("frame", (event) => this.apply(event.detail));
+    this.socket.connect();
+  }
+
+  apply(frame) {
+    switch (frame.type) {
+      case "ready": {
+        // First connection: what is newer than the page; after a drop: everything shown.
+        const first = this.list.firstId();
+        let after = this.list.lastId();
+        if (this.connectedBefore) after = first === null ? null : first - 1;
+        this.connectedBefore = true;
+        this.subscribes.push(after);
+        this.socket.send({ type: "subscribe", after_id: after });
+        break;
+      }
+      case "sync":
+        if (this.subscribes.length) {
+          this.list.sync(frame.messages, { after: this.subscribes.shift(), reconcile: true });
+        } else {
+          this.list.sync(frame.messages);
+        }
+        break;
+      case "conversation.updated":
+      case "error":
+        break;
+      default:
+        this.list.apply(frame);
+    }
+  }
+
+  stop() {
+    const streaming = this.list.streaming();
+    if (streaming) this.socket.send({ type: "reply.stop", reply_id: Number(streaming.dataset.id) });
+  }
+}
+
+const status = document.getElementById("connection-status");
+const states = new Map();
+const showState = (column, detail) => {
+  states.set(column, detail);
+  if (!status) return;
+  const waiting = [...states.values()].find((s) => s.state !== "open");
+  status.dataset.state = waiting ? waiting.state : "open";
+  if (!waiting) status.textContent = "";
+  else if (waiting.state === "waiting") status.textContent = format(strings.reconnectingIn, { seconds: waiting.seconds });
+  else if (waiting.state === "closed") status.textContent = strings.notFound;
+  else status.textContent = strings.connecting;
+};
+
+const sections = document.querySelectorAll(".compare-column");
+const columns = [];
+(config.columns || []).forEach((column, i) => {
+  if (!sections[i]) return;
+  const view = new Column(sections[i], column, showState);
+  states.set(view, { state: "connecting" });
+  columns.push(view);
+});
+if (status && !columns.length) status.dataset.state = "open";
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  if (document.querySelector("dialog[open]") || document.querySelector(".sidebar.open")) return;
+  for (const column of columns) column.stop();
+});
+
+document.documentElement.dataset.ready = "";
