@@ -12,7 +12,7 @@ DJANGO_DEBUG ?= $(or $(DOTENV_DEBUG),1)
 export SIMULATOR_TPS ?= 40
 export SIMULATOR_FIRST_TOKEN_DELAY ?= 0.3
 
-.PHONY: run test lint format migrations-check browser-deps bench clean
+.PHONY: run serve test lint format migrations-check browser-deps bench clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -32,6 +32,15 @@ run: $(VENV)/.installed
 	@if [ "$(DJANGO_DEBUG)" = "0" ]; then DJANGO_DEBUG=0 $(PY) manage.py collectstatic --noinput -v0; fi
 	@echo "Serving on http://$(HOST):$(PORT)/"
 	DJANGO_DEBUG=$(DJANGO_DEBUG) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
+
+# Production: DJANGO_DEBUG off, several daphne processes behind one address (bin/serve-many,
+# docs/deploy.md). Needs DJANGO_SECRET_KEY, and REDIS_URL for more than one process.
+PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+serve: $(VENV)/.installed
+	DJANGO_DEBUG=0 $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=0 $(PY) manage.py collectstatic --noinput -v0
+	DJANGO_DEBUG=0 $(PY) manage.py bootstrap
+	DJANGO_DEBUG=0 $(PY) bin/serve-many --processes $(PROCESSES) --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests; installed where missing and we are root.
 browser-deps:
