@@ -120,6 +120,16 @@ def test_another_users_object_is_404_on_every_route(client, outsider, owned, nam
     assert not Conversation.objects.filter(user=get_user_model().objects.get(pk=outsider.pk))
 
 
+def test_a_compare_of_another_users_conversations_is_404(client, outsider, owned):
+    """The compare page names its conversations in the query string (`?c=…`), where the
+    route discovery above does not look."""
+    conversation, _ = owned
+    client.force_login(outsider)
+    response = client.get(reverse("compare_view"), {"c": str(conversation.pk)})
+    assert response.status_code == 404
+    assert b"Private" not in response.content
+
+
 def test_the_routes_attacked_above_include_every_conversation_page():
     names = {name for name, _ in object_routes()}
     assert {
@@ -140,6 +150,8 @@ def pages_for(owner: Any, conversation: Conversation) -> dict[str, str]:
         "conversation": reverse("conversation", args=[conversation.pk]),
         "conversation list": reverse("conversation_list"),
         "delete": reverse("delete_conversation", args=[conversation.pk]),
+        "import": reverse("import_conversations"),
+        "compare": reverse("compare"),
     }
 
 
@@ -172,6 +184,8 @@ def csrf_targets(conversation: Conversation) -> list[tuple[str, dict[str, str]]]
         (reverse("delete_conversation", args=[pk]), {}),
         (reverse("logout"), {}),
         (reverse("set_language"), {"language": "ko"}),
+        (reverse("import_conversations"), {}),
+        (reverse("start_compare"), {"prompt": "forged"}),
     ]
 
 
@@ -316,3 +330,45 @@ def test_sign_up_can_be_closed(client, settings):
     assert client.post(reverse("signup"), form).status_code == 404
     assert not get_user_model().objects.filter(username="intruder").exists()
     assert reverse("signup").encode() not in client.get(reverse("login")).content
+
+
+# Imports.
+
+
+def test_an_import_over_the_size_limit_is_refused_with_a_clear_message(client, owner, personas):
+    """A huge upload (memory, disk, a long parse): refused by its size before it is read,
+    with a sentence naming the limit, and nothing is stored."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from conversations.exports import MAX_IMPORT_BYTES
+
+    client.force_login(owner)
+    upload = SimpleUploadedFile("big.json", b" " * (MAX_IMPORT_BYTES + 1), "application/json")
+    response = client.post(reverse("import_conversations"), {"file": upload})
+    assert response.status_code == 400
+    assert "MB" in response.context["import_error"]
+    assert not Conversation.objects.filter(user=owner).exists()
+
+
+def test_an_import_always_lands_in_the_importers_own_account(client, owner, outsider, owned):
+    """An export names its conversations and messages; importing someone else's export (or
+    one edited to name their ids) must create new conversations of the importer's, never
+    write into the ones it names."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    conversation, _ = owned
+    client.force_login(owner)
+    exported = client.get(
+        reverse("export_conversation", kwargs={"conversation_id": conversation.pk, "fmt": "json"})
+    ).content
+    client.force_login(outsider)
+    upload = SimpleUploadedFile("theirs.json", exported, "application/json")
+    response = client.post(reverse("import_conversations"), {"file": upload})
+    assert response.status_code == 302
+    imported = Conversation.objects.get(user=outsider)
+    assert imported.pk != conversation.pk
+    assert Conversation.objects.filter(user=owner).count() == 1
+    assert [m.content for m in conversation.messages.order_by("id")] == [
+        "Private question",
+        "Private answer",
+    ]

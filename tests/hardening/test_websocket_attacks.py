@@ -10,10 +10,11 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connection
 
 from conversations import services
 from conversations.consumers import FRAME_BURST
-from conversations.models import Status
+from conversations.models import Message, Role, Status
 from tests.conversations.chat_client import saved
 
 from .sockets import AppSocket, cookie_for, logged_in
@@ -197,3 +198,72 @@ async def test_a_flood_does_not_starve_the_attackers_own_later_frames(owner, con
         await asyncio.sleep(1.0)
         await socket.send({"type": "subscribe"})
         assert (await socket.until("sync"))["type"] == "sync"
+
+
+# One account, many conversations, all at the same moment.
+
+ON_POSTGRESQL = connection.vendor == "postgresql"
+RACE = (
+    "conversations/services.py locks the conversation's row, not the user's: on PostgreSQL "
+    "starts in several conversations at once each count the others' rows as not there yet. "
+    "A per-user lock (select_for_update on the user row) before the count would serialize them"
+)
+
+
+async def sockets_on_fresh_conversations(user, count: int) -> list[AppSocket]:
+    sockets = []
+    for _ in range(count):
+        conversation = await database_sync_to_async(services.start_conversation)(user=user)
+        socket = await logged_in(user, conversation.pk)
+        await socket.__aenter__()
+        await socket.until("ready")
+        sockets.append(socket)
+    return sockets
+
+
+@database_sync_to_async
+def stored_messages(user, role: str) -> int:
+    return Message.objects.owned_by(user).filter(role=role).count()
+
+
+async def close_all(sockets: list[AppSocket]) -> None:
+    for socket in sockets:
+        await socket.send({"type": "reply.stop"})
+    await asyncio.sleep(0.3)
+    for socket in sockets:
+        await socket.__aexit__()
+
+
+@pytest.mark.xfail(ON_POSTGRESQL, strict=True, reason=RACE)
+async def test_replies_at_once_hold_when_many_conversations_start_together(
+    owner, personas, model_server, settings
+):
+    """The limit on replies at once, raced: six tabs of one account, six conversations, one
+    message each at the same instant. Each start counts the account's streaming replies; if
+    the counts do not see one another, all six pass a limit of two."""
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 2
+    model_server.config.tokens_per_second = 10
+    sockets = await sockets_on_fresh_conversations(owner, 6)
+    try:
+        await asyncio.gather(*(socket.say("Go [[sim:tokens=50]]") for socket in sockets))
+        await asyncio.sleep(1.0)
+        started = await stored_messages(owner, Role.ASSISTANT)
+    finally:
+        await close_all(sockets)
+    assert started <= 2, f"{started} replies started with a limit of 2"
+
+
+@pytest.mark.xfail(ON_POSTGRESQL, strict=True, reason=RACE)
+async def test_messages_per_minute_hold_when_many_conversations_send_together(
+    owner, personas, model_server, settings
+):
+    """The same race against the messages-per-minute limit."""
+    settings.CHAT_MESSAGES_PER_MINUTE = 2
+    sockets = await sockets_on_fresh_conversations(owner, 6)
+    try:
+        await asyncio.gather(*(socket.say("Hello [[sim:tokens=5]]") for socket in sockets))
+        await asyncio.sleep(1.0)
+        sent = await stored_messages(owner, Role.USER)
+    finally:
+        await close_all(sockets)
+    assert sent <= 2, f"{sent} messages stored with a limit of 2 a minute"
