@@ -208,6 +208,12 @@ def _status_message(status: int, model: str, server_message: str) -> str:
     return _("The model server answered with an error (HTTP %(status)s).") % {"status": status}
 
 
+def without_key(text: str) -> str:
+    """Cut the API key out of a text from the model's server: some servers quote the request."""
+    key = settings.OPENAI_API_KEY
+    return text.replace(key, "[API key]") if key else text
+
+
 def describe_error(exc: BaseException, model: str) -> ModelError:
     """Turn whatever the SDK or its HTTP layer raised into a sentence for the user."""
     if isinstance(exc, openai.APIStatusError):
@@ -216,7 +222,7 @@ def describe_error(exc: BaseException, model: str) -> ModelError:
         if isinstance(body, dict):
             error = body.get("error", body)
             if isinstance(error, dict):
-                server_message = str(error.get("message") or "")[:300]
+                server_message = without_key(str(error.get("message") or ""))[:300]
         return ModelError(
             _status_message(exc.status_code, model, server_message),
             code=f"http_{exc.status_code}",

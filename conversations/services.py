@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -186,6 +187,9 @@ def _reply_transaction(
 ) -> PreparedReply:
     """Lock the conversation; hand back what a resent frame created, or `make` a new reply."""
     with transaction.atomic():
+        # The user's row first: the limits count this user's replies and messages across all
+        # of their conversations, and starts in two conversations at once must see each other.
+        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
         conversation = _lock(user, conversation_id)
         replayed = _replay(conversation, client_id)
         if replayed is not None:
