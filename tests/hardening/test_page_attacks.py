@@ -303,11 +303,6 @@ def test_the_admin_login_is_throttled_too(client, make_user, settings, address):
     assert "Too many failed attempts" in response.content.decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/registration/login.html shows one fixed sentence for every form error; "
-    "it needs {% if login_error %}{{ login_error }}{% elif form.errors %}…{% endif %}",
-)
 def test_the_login_page_says_why_it_refuses(client, make_user, settings, address):
     settings.LOGIN_FAILURES_PER_USERNAME = 1
     name = f"told-{uuid.uuid4().hex[:8]}"
