@@ -19,7 +19,10 @@ from conversations.models import Persona
 
 from .sockets import logged_in
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_channel_layer"),
+]
 
 CANARY = "sk-canary-7f3a9c2e5b1d4f6a8c0e2b4d"
 # A fragment as distinctive as the whole: a masked or cut key would still show it.
@@ -115,11 +118,6 @@ def server_error_echoing_the_key() -> openai.BadRequestError:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="conversations/llm.py describe_error passes a 400's server message (300 chars) to "
-    "the reply unfiltered; it needs the key (settings.OPENAI_API_KEY) replaced before use",
-)
 def test_a_model_server_that_echoes_the_key_in_its_error_does_not_put_it_in_the_reply(settings):
     """Some OpenAI-compatible servers and proxies quote the request in a 400's message. The
     app shows a 400's reason to the user (it is usually useful: a bad parameter); the key must

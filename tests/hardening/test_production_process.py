@@ -28,7 +28,10 @@ from tests.servers import ROOT, Daphne, session_cookie
 
 from .test_api_key_never_leaks import CANARY, assert_no_key
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_channel_layer"),
+]
 
 HOST = "chat.test"
 # What daphne's access log and our log formatter write: anything else is a stray line.

@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
 
 from conversations import services
 from conversations.consumers import FRAME_BURST
@@ -19,7 +18,10 @@ from tests.conversations.chat_client import saved
 
 from .sockets import AppSocket, cookie_for, logged_in
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_channel_layer"),
+]
 
 
 async def assert_refused_before_accept(socket: AppSocket) -> None:
@@ -202,13 +204,6 @@ async def test_a_flood_does_not_starve_the_attackers_own_later_frames(owner, con
 
 # One account, many conversations, all at the same moment.
 
-ON_POSTGRESQL = connection.vendor == "postgresql"
-RACE = (
-    "conversations/services.py locks the conversation's row, not the user's: on PostgreSQL "
-    "starts in several conversations at once each count the others' rows as not there yet. "
-    "A per-user lock (select_for_update on the user row) before the count would serialize them"
-)
-
 
 async def sockets_on_fresh_conversations(user, count: int) -> list[AppSocket]:
     sockets = []
@@ -234,7 +229,6 @@ async def close_all(sockets: list[AppSocket]) -> None:
         await socket.__aexit__()
 
 
-@pytest.mark.xfail(ON_POSTGRESQL, strict=True, reason=RACE)
 async def test_replies_at_once_hold_when_many_conversations_start_together(
     owner, personas, model_server, settings
 ):
@@ -253,7 +247,6 @@ async def test_replies_at_once_hold_when_many_conversations_start_together(
     assert started <= 2, f"{started} replies started with a limit of 2"
 
 
-@pytest.mark.xfail(ON_POSTGRESQL, strict=True, reason=RACE)
 async def test_messages_per_minute_hold_when_many_conversations_send_together(
     owner, personas, model_server, settings
 ):
