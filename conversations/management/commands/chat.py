@@ -1,0 +1,467 @@
+"""The terminal chatbot: `python manage.py chat --user NAME [--persona NAME] [--conversation ID]`.
+
+It talks through the same code as the browser: `services` stores the messages, `replies.start`
+streams the reply as a task of this process, and the reply's events arrive on the
+conversation's channel group, where this command listens with a channel of its own and prints
+each delta as it comes. The conversation is in the same database, so the browser lists it (with
+the default in-memory channel layer after a reload; with REDIS_URL live) and this command can
+resume one begun in the browser.
+
+Ctrl+C while a reply streams stops it (saved as `stopped`, what arrived kept); at the prompt it
+only says how to leave. Ctrl+D or /quit leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from conversations import confidence, replies, services
+from conversations.errors import ChatError
+from conversations.models import Conversation, Persona, Role, Status
+
+# Control characters a model could use to rewrite the terminal (escape sequences, bells);
+# line breaks and tabs stay.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+HISTORY_SHOWN = 20
+
+
+def printable(text: str) -> str:
+    return CONTROL.sub("", text)
+
+
+def find_persona(name: str) -> Persona | None:
+    """An active persona by its name or English name, ignoring case."""
+    name = name.strip()
+    return Persona.objects.active().filter(Q(name__iexact=name) | Q(name_en__iexact=name)).first()
+
+
+def persona_names() -> str:
+    return ", ".join(p.name_en or p.name for p in Persona.objects.active())
+
+
+class LineReader:
+    """Lines from stdin without blocking the event loop.
+
+    On a terminal or a pipe the loop watches the descriptor (so Ctrl+C reaches the loop at any
+    time); anything else (a regular file) is read in a thread. `None` means end of input.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.buffer = b""
+        self.fd: int | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            fd = stream.fileno()
+            loop.add_reader(fd, self._ready)
+            self.fd = fd
+        except (AttributeError, OSError, ValueError, PermissionError):
+            self.fd = None
+
+    def _ready(self) -> None:
+        assert self.fd is not None
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            if self.buffer:
+                self.queue.put_nowait(self.buffer.decode("utf-8", "replace"))
+                self.buffer = b""
+            self.queue.put_nowait(None)
+            self.close()
+            return
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self.queue.put_nowait(line.decode("utf-8", "replace").rstrip("\r"))
+
+    async def readline(self) -> str | None:
+        if self.fd is None and self.queue.empty():
+            line = await asyncio.to_thread(self.stream.readline)
+            return line.rstrip("\r\n") if line else None
+        return await self.queue.get()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.fd)
+            self.fd = None
+
+
+class TerminalChat:
+    """One session in the terminal: the current persona, conversation and temperature."""
+
+    def __init__(
+        self,
+        command: BaseCommand,
+        *,
+        user: Any,
+        persona: Persona | None,
+        conversation: Conversation | None,
+    ) -> None:
+        self.command = command
+        self.out = command.stdout
+        self.style = command.style
+        self.user = user
+        self.persona = persona if conversation is None else conversation.persona
+        self.conversation = conversation
+        # Set by /temperature: used for this conversation and the new ones of this session.
+        self.temperature: float | None = None
+        self.reply_id: int | None = None
+        self.stop_wanted = False
+        self.asking = False
+
+    # Output.
+
+    def write(self, text: str, style: Callable[[str], str] | None = None) -> None:
+        self.out.write(printable(text), style_func=style, ending="")
+        self.out.flush()
+
+    def line(self, text: str = "", style: Callable[[str], str] | None = None) -> None:
+        self.write(text + "\n", style)
+
+    def assistant_name(self) -> str:
+        if self.persona is None:
+            return _("Assistant")
+        return f"{self.persona.emoji} {self.persona.display_name()}".strip()
+
+    def prompt(self) -> None:
+        self.write(_("you") + "> ", self.style.SUCCESS)
+
+    # The session.
+
+    async def run(self, stdin: TextIO) -> None:
+        loop = asyncio.get_running_loop()
+        reader = LineReader(stdin)
+        signals = True
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        except (NotImplementedError, RuntimeError):
+            signals = False
+        try:
+            await self.greet()
+            while True:
+                self.prompt()
+                text = await reader.readline()
+                if text is None:
+                    self.line()
+                    self.line(_("Bye."))
+                    return
+                text = text.strip()
+                if not text:
+                    continue
+                if text.startswith("/"):
+                    if await self.command_line(text) == "quit":
+                        self.line(_("Bye."))
+                        return
+                    continue
+                await self.ask(services.post_message, content=text)
+        finally:
+            reader.close()
+            if signals:
+                loop.remove_signal_handler(signal.SIGINT)
+            await replies.wait_for_replies()
+            close = getattr(get_channel_layer(), "close_pools", None)
+            if close is not None:
+                await close()
+
+    async def greet(self) -> None:
+        if self.conversation is None:
+            self.line(
+                _(
+                    "Talking to %(persona)s. Type a message; /help lists the commands, "
+                    "Ctrl+D leaves."
+                )
+                % {"persona": self.assistant_name()},
+                self.style.NOTICE,
+            )
+            return
+        history = await database_sync_to_async(self._history)()
+        self.line(
+            _("Resuming “%(title)s” with %(persona)s (%(count)d messages).")
+            % {
+                "title": str(self.conversation),
+                "persona": self.assistant_name(),
+                "count": history[0],
+            },
+            self.style.NOTICE,
+        )
+        for role, content in history[1]:
+            who = _("you") if role == Role.USER else self.assistant_name()
+            self.line(f"{who}> {content}", self.style.HTTP_NOT_MODIFIED)
+        self.line(_("/help lists the commands, Ctrl+D leaves."), self.style.NOTICE)
+
+    def _history(self) -> tuple[int, list[tuple[str, str]]]:
+        messages = self.conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
+        shown = list(messages.order_by("-id").values_list("role", "content")[:HISTORY_SHOWN])
+        return messages.count(), shown[::-1]
+
+    def interrupt(self) -> None:
+        """Ctrl+C: stop the reply being written, or, at the prompt, say how to leave."""
+        if self.asking:
+            self.stop_wanted = True
+            self._stop_reply()
+            return
+        self.line()
+        self.line(_("(Ctrl+D or /quit leaves.)"), self.style.NOTICE)
+        self.prompt()
+
+    def _stop_reply(self) -> None:
+        runner = replies.running_replies().get(self.reply_id) if self.reply_id else None
+        if runner is not None:
+            runner.stop()
+
+    # Commands.
+
+    async def command_line(self, text: str) -> str | None:
+        name, _sep, argument = text.partition(" ")
+        name, argument = name.lower(), argument.strip()
+        if name in ("/quit", "/exit", "/q"):
+            return "quit"
+        if name == "/new":
+            self.conversation = None
+            self.line(
+                _("New conversation with %(persona)s.") % {"persona": self.assistant_name()},
+                self.style.NOTICE,
+            )
+        elif name == "/persona":
+            await self.switch_persona(argument)
+        elif name == "/temperature":
+            await self.set_temperature(argument)
+        elif name == "/continue":
+            if self.conversation is None:
+                self.line(_("There is nothing to continue yet."), self.style.WARNING)
+            else:
+                await self.ask(services.continue_reply)
+        elif name in ("/help", "/?"):
+            self.help()
+        else:
+            self.line(
+                _("Unknown command %(name)s. /help lists the commands.") % {"name": name},
+                self.style.WARNING,
+            )
+        return None
+
+    def help(self) -> None:
+        for line in (
+            _("/new                 start a new conversation with the same persona"),
+            _("/persona NAME        talk to another persona, in a new conversation"),
+            _("/temperature X       answer at temperature X (0 to 2) from now on"),
+            _("/continue            ask for the rest of an answer cut off at the token limit"),
+            _("/quit or Ctrl+D      leave (the conversation stays, in the browser too)"),
+            _("Ctrl+C               stop the answer being written"),
+        ):
+            self.line(line, self.style.NOTICE)
+
+    async def switch_persona(self, name: str) -> None:
+        persona = await database_sync_to_async(find_persona)(name) if name else None
+        if persona is None:
+            names = await database_sync_to_async(persona_names)()
+            self.line(
+                _("No persona “%(name)s”. Choose one of: %(names)s.")
+                % {"name": name, "names": names},
+                self.style.WARNING,
+            )
+            return
+        self.persona = persona
+        self.conversation = None
+        self.temperature = None
+        self.line(
+            _("Now talking to %(persona)s, in a new conversation.")
+            % {"persona": self.assistant_name()},
+            self.style.NOTICE,
+        )
+
+    async def set_temperature(self, argument: str) -> None:
+        try:
+            value = float(argument.replace(",", "."))
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 2:
+            self.line(_("The temperature is a number from 0 to 2."), self.style.WARNING)
+            return
+        if self.conversation is not None:
+            try:
+                self.conversation = await database_sync_to_async(
+                    services.update_conversation_settings
+                )(
+                    user=self.user,
+                    conversation_id=self.conversation.pk,
+                    values={"temperature": value},
+                )
+            except (ChatError, ValidationError) as exc:
+                self.line(str(getattr(exc, "message", exc)), self.style.ERROR)
+                return
+        self.temperature = value
+        self.line(
+            _("Temperature %(value)s from the next answer on.") % {"value": f"{value:g}"},
+            self.style.NOTICE,
+        )
+
+    # Asking.
+
+    async def ensure_conversation(self) -> Conversation:
+        if self.conversation is None:
+            overrides = {"temperature": self.temperature} if self.temperature is not None else None
+            self.conversation = await database_sync_to_async(services.start_conversation)(
+                user=self.user, persona=self.persona, overrides=overrides
+            )
+            self.persona = self.conversation.persona
+            self.line(
+                _("(Conversation %(id)s: resume it with --conversation %(id)s.)")
+                % {"id": self.conversation.pk},
+                self.style.HTTP_NOT_MODIFIED,
+            )
+        return self.conversation
+
+    async def ask(self, prepare: Callable[..., Any], **kwargs: Any) -> None:
+        """Start a reply with a `services` function and print it as it streams."""
+        conversation = await self.ensure_conversation()
+        layer = get_channel_layer()
+        group = replies.group_name(conversation.pk)
+        # Listen before the reply starts, so its first delta cannot be missed.
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        self.asking, self.stop_wanted = True, False
+        try:
+            try:
+                prepared = await replies.start(
+                    prepare,
+                    user=self.user,
+                    conversation_id=conversation.pk,
+                    client_id=uuid.uuid4().hex,
+                    **kwargs,
+                )
+            except ChatError as exc:
+                self.line(exc.message, self.style.ERROR)
+                return
+            self.reply_id = prepared.reply.pk
+            if self.stop_wanted:
+                self._stop_reply()
+            self.write(f"{self.assistant_name()}> ", self.style.MIGRATE_HEADING)
+            ended = await self.follow(layer, channel, prepared.reply.pk)
+            self.finish(ended)
+        finally:
+            self.asking, self.reply_id = False, None
+            await layer.group_discard(group, channel)
+
+    async def follow(self, layer: Any, channel: str, reply_id: int) -> dict[str, Any]:
+        """Print the reply's deltas in `seq` order until its `reply.ended`; return the message."""
+        printed, seq = "", 0
+        pending: dict[int, str] = {}
+        while True:
+            event = await layer.receive(channel)
+            frame = event.get("frame") or {}
+            kind = frame.get("type")
+            if kind == "reply.delta" and frame.get("reply_id") == reply_id:
+                pending[frame["seq"]] = frame["text"]
+                while seq + 1 in pending:
+                    seq += 1
+                    text = pending.pop(seq)
+                    printed += text
+                    self.write(text)
+            elif kind == "reply.ended" and frame.get("message", {}).get("id") == reply_id:
+                message = frame["message"]
+                # Whatever the deltas did not bring (none should be missing) comes from the end.
+                if message["content"].startswith(printed):
+                    self.write(message["content"][len(printed) :])
+                return message
+
+    def finish(self, message: dict[str, Any]) -> None:
+        self.line()
+        status = message.get("status")
+        notes = {
+            Status.STOPPED: _("[stopped: what arrived is kept]"),
+            Status.TRUNCATED: _("[cut off at the token limit: /continue asks for the rest]"),
+            Status.FILTERED: _("[stopped by the model's content filter]"),
+            Status.INTERRUPTED: _("[interrupted]"),
+        }
+        if status == Status.ERROR:
+            self.line(
+                _("[failed: %(error)s]") % {"error": message.get("error", "")}, self.style.ERROR
+            )
+        elif status in notes:
+            self.line(notes[status], self.style.WARNING)
+        details = []
+        usage = message.get("usage") or {}
+        if usage.get("prompt_tokens") is not None:
+            details.append(
+                _("%(prompt)s in · %(completion)s out tokens")
+                % {
+                    "prompt": usage["prompt_tokens"],
+                    "completion": usage.get("completion_tokens") or 0,
+                }
+            )
+        summary = confidence.summarize(message.get("logprobs"))
+        if summary is not None:
+            details.append(
+                _("confidence: mean %(mean)s%%, lowest %(lowest)s%%")
+                % {"mean": summary.mean_percent, "lowest": summary.lowest.percent}
+            )
+        if details:
+            self.line(f"({' · '.join(details)})", self.style.HTTP_NOT_MODIFIED)
+
+
+class Command(BaseCommand):
+    help = (
+        "Chat in the terminal, in the same database as the browser: the answer streams as it "
+        "is written, Ctrl+C stops it, Ctrl+D or /quit leaves."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--user", required=True, help="Username of the account to chat as.")
+        parser.add_argument("--persona", help="Name (or English name) of the persona to talk to.")
+        parser.add_argument(
+            "--conversation", help="Id of a conversation of this user to resume (from the URL)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        User = get_user_model()
+        try:
+            user = User.objects.get(**{User.USERNAME_FIELD: options["user"]})
+        except User.DoesNotExist:
+            raise CommandError(f"No user “{options['user']}”.") from None
+        if not user.is_active:
+            raise CommandError(f"The account “{options['user']}” is disabled.")
+        persona = None
+        if options.get("persona"):
+            persona = find_persona(options["persona"])
+            if persona is None:
+                raise CommandError(
+                    f"No persona “{options['persona']}”. Choose one of: {persona_names()}."
+                )
+        conversation = None
+        if options.get("conversation"):
+            try:
+                conversation = services.get_owned(
+                    user=user, conversation_id=options["conversation"]
+                )
+            except ChatError:
+                raise CommandError(
+                    f"{options['user']} has no conversation {options['conversation']}."
+                ) from None
+            conversation = (
+                Conversation.objects.select_related("persona").filter(pk=conversation.pk).get()
+            )
+        elif persona is None:
+            persona = Persona.objects.default()
+        session = TerminalChat(self, user=user, persona=persona, conversation=conversation)
+        asyncio.run(session.run(sys.stdin))
