@@ -1,0 +1,101 @@
+"""Usage: tokens per reply and per conversation on the page; per user and day in the admin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conversations import services, usage
+from conversations.models import Message, Role, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def reply(conversation, prompt, completion, *, days_ago=0):
+    return Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        content="ok",
+        status=Status.COMPLETE,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        created_at=timezone.now() - timedelta(days=days_ago),
+    )
+
+
+def test_each_reply_and_the_conversation_show_the_tokens_they_used(client, owner, personas):
+    conversation = services.start_conversation(user=owner)
+    reply(conversation, 1200, 34)
+    reply(conversation, 1500, 66)
+    Message.objects.create(
+        conversation=conversation, role=Role.ASSISTANT, content="", status=Status.ERROR
+    )
+    client.force_login(owner)
+    html = client.get(reverse("conversation", args=[conversation.pk])).content.decode()
+    assert '<span class="usage">1,234 tokens (1,200 in · 34 out)</span>' in html
+    assert '<span class="usage">1,566 tokens (1,500 in · 66 out)</span>' in html
+    assert '<span class="usage"></span>' in html  # a failed reply reported none
+    assert 'data-prompt="2700" data-completion="100"' in html
+    assert "2,800 tokens (2,700 in · 100 out)" in html
+
+
+def test_the_usage_of_a_conversation_counts_only_its_own_replies(owner, outsider, personas):
+    mine = services.start_conversation(user=owner)
+    theirs = services.start_conversation(user=outsider)
+    reply(mine, 10, 5)
+    reply(theirs, 1000, 500)
+    assert usage.conversation_totals(mine) == usage.Totals(10, 5, 1)
+
+
+def test_daily_usage_adds_up_each_users_replies_per_day(owner, outsider, personas):
+    mine = services.start_conversation(user=owner)
+    other = services.start_conversation(user=owner)
+    theirs = services.start_conversation(user=outsider)
+    reply(mine, 10, 5)
+    reply(other, 20, 5)
+    reply(mine, 100, 50, days_ago=1)
+    reply(theirs, 7, 3)
+    today = timezone.localdate()
+    rows = usage.daily_usage(since=today - timedelta(days=6))
+    assert [(r.day, r.username, r.totals) for r in rows] == [
+        (today, "outsider", usage.Totals(7, 3, 1)),
+        (today, "owner", usage.Totals(30, 10, 2)),
+        (today - timedelta(days=1), "owner", usage.Totals(100, 50, 1)),
+    ]
+    only_today = usage.daily_usage(since=today, user_id=owner.pk)
+    assert [(r.day, r.totals.total) for r in only_today] == [(today, 40)]
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    client.force_login(admin)
+    return client
+
+
+def test_the_admin_shows_tokens_per_user_and_day(admin_client, owner, personas):
+    conversation = services.start_conversation(user=owner)
+    reply(conversation, 1000, 234)
+    reply(conversation, 10, 5, days_ago=40)  # outside the default 30 days
+    changelist = admin_client.get(reverse("admin:conversations_conversation_changelist"))
+    assert "Token usage per day" in changelist.content.decode()
+    html = admin_client.get(reverse("admin:conversations_conversation_usage")).content.decode()
+    assert (
+        "<td>owner</td>"
+        in html.replace('<a href="?days=30&amp;user=', "<td>").replace(
+            f'{owner.pk}">owner</a>', "owner"
+        )
+        or f'user={owner.pk}">owner</a>' in html
+    )
+    assert "<td>1,000</td>" in html and "<td>234</td>" in html and "<td>1,234</td>" in html
+    wider = admin_client.get(reverse("admin:conversations_conversation_usage"), {"days": 90})
+    assert "<td>1,249</td>" in wider.content.decode()  # the total row over both days
+
+
+def test_the_usage_page_is_for_staff_only(client, owner):
+    client.force_login(owner)
+    response = client.get(reverse("admin:conversations_conversation_usage"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
