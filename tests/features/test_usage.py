@@ -83,13 +83,7 @@ def test_the_admin_shows_tokens_per_user_and_day(admin_client, owner, personas):
     changelist = admin_client.get(reverse("admin:conversations_conversation_changelist"))
     assert "Token usage per day" in changelist.content.decode()
     html = admin_client.get(reverse("admin:conversations_conversation_usage")).content.decode()
-    assert (
-        "<td>owner</td>"
-        in html.replace('<a href="?days=30&amp;user=', "<td>").replace(
-            f'{owner.pk}">owner</a>', "owner"
-        )
-        or f'user={owner.pk}">owner</a>' in html
-    )
+    assert f'<a href="?days=30&amp;user={owner.pk}">owner</a>' in html
     assert "<td>1,000</td>" in html and "<td>234</td>" in html and "<td>1,234</td>" in html
     wider = admin_client.get(reverse("admin:conversations_conversation_usage"), {"days": 90})
     assert "<td>1,249</td>" in wider.content.decode()  # the total row over both days
