@@ -128,16 +128,6 @@ def _settings_line(conversation: Conversation) -> str:
     return ", ".join(parts)
 
 
-STATUS_WORDS = {
-    Status.STOPPED: "stopped",
-    Status.TRUNCATED: "truncated",
-    Status.FILTERED: "filtered",
-    Status.ERROR: "error",
-    Status.INTERRUPTED: "interrupted",
-    Status.STREAMING: "streaming",
-}
-
-
 def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> str:
     """The conversation as a Markdown document a person reads: who said what, and how."""
     messages = [m for m in messages if m.role in (Role.USER, Role.ASSISTANT)]
@@ -146,25 +136,32 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
     emoji = f"{persona.emoji} " if persona and persona.emoji else ""
     prompt = sum(m.prompt_tokens or 0 for m in messages)
     completion = sum(m.completion_tokens or 0 for m in messages)
-    lines = [f"# {conversation.title or _('New chat')}", ""]
-    lines.append(f"- {_('Persona')}: {emoji}{assistant}")
-    lines.append(f"- {_('Settings')}: {_settings_line(conversation)}")
-    lines.append(f"- {_('Created')}: {_when(conversation.created_at)}")
-    lines.append(f"- {_('Exported')}: {_when(timezone.now())}")
-    lines.append(
-        f"- {_('Tokens')}: "
-        + _("%(total)s (%(prompt)s in · %(completion)s out)")
-        % {"total": prompt + completion, "prompt": prompt, "completion": completion}
-    )
+    title = conversation.title or _("New chat")
+    tokens = _("%(total)s (%(prompt)s in · %(completion)s out)") % {
+        "total": prompt + completion,
+        "prompt": prompt,
+        "completion": completion,
+    }
+    lines = [f"# {title}", ""]
+    for label, value in (
+        (_("Persona"), f"{emoji}{assistant}"),
+        (_("Settings"), _settings_line(conversation)),
+        (_("Created"), _when(conversation.created_at)),
+        (_("Exported"), _when(timezone.now())),
+        (_("Tokens"), tokens),
+    ):
+        lines.append(f"- {label}: {value}")
     if conversation.system_prompt:
-        lines += ["", f"**{_('System prompt')}**", ""]
+        lines += ["", "**{}**".format(_("System prompt")), ""]
         lines += [f"> {line}" if line else ">" for line in conversation.system_prompt.splitlines()]
+    you = _("You")
+    invalid_json = _("Not valid JSON: shown as the model wrote it.")
     for message in messages:
         lines += ["", "---", ""]
-        who = _("You") if message.role == Role.USER else f"{emoji}{assistant}"
+        who = you if message.role == Role.USER else f"{emoji}{assistant}"
         heading = f"### {who} · {_when(message.created_at)}"
-        if message.role == Role.ASSISTANT and message.status in STATUS_WORDS:
-            heading += f" · {STATUS_WORDS[message.status]}"
+        if message.role == Role.ASSISTANT and message.status != Status.COMPLETE:
+            heading += f" · {Status(message.status).label}"
         lines += [heading, ""]
         parameters = message.parameters or {}
         if message.role == Role.ASSISTANT and parameters.get("response_format") == "json_object":
@@ -172,7 +169,7 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
             fence = _fence(body)
             lines += [f"{fence}json", body, fence]
             if json_check(message.content, parameters, message.status) == "invalid":
-                lines += ["", f"*{_('Not valid JSON: shown as the model wrote it.')}*"]
+                lines += ["", f"*{invalid_json}*"]
         else:
             lines.append(message.content)
         if message.error:

@@ -111,7 +111,7 @@ def test_the_markdown_export_reads_as_the_conversation(client, owner, chat):
     assert "Carbonara for two?" in text and "Eggs, **pecorino**, guanciale." in text
     # A fence that the reply's own backticks cannot close, and the JSON reply marked.
     assert '````json\n{"dish": "```carbonara"\n````' in text
-    assert "· stopped" in text and "*Not valid JSON: shown as the model wrote it.*" in text
+    assert "· Stopped" in text and "*Not valid JSON: shown as the model wrote it.*" in text
     assert "confidence: mean 65%, lowest 40%" in text
 
 
