@@ -39,7 +39,8 @@ class Target:
     temperature: float | None = None
 
     def label(self) -> str:
-        name = f"{self.persona.emoji} {self.persona.display_name()}".strip()
+        """What tells this column's conversation apart in the sidebar (which shows the emoji)."""
+        name = self.persona.display_name()
         if self.temperature is None:
             return name
         return f"{name} · T {self.temperature:g}"

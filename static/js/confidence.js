@@ -165,21 +165,22 @@ function showTip(token) {
   } catch {
     alternatives = [];
   }
+  const text = token.dataset.token ?? token.textContent;
   const head = el("p", "tip-head");
-  head.append(el("code", "tip-token", shown(token.dataset.token ?? token.textContent)), " ");
+  head.append(el("code", "tip-token", shown(text)), " ");
   head.append(el("strong", "tip-p", `${percent(p)}%`));
   const body = [head];
-  const others = alternatives.filter(([alt]) => alt !== token.dataset.token);
-  if (others.length) {
+  if (alternatives.length) {
+    // Every candidate the model weighed at this position, the chosen one marked.
     body.push(el("p", "tip-label", strings.alternatives));
     const list = el("ul", "tip-alts");
-    for (const [alt, altP] of others) {
-      const row = el("li");
+    for (const [alt, altP] of alternatives) {
+      const row = el("li", alt === text ? "chosen" : "");
       row.append(el("code", "", shown(alt)), " ", el("span", "", `${percent(altP)}%`));
       list.append(row);
     }
     body.push(list);
-  } else if (!alternatives.length) {
+  } else {
     body.push(el("p", "tip-label", strings.noAlternatives));
   }
   box.replaceChildren(...body);
