@@ -178,3 +178,25 @@ def test_an_unknown_user_or_another_users_conversation_is_refused(owner, outside
         call_command("chat", user="owner", conversation=str(theirs.pk))
     with pytest.raises(CommandError, match="No persona “Pirate”"):
         call_command("chat", user="owner", persona="Pirate")
+
+
+def test_continue_asks_for_the_rest_of_an_answer_cut_off_at_the_token_limit(terminal, owner):
+    conversation = services.start_conversation(user=owner, overrides={"max_completion_tokens": 8})
+    term = terminal("--user", "owner", "--conversation", str(conversation.pk))
+    term.read_until("Ctrl+D leaves.")
+    term.read_until(PROMPT)
+    term.type("Tell me everything\n")
+    assert "[cut off at the token limit: /continue asks for the rest]" in term.read_until(PROMPT)
+    term.type("/continue\n")
+    term.read_until(PROMPT)
+    term.type("/quit\n")
+    assert term.wait() == 0
+    _question, cut, rest = conversation.messages.order_by("id")
+    assert (cut.status, rest.role) == (Status.TRUNCATED, Role.ASSISTANT)
+    assert rest.parameters["continuation_of"] == cut.pk
+
+
+def test_what_the_model_writes_cannot_drive_the_terminal():
+    from conversations.management.commands.chat import printable
+
+    assert printable("bold \x1b[1mtext\x1b[0m\x07 and a\ttab\n") == "bold [1mtext[0m and a\ttab\n"
