@@ -118,3 +118,14 @@ async def test_a_streamed_reply_keeps_every_tokens_probability_for_the_page(owne
     assert summary.count == len(stored.logprobs) > 5
     assert 0 < summary.lowest.probability <= summary.mean <= 1
     assert all(len(t.alternatives) == 3 for t in confidence.tokens_of(stored.logprobs))
+
+
+def test_the_summary_speaks_korean_to_a_korean_reader(client, owner, conversation):
+    stored_reply(conversation)
+    client.force_login(owner)
+    response = client.get(
+        reverse("conversation", args=[conversation.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    )
+    html = response.content.decode()
+    assert "확신도: 평균 60% · 최저 5% · 토큰 6개" in html
+    assert ">히트맵</button>" in html and "가장 불확실한 토큰:" in html
