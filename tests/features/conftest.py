@@ -4,10 +4,9 @@ import pytest
 
 from conversations import services
 
-
-@pytest.fixture(autouse=True)
-def _each_test_has_its_own_channel_layer(isolated_channel_layer):
-    return isolated_channel_layer
+# The async tests ask for `isolated_channel_layer` themselves: an async fixture on a sync test
+# would hold an event loop in the thread, which Playwright's sync API (the browser tests that
+# may run after these) cannot share.
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def replies_of(conversation_ids) -> list[Message]:
     return list(Message.objects.filter(conversation_id__in=conversation_ids, role=Role.ASSISTANT))
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_compare_of_three_personas_runs_concurrently(owner, personas, model_server):
     targets = [compare.Target(p) for p in await three_personas()]
 
@@ -55,6 +56,7 @@ async def test_a_compare_of_three_personas_runs_concurrently(owner, personas, mo
     assert len(model_server.config.requests) == 3
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_compare_of_three_personas_makes_three_conversations_of_the_user(
     owner, personas, model_server
 ):
@@ -80,6 +82,7 @@ async def test_a_compare_of_three_personas_makes_three_conversations_of_the_user
     assert len(set(titles)) == 3
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_compare_at_several_temperatures_answers_each_at_its_own(
     owner, default_persona, model_server
 ):
@@ -98,6 +101,7 @@ async def test_a_compare_at_several_temperatures_answers_each_at_its_own(
     ]
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_compare_the_users_limits_cannot_start_whole_is_refused_and_makes_nothing(
     owner, personas, model_server, settings
 ):
@@ -111,6 +115,7 @@ async def test_a_compare_the_users_limits_cannot_start_whole_is_refused_and_make
     assert count == 0
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_compare_needs_two_to_four_columns(owner, default_persona, model_server):
     with pytest.raises(ChatError):
         await compare.start_compare(
@@ -118,6 +123,7 @@ async def test_a_compare_needs_two_to_four_columns(owner, default_persona, model
         )
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_starting_a_compare_from_the_form_shows_its_columns(owner, personas, model_server):
     chosen = await three_personas()
     client = AsyncClient()
@@ -142,6 +148,7 @@ async def test_starting_a_compare_from_the_form_shows_its_columns(owner, persona
     assert "Open as a chat" in html
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_compare_of_one_persona_is_refused_by_the_form(owner, personas, model_server):
     client = AsyncClient()
     await database_sync_to_async(client.force_login)(owner)
@@ -154,6 +161,7 @@ async def test_a_compare_of_one_persona_is_refused_by_the_form(owner, personas, 
     assert await database_sync_to_async(Conversation.objects.count)() == 0
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_temperatures_are_checked_by_the_form(owner, default_persona, model_server):
     client = AsyncClient()
     await database_sync_to_async(client.force_login)(owner)

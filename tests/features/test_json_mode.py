@@ -77,6 +77,7 @@ def test_the_settings_say_the_app_makes_sure_the_word_json_reaches_the_model(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_json_reply_cut_by_the_token_limit_ends_invalid_and_stays_as_written(
     owner, conversation, model_server
 ):

@@ -106,6 +106,7 @@ def test_a_reply_made_without_token_confidence_shows_none(client, owner, convers
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_streamed_reply_keeps_every_tokens_probability_for_the_page(owner, conversation):
     conversation.logprobs, conversation.top_logprobs = True, 3
     await database_sync_to_async(conversation.save)()
