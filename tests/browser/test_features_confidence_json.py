@@ -161,7 +161,7 @@ def test_the_tokens_of_each_reply_and_of_the_chat_are_shown_and_kept_current(cha
         """(old) => {
             const all = document.querySelectorAll('#messages > [data-role="assistant"]');
             const last = all[all.length - 1];
-            return last.dataset.id !== old && last.dataset.status === "complete";
+            return Number(last.dataset.id) > Number(old) && last.dataset.status === "complete";
         }""",
         arg=replaced,
     )
