@@ -11,7 +11,6 @@ about as long as its slowest reply rather than the sum of them (`bench/compare.p
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,11 +114,7 @@ async def start_compare(*, user: Any, prompt: str, targets: list[Target]) -> lis
             "invalid",
             _("Compare %(min)d to %(max)d answers.") % {"min": MIN_COLUMNS, "max": MAX_COLUMNS},
         )
-    # In a context of its own: a task inherits the context it is created in, and a request's
-    # (an async view behind Django's sync middleware) sends database calls to a thread that
-    # ends with the request, which would break the replies that outlive it.
-    loop = asyncio.get_running_loop()
-    return await loop.create_task(_start(user, prompt, targets), context=contextvars.Context())
+    return await _start(user, prompt, targets)
 
 
 async def _start(user: Any, prompt: str, targets: list[Target]) -> list[Column]:

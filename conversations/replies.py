@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import llm
@@ -118,10 +119,19 @@ class ReplyRunner:
         return "".join(self.parts)
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self.run(), name=f"reply-{self.reply.pk}")
+        # A context of its own: a task inherits its creator's, and a request's (an async view
+        # behind Django's sync middleware) sends database calls to a thread that ends with the
+        # request, which the reply outlives. Only the language is carried over.
+        self.task = asyncio.create_task(
+            self.run(translation.get_language()),
+            name=f"reply-{self.reply.pk}",
+            context=contextvars.Context(),
+        )
         _running[self.reply.pk] = self
 
-    async def run(self) -> None:
+    async def run(self, language: str | None = None) -> None:
+        if language:
+            translation.activate(language)
         listener = asyncio.create_task(self._listen())
         saver = asyncio.create_task(self._save_periodically())
         publisher = asyncio.create_task(self._publish())

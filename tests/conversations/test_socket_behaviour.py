@@ -290,3 +290,12 @@ async def test_errors_on_the_socket_speak_the_users_language(
     async with ChatSocket(owner, conversation.pk, headers=headers) as socket:
         await socket.say("   ")
         assert (await socket.until("error"))["message"] == expected
+
+
+async def test_a_failed_reply_says_what_went_wrong_in_the_users_language(owner, conversation):
+    headers = [(b"accept-language", b"ko")]
+    async with ChatSocket(owner, conversation.pk, headers=headers) as socket:
+        await socket.say("안녕 [[sim:fault=http:500]]")
+        ended = await socket.until("reply.ended")
+    assert ended["message"]["status"] == Status.ERROR
+    assert "모델 서버" in ended["message"]["error"]
