@@ -294,7 +294,7 @@ DEMO_MODE = not OPENAI_API_KEY and not OPENAI_BASE_URL
 
 # Limits, each answered with a clear message.
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 20000, minimum=1)
-CHAT_MAX_CONCURRENT_REPLIES = env_int("CHAT_MAX_CONCURRENT_REPLIES", 3, minimum=1)
+CHAT_MAX_CONCURRENT_REPLIES = env_int("CHAT_MAX_CONCURRENT_REPLIES", 4, minimum=1)
 CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
 # Tokens of context sent per call; per-model overrides as "model=tokens,model=tokens".
 CHAT_CONTEXT_TOKENS = env_int("CHAT_CONTEXT_TOKENS", 16000, minimum=256)

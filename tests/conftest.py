@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -95,3 +96,14 @@ async def isolated_channel_layer():
         if close is not None:
             await close()
     channel_layers.backends.clear()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """pytest-django drops the SQLite test database but leaves its WAL files behind."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(f"{name}{suffix}")
