@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from . import confidence
 from .models import Conversation, Message, Persona, Role, Status
+from .protocol import iso_time
 from .rendering import json_check, pretty_json
 
 FORMAT = "chatsite.conversations"
@@ -39,10 +40,6 @@ MAX_DEPTH = 40
 # Export.
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def message_document(message: Message) -> dict[str, Any]:
     return {
         "role": message.role,
@@ -51,8 +48,8 @@ def message_document(message: Message) -> dict[str, Any]:
         "finish_reason": message.finish_reason,
         "model": message.model,
         "error": message.error,
-        "created_at": _iso(message.created_at),
-        "completed_at": _iso(message.completed_at),
+        "created_at": iso_time(message.created_at),
+        "completed_at": iso_time(message.completed_at),
         "usage": {
             "prompt_tokens": message.prompt_tokens,
             "completion_tokens": message.completion_tokens,
@@ -67,8 +64,8 @@ def conversation_document(conversation: Conversation, messages: Iterable[Message
         "title": conversation.title,
         "persona": conversation.persona.name if conversation.persona else None,
         "pinned": conversation.pinned,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
+        "created_at": iso_time(conversation.created_at),
+        "updated_at": iso_time(conversation.updated_at),
         "settings": conversation.settings_dict(),
         "messages": [
             message_document(m) for m in messages if m.role in (Role.USER, Role.ASSISTANT)
@@ -81,7 +78,7 @@ def export_document(conversations: Iterable[Conversation]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "exported_at": _iso(timezone.now()),
+        "exported_at": iso_time(timezone.now()),
         "conversations": [
             conversation_document(c, sorted(c.messages.all(), key=lambda m: m.pk))
             for c in conversations

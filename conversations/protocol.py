@@ -95,7 +95,7 @@ class ErrorFrame(TypedDict):
     client_id: NotRequired[str]
 
 
-def _iso(value: Any) -> str | None:
+def iso_time(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -109,8 +109,8 @@ def message_payload(message: Message) -> MessagePayload:
         "model": message.model,
         "error": message.error,
         "client_id": message.client_id,
-        "created_at": _iso(message.created_at) or "",
-        "completed_at": _iso(message.completed_at),
+        "created_at": iso_time(message.created_at) or "",
+        "completed_at": iso_time(message.completed_at),
         "usage": {
             "prompt_tokens": message.prompt_tokens,
             "completion_tokens": message.completion_tokens,

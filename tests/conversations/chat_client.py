@@ -18,31 +18,16 @@ from conversations.routing import websocket_urlpatterns
 router = URLRouter(websocket_urlpatterns)
 
 
-class ChatSocket:
-    def __init__(
-        self, user: Any, conversation_id: Any, headers: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        self.communicator = WebsocketCommunicator(
-            CookieMiddleware(router), f"/ws/conversations/{conversation_id}/", headers=headers
-        )
-        self.communicator.scope["user"] = user
-        self.frames: list[dict[str, Any]] = []
+class FrameLog:
+    """What a test client of the chat socket does with frames, whatever carries them."""
 
-    async def __aenter__(self) -> ChatSocket:
-        connected, _ = await self.communicator.connect()
-        assert connected
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.communicator.disconnect()
+    frames: list[dict[str, Any]]
 
     async def receive(self, timeout: float = 5) -> dict[str, Any]:
-        frame = await self.communicator.receive_json_from(timeout=timeout)
-        self.frames.append(frame)
-        return frame
+        raise NotImplementedError
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.communicator.send_json_to(frame)
+        raise NotImplementedError
 
     async def say(self, content: str, client_id: str | None = None) -> str:
         client_id = client_id or uuid.uuid4().hex
@@ -76,6 +61,33 @@ class ChatSocket:
                 assert frame["seq"] == seq + 1, f"delta {frame['seq']} after {seq}"
                 text, seq = text + frame["text"], frame["seq"]
         return text
+
+
+class ChatSocket(FrameLog):
+    def __init__(
+        self, user: Any, conversation_id: Any, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.communicator = WebsocketCommunicator(
+            CookieMiddleware(router), f"/ws/conversations/{conversation_id}/", headers=headers
+        )
+        self.communicator.scope["user"] = user
+        self.frames: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> ChatSocket:
+        connected, _ = await self.communicator.connect()
+        assert connected
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.communicator.disconnect()
+
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
+        frame = await self.communicator.receive_json_from(timeout=timeout)
+        self.frames.append(frame)
+        return frame
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.communicator.send_json_to(frame)
 
 
 @database_sync_to_async
