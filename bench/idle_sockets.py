@@ -24,7 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
-from streams import ROOT, free_port, make_sessions, start_process, wait_for
+from processes import ROOT, free_port, start_daphne, wait_for
+from streams import make_sessions
 
 
 def rss_mb(pid: int) -> float:
@@ -109,8 +110,7 @@ def main() -> None:
     servers, urls = [], []
     for _ in range(args.processes):
         port = free_port()
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        servers.append(start_process([*command, "chatsite.asgi:application"], env))
+        servers.append(start_daphne(port, env))
         urls.append(f"http://127.0.0.1:{port}")
     redis_url = env.get("REDIS_URL", "")
     try:

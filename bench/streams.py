@@ -30,8 +30,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from processes import ROOT, free_port, start_daphne, start_simulator, wait_for
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -185,33 +186,6 @@ def pg_statements() -> int | None:
         return int(cursor.fetchone()[0])
 
 
-def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-def wait_for(url: str, timeout: float = 30) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", default="1,50,200")
@@ -250,38 +224,13 @@ def main() -> None:
     ensure_starter_personas()
 
     sim_port = free_port()
-    simulator = start_process(
-        [
-            sys.executable,
-            "-m",
-            "conversations.simulator",
-            "--port",
-            str(sim_port),
-            "--tps",
-            str(args.tps),
-        ],
-        env,
-    )
+    simulator = start_simulator(sim_port, args.tps, env)
     base_url = f"http://127.0.0.1:{sim_port}/v1"
     app_env = {**env, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench"}
     servers, urls = [], []
     for _ in range(args.processes):
         port = free_port()
-        servers.append(
-            start_process(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "chatsite.asgi:application",
-                ],
-                app_env,
-            )
-        )
+        servers.append(start_daphne(port, app_env))
         urls.append(f"http://127.0.0.1:{port}")
     prompt = f"Benchmark question [[sim:tokens={args.tokens}]]"
     results: list[RoundResult] = []
