@@ -60,6 +60,10 @@ def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
     replies = Message.objects.orphaned(now)
     if conversation_id is not None:
         replies = replies.filter(conversation_id=conversation_id)
+    # Called on every socket connect and page view: a read (on the partial index of streaming
+    # replies) spares the write, and SQLite's write lock, when there is nothing to sweep.
+    if not replies.exists():
+        return 0
     return replies.update(
         status=Status.INTERRUPTED,
         finish_reason="",
