@@ -71,22 +71,26 @@ class RoundResult:
 
 
 async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
-    """Time to first token straight from the simulator, same concurrency, same SDK."""
+    """Time to first token straight from the simulator, same concurrency, same reading.
+
+    The stream is read by `llm.read_chunks`, as the app reads it, from a plain `AsyncOpenAI`
+    client: what differs from the app round is only what the app does around it.
+    """
     from openai import AsyncOpenAI
 
+    from conversations import llm
+
     client = AsyncOpenAI(api_key="bench", base_url=base_url, max_retries=0, timeout=120)
+    request = llm.build_request(
+        {"model": "gpt-4o-mini", "temperature": 1.0}, [{"role": "user", "content": prompt}]
+    )
 
     async def one() -> float:
         started = time.perf_counter()
         first = None
-        stream = await client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=[{"role": "user", "content": prompt}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async for chunk in stream:
-            if first is None and chunk.choices and chunk.choices[0].delta.content:
+        async for chunk in llm.read_chunks(client, request):
+            choices = chunk.get("choices") or []
+            if first is None and choices and choices[0]["delta"].get("content"):
                 first = time.perf_counter() - started
         return first if first is not None else float("nan")
 
@@ -259,8 +263,9 @@ def main() -> None:
                         os.environ["BENCH_PROFILE"],
                         "--format",
                         "raw",
+                        "--threads",
                         "-d",
-                        "4",
+                        os.environ.get("BENCH_PROFILE_SECONDS", "4"),
                         "-r",
                         "200",
                     ]

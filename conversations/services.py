@@ -15,8 +15,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,6 +80,51 @@ def _lock(user: Any, conversation_id: Any) -> Conversation:
         raise ChatError("not_found", _("This conversation does not exist.")) from None
 
 
+def _lock_for_reply(user: Any, conversation_id: Any) -> Conversation:
+    """Lock the user's row and the conversation's in one statement.
+
+    The user's row: the limits count this user's replies and messages across all of their
+    conversations, so starts in two conversations at once must see each other.
+    """
+    try:
+        return (
+            Conversation.objects.owned_by(user)
+            .select_related("user")
+            .select_for_update(of=("self", "user"))
+            .get(pk=conversation_id)
+        )
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise ChatError("not_found", _("This conversation does not exist.")) from None
+
+
+@dataclass(frozen=True)
+class ReplyState:
+    """What the limits and a resent frame need to know, read in one query."""
+
+    replayed_id: int | None
+    streaming_here: int
+    running: int
+    recent_messages: int
+
+
+def _reply_state(conversation: Conversation, user: Any, client_id: str) -> ReplyState:
+    since = timezone.now() - timedelta(minutes=1)
+    streaming = Q(status=Status.STREAMING)
+    recent = Q(role=Role.USER, created_at__gte=since)
+    resent = Q(conversation=conversation, client_id=client_id) if client_id else Q(pk__in=[])
+    found = (
+        Message.objects.owned_by(user)
+        .filter(streaming | recent | resent)
+        .aggregate(
+            replayed_id=Min("pk", filter=resent),
+            streaming_here=Count("pk", filter=streaming & Q(conversation=conversation)),
+            running=Count("pk", filter=streaming),
+            recent_messages=Count("pk", filter=recent),
+        )
+    )
+    return ReplyState(**found)
+
+
 def _check_content(content: str, client_id: str) -> str:
     content = content.strip()
     if not content:
@@ -94,29 +139,29 @@ def _check_content(content: str, client_id: str) -> str:
     return content
 
 
-def _check_reply_limits(conversation: Conversation, user: Any, client_id: str) -> None:
-    streaming = conversation.messages.filter(status=Status.STREAMING)
+def _check_reply_limits(
+    conversation: Conversation, user: Any, client_id: str, state: ReplyState
+) -> None:
     # Sweeping writes; only a conversation that shows a streaming reply needs it.
-    if streaming.exists() and (sweep_orphaned_replies(conversation.pk) == 0 or streaming.exists()):
+    if state.streaming_here and sweep_orphaned_replies(conversation.pk):
+        state = _reply_state(conversation, user, client_id)
+    if state.streaming_here:
         raise ChatError(
             "reply_in_progress",
             _("An answer is still being written in this conversation. Stop it first."),
             client_id,
         )
-    running = Message.objects.owned_by(user).filter(status=Status.STREAMING).count()
-    if running >= settings.CHAT_MAX_CONCURRENT_REPLIES:
+    if state.running >= settings.CHAT_MAX_CONCURRENT_REPLIES:
         raise ChatError(
             "too_many_replies",
             _("You already have %(count)d answers being written. Wait for one to finish.")
-            % {"count": running},
+            % {"count": state.running},
             client_id,
         )
 
 
-def _check_rate(user: Any, client_id: str) -> None:
-    since = timezone.now() - timedelta(minutes=1)
-    recent = Message.objects.owned_by(user).filter(role=Role.USER, created_at__gte=since).count()
-    if recent >= settings.CHAT_MESSAGES_PER_MINUTE:
+def _check_rate(state: ReplyState, client_id: str) -> None:
+    if state.recent_messages >= settings.CHAT_MESSAGES_PER_MINUTE:
         raise ChatError(
             "rate_limited",
             _("You are sending messages too fast (%(limit)d a minute). Wait a moment.")
@@ -172,29 +217,37 @@ def _create_reply(
     return reply, request
 
 
-def _replay(conversation: Conversation, client_id: str) -> PreparedReply | None:
+def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
     """A frame resent with a known client id: hand back what it created the first time."""
-    first = conversation.messages.filter(client_id=client_id).first()
-    if first is None:
-        return None
-    created = list(conversation.messages.filter(id__gte=first.pk)[:2])
-    reply = next((m for m in created if m.role == Role.ASSISTANT), first)
+    created = list(conversation.messages.filter(id__gte=first_id)[:2])
+    reply = next((m for m in created if m.role == Role.ASSISTANT), created[0])
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
 
 
+ReplyMaker = Callable[[Conversation, ReplyState], PreparedReply]
+
+
 def _reply_transaction(
-    user: Any, conversation_id: Any, client_id: str, make: Callable[[Conversation], PreparedReply]
+    user: Any, conversation_id: Any, client_id: str, make: ReplyMaker
 ) -> PreparedReply:
-    """Lock the conversation; hand back what a resent frame created, or `make` a new reply."""
-    with transaction.atomic():
-        # The user's row first: the limits count this user's replies and messages across all
-        # of their conversations, and starts in two conversations at once must see each other.
-        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
-        conversation = _lock(user, conversation_id)
-        replayed = _replay(conversation, client_id)
-        if replayed is not None:
-            return replayed
-        return make(conversation)
+    """Lock; hand back what a resent frame created, or `make` a new reply.
+
+    Under the locks no other transaction can store the same client id, so a resent frame is
+    found by the read; a unique-constraint failure is still answered with what was stored.
+    """
+    try:
+        with transaction.atomic():
+            conversation = _lock_for_reply(user, conversation_id)
+            state = _reply_state(conversation, user, client_id)
+            if state.replayed_id is not None:
+                return _replay(conversation, state.replayed_id)
+            return make(conversation, state)
+    except IntegrityError:
+        conversation = get_owned(user=user, conversation_id=conversation_id)
+        first = conversation.messages.filter(client_id=client_id).first() if client_id else None
+        if first is None:
+            raise
+        return _replay(conversation, first.pk)
 
 
 def post_message(
@@ -202,20 +255,13 @@ def post_message(
 ) -> PreparedReply:
     """Store the user's message (before any model call) and the reply's row."""
 
-    def make(conversation: Conversation) -> PreparedReply:
+    def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         text = _check_content(content, client_id)
-        _check_reply_limits(conversation, user, client_id)
-        _check_rate(user, client_id)
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    conversation=conversation, role=Role.USER, content=text, client_id=client_id
-                )
-        except IntegrityError:
-            # The same client id won a race in another process: report what it stored.
-            replayed = _replay(conversation, client_id)
-            assert replayed is not None
-            return replayed
+        _check_reply_limits(conversation, user, client_id, state)
+        _check_rate(state, client_id)
+        message = Message.objects.create(
+            conversation=conversation, role=Role.USER, content=text, client_id=client_id
+        )
         reply, request = _create_reply(conversation, runner_channel=runner_channel)
         return PreparedReply(conversation, reply, request, created=[message, reply])
 
@@ -227,8 +273,8 @@ def regenerate(
 ) -> PreparedReply:
     """Replace the last reply with a new one for the same question."""
 
-    def make(conversation: Conversation) -> PreparedReply:
-        _check_reply_limits(conversation, user, client_id)
+    def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
+        _check_reply_limits(conversation, user, client_id, state)
         last = conversation.messages.order_by("-id").first()
         if last is None or last.role != Role.ASSISTANT:
             raise ChatError(
@@ -252,8 +298,8 @@ def continue_reply(
 ) -> PreparedReply:
     """Ask for the rest of a reply cut off by the token limit, as a new reply."""
 
-    def make(conversation: Conversation) -> PreparedReply:
-        _check_reply_limits(conversation, user, client_id)
+    def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
+        _check_reply_limits(conversation, user, client_id, state)
         last = conversation.messages.order_by("-id").first()
         if last is None or last.status != Status.TRUNCATED:
             raise ChatError("nothing_to_continue", _("The last answer was not cut off."), client_id)
@@ -280,9 +326,9 @@ def edit_last_message(
 ) -> PreparedReply:
     """Change the last user message, drop the answer to it and ask again."""
 
-    def make(conversation: Conversation) -> PreparedReply:
+    def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         text = _check_content(content, client_id)
-        _check_reply_limits(conversation, user, client_id)
+        _check_reply_limits(conversation, user, client_id, state)
         last_user = conversation.messages.filter(role=Role.USER).order_by("-id").first()
         if last_user is None or last_user.pk != message_id:
             raise ChatError("not_editable", _("Only your last message can be edited."), client_id)

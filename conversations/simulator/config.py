@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast, get_args
 
-FaultKind = Literal["http", "drop", "stall", "no_finish", "broken_chunk", "content_filter"]
+FaultKind = Literal[
+    "http", "drop", "stall", "no_finish", "broken_chunk", "error_event", "content_filter"
+]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1")
@@ -35,6 +37,8 @@ class Fault:
       ``finish_reason`` and never a usage chunk.
     - ``"broken_chunk"``: after ``after`` content chunks send ``data: {"id": broken``,
       a line that is not JSON.
+    - ``"error_event"``: after ``after`` content chunks send an OpenAI-shaped error object
+      (``data: {"error": {...}}``) in the stream, as a server does when it fails mid-answer.
     - ``"content_filter"``: stop after ``after`` content chunks with
       ``finish_reason="content_filter"``.
 
@@ -65,7 +69,8 @@ class Fault:
         """Build a fault from the directive spelling, e.g. ``"http:429"``, ``"drop:3"``.
 
         Accepted forms: ``http:<status>``, ``drop[:<after>]``, ``stall[:<after>[:<seconds>]]``,
-        ``no_finish``, ``broken_chunk[:<after>]``, ``content_filter[:<after>]``.
+        ``no_finish``, ``broken_chunk[:<after>]``, ``error_event[:<after>]``,
+        ``content_filter[:<after>]``.
         Raises ``ValueError`` with a readable message for anything else.
         """
         kind, *args = [part.strip() for part in spec.strip().split(":")]

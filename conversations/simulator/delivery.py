@@ -30,6 +30,7 @@ from .engine import Completion
 from .wire import Envelope
 
 _BROKEN_LINE = b'data: {"id": broken\n\n'
+INTERRUPTING_FAULTS = ("drop", "stall", "broken_chunk", "error_event", "content_filter")
 _SLICE = 0.1
 
 
@@ -108,7 +109,7 @@ class Delivery:
     def cut(self) -> int:
         """How many tokens are sent before an interrupting fault (all when none)."""
         total = len(self.completion.tokens)
-        if self.fault and self.fault.kind in ("drop", "stall", "broken_chunk", "content_filter"):
+        if self.fault and self.fault.kind in INTERRUPTING_FAULTS:
             return min(self.fault.after, total)
         return total
 
@@ -205,13 +206,18 @@ class StreamedCompletion(_DeliveryResponse):
             return Outcome.DROP
         if kind == "broken_chunk":
             await _write(send, _BROKEN_LINE)
+        elif kind == "error_event":
+            message = (d.fault.message if d.fault else None) or "The server had an error."
+            await self._event(
+                send, {"error": {"message": message, "type": "server_error", "code": None}}
+            )
         elif kind != "no_finish":
             finish_reason = "content_filter" if kind == "content_filter" else None
             finish_reason = finish_reason or d.completion.finish_reason
             await self._event(send, envelope.finish_chunk(finish_reason, with_usage_field=usage_on))
             if usage_on:
                 await self._event(send, envelope.usage_chunk(d.completion.prompt_tokens, d.cut))
-        if kind != "broken_chunk":
+        if kind not in ("broken_chunk", "error_event"):
             await self._event(send, "[DONE]")
         await _write(send, b"", more=False)
         return Outcome.COMPLETE
@@ -222,8 +228,9 @@ class BufferedCompletion(_DeliveryResponse):
 
     Faults map as closely as HTTP allows: ``drop`` sends the headers and half the body,
     then cuts the connection; ``stall`` sends the headers, then nothing; ``broken_chunk``
-    sends a body that is not JSON; ``no_finish`` has ``finish_reason: null`` and no usage;
-    ``content_filter`` keeps ``fault.after`` tokens.
+    sends a body that is not JSON; ``error_event`` answers HTTP 500 with the error object;
+    ``no_finish`` has ``finish_reason: null`` and no usage; ``content_filter`` keeps
+    ``fault.after`` tokens.
     """
 
     async def _deliver(self, send: Send) -> Outcome:
@@ -244,14 +251,19 @@ class BufferedCompletion(_DeliveryResponse):
             include_usage=kind != "no_finish",
         )
         body = json.dumps(document, ensure_ascii=False).encode()
+        status = 200
         if kind == "broken_chunk":
             body = b'{"id": broken'
+        elif kind == "error_event":
+            message = (d.fault.message if d.fault else None) or "The server had an error."
+            body = json.dumps({"error": {"message": message, "type": "server_error"}}).encode()
+            status = 500
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             *self.extra_headers,
         ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         if kind == "drop":
             await _write(send, body[: len(body) // 2])
             return Outcome.DROP

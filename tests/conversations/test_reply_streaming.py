@@ -67,6 +67,7 @@ FAULTS = [
     ("stall:3", "stopped responding"),
     ("no_finish", "broke off"),
     ("broken_chunk:3", "could not be read"),
+    ("error_event:3", "reported an error while answering: The server had an error."),
 ]
 
 
@@ -85,7 +86,7 @@ async def test_every_model_failure_ends_in_error_keeping_what_arrived(
     assert "Traceback" not in reply.error and "sk-test" not in reply.error
     assert ended["message"]["error"] == reply.error
     assert reply.content == socket.streamed_text(reply.pk)
-    if fault.startswith(("drop", "stall", "broken")):
+    if fault.startswith(("drop", "stall", "broken", "error_event")):
         assert reply.content, "the text that arrived before the failure is kept"
 
 

@@ -9,6 +9,8 @@ What the SDK raises, observed rather than assumed:
 - stall: ``APITimeoutError`` (caused by ``httpx2.ReadTimeout``) once the read timeout passes.
 - broken_chunk: a bare ``json.JSONDecodeError`` while iterating: the SDK does *not* wrap an
   unparsable SSE line in an ``openai`` exception, so ``except openai.APIError`` misses it.
+- error_event: ``openai.APIError`` with the server's message while iterating (an error object
+  in the stream); not a status error: the response itself was 200.
 - no_finish / content_filter: no exception; the stream just ends.
 """
 
@@ -165,6 +167,31 @@ async def test_a_broken_chunk_raises_a_bare_json_decode_error_while_iterating(
     assert len(content_chunks(received)) == 2
 
 
+async def test_an_error_event_in_the_stream_raises_an_api_error_with_its_message(
+    client: AsyncOpenAI, simulator: SimulatorServer
+):
+    simulator.config.fault = Fault(kind="error_event", after=3, message="Overloaded, sorry")
+    received: list = []
+
+    with pytest.raises(openai.APIError) as caught:
+        await stream_into(received, client, messages=MESSAGES)
+
+    assert not isinstance(caught.value, openai.APIStatusError)
+    assert "Overloaded, sorry" in str(caught.value)
+    assert len(content_chunks(received)) == 3
+
+
+async def test_a_non_streamed_error_event_is_an_http_500(
+    client: AsyncOpenAI, simulator: SimulatorServer
+):
+    simulator.config.fault = Fault(kind="error_event", message="Overloaded, sorry")
+
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    assert "Overloaded, sorry" in str(caught.value)
+
+
 async def test_content_filter_stops_the_stream_with_that_finish_reason(
     client: AsyncOpenAI, simulator: SimulatorServer
 ):
@@ -197,6 +224,7 @@ async def test_content_filter_cuts_a_non_streamed_answer_too(
         ("stall:2:10", Fault(kind="stall", after=2, stall_seconds=10)),
         ("no_finish", Fault(kind="no_finish")),
         ("broken_chunk:2", Fault(kind="broken_chunk", after=2)),
+        ("error_event:5", Fault(kind="error_event", after=5)),
         ("content_filter", Fault(kind="content_filter")),
     ],
 )

@@ -1,0 +1,69 @@
+"""How `llm` reads a model's stream: server-sent events, chunk objects, error objects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from openai import AsyncOpenAI
+
+from conversations import llm
+from conversations.simulator import Fault
+
+
+async def lines_of(*lines: str) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
+
+
+async def events(*lines: str) -> list[tuple[str | None, str]]:
+    return [pair async for pair in llm.server_sent_data(lines_of(*lines))]
+
+
+async def test_each_blank_line_ends_one_event():
+    assert await events("data: {}", "", "data: [DONE]", "") == [(None, "{}"), (None, "[DONE]")]
+
+
+async def test_data_lines_of_one_event_are_joined_and_comments_skipped():
+    found = await events(": keep-alive", "event: note", "data: one", "data:two", "", "")
+    assert found == [("note", "one\ntwo")]
+
+
+async def test_an_event_cut_off_by_the_end_of_the_stream_still_counts():
+    assert await events("data: last") == [(None, "last")]
+
+
+def request(content: str) -> dict:
+    return llm.build_request(
+        {"model": "gpt-4o-mini", "temperature": 0.2, "logprobs": True, "top_logprobs": 2},
+        [{"role": "user", "content": content}],
+    )
+
+
+async def test_chunks_are_read_as_the_json_objects_the_server_sent(model_server):
+    client = AsyncOpenAI(api_key="sk-test", base_url=model_server.base_url, max_retries=0)
+    async with client:
+        chunks = [chunk async for chunk in llm.read_chunks(client, request("Hello there"))]
+    assert chunks[0]["object"] == "chat.completion.chunk"
+    text = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c["choices"])
+    logprobs = [
+        item["token"]
+        for c in chunks
+        if c["choices"] and c["choices"][0].get("logprobs")
+        for item in c["choices"][0]["logprobs"]["content"]
+    ]
+    assert text and "".join(logprobs) == text
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+async def test_an_error_object_in_the_stream_ends_it_with_the_servers_words(model_server):
+    model_server.config.fault = Fault(kind="error_event", after=2, message="Overloaded, sorry")
+    client = AsyncOpenAI(api_key="sk-test", base_url=model_server.base_url, max_retries=0)
+    received = []
+    async with client:
+        with pytest.raises(llm.ModelError) as caught:
+            async for chunk in llm.read_chunks(client, request("Hello")):
+                received.append(chunk)
+    assert caught.value.code == "stream_error"
+    assert "Overloaded, sorry" in caught.value.message
+    assert sum(1 for c in received if c["choices"] and c["choices"][0]["delta"].get("content")) == 2
