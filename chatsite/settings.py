@@ -203,7 +203,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "conversations.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60},
         }
     }
