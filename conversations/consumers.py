@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -56,6 +57,18 @@ class ReplyView:
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
     watchdog: asyncio.Task[None] | None = None
+
+    # Events this socket only forwards. channels closes stale database connections before
+    # every handler, a trip to the database thread each time: for a streaming reply that is
+    # one per delta per socket, queueing the replies' real database work behind them. Database
+    # calls made through `database_sync_to_async` still close stale connections themselves.
+    FORWARDED_EVENTS = frozenset({"chat.event", "reply.snapshot"})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] in self.FORWARDED_EVENTS:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     async def connect(self) -> None:
         # Messages for the person in their language, chosen as LocaleMiddleware does for

@@ -299,3 +299,27 @@ async def test_a_failed_reply_says_what_went_wrong_in_the_users_language(owner, 
         ended = await socket.until("reply.ended")
     assert ended["message"]["status"] == Status.ERROR
     assert "모델 서버" in ended["message"]["error"]
+
+
+async def test_forwarding_a_reply_never_visits_the_database_thread(
+    owner, conversation, monkeypatch
+):
+    """channels would close stale connections (in the database thread) before every event."""
+    import channels.consumer
+
+    visits: list[str] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        visits.append("close_old_connections")
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Several deltas please [[sim:tokens=40]]")
+        await socket.until("reply.ended")
+        visits_while_streaming = len(visits)
+    assert len(socket.of_type("reply.delta")) > 1
+    # The frame from the browser (and the connect) go through channels' own dispatch; the
+    # reply's events (created, deltas, ended, title) are only forwarded.
+    assert 1 <= visits_while_streaming <= 2
