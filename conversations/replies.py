@@ -31,7 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import llm
-from .models import Conversation, Message, Role, Status
+from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
 logger = logging.getLogger(__name__)
@@ -288,12 +288,6 @@ class ReplyRunner:
         await send_to_group(
             self.conversation.pk, {"type": "reply.ended", "message": message_payload(reply)}
         )
-        titled = await database_sync_to_async(self._title_conversation)()
-        if titled is not None:
-            await send_to_group(
-                self.conversation.pk,
-                {"type": "conversation.updated", "conversation": conversation_payload(titled)},
-            )
 
     def _save_final(
         self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
@@ -328,19 +322,6 @@ class ReplyRunner:
         )
         Conversation.objects.filter(pk=self.conversation.pk).update(updated_at=timezone.now())
         return reply
-
-    def _title_conversation(self) -> Conversation | None:
-        from .services import title_from
-
-        conversation = Conversation.objects.get(pk=self.conversation.pk)
-        if conversation.title:
-            return None
-        first = conversation.messages.filter(role=Role.USER).order_by("id").first()
-        if first is None:
-            return None
-        conversation.title = title_from(first.content)
-        conversation.save(update_fields=["title"])
-        return conversation
 
 
 PrepareFn = Callable[..., Any]
@@ -379,6 +360,14 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     for message in prepared.created:
         await send_to_group(
             conversation_id, {"type": "message.created", "message": message_payload(message)}
+        )
+    if prepared.titled:
+        await send_to_group(
+            conversation_id,
+            {
+                "type": "conversation.updated",
+                "conversation": conversation_payload(prepared.conversation),
+            },
         )
     return prepared
 

@@ -69,6 +69,8 @@ class PreparedReply:
     deleted_ids: list[int] = field(default_factory=list)
     # False when a frame was resent: the messages exist and no reply is started again.
     is_new: bool = True
+    # True when this reply's message gave the conversation its title.
+    titled: bool = False
 
 
 def _lock(user: Any, conversation_id: Any) -> Conversation:
@@ -213,7 +215,8 @@ def _create_reply(
         runner_channel=runner_channel,
         created_at=now,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    conversation.updated_at = now
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now, title=conversation.title)
     return reply, request
 
 
@@ -262,8 +265,12 @@ def post_message(
         message = Message.objects.create(
             conversation=conversation, role=Role.USER, content=text, client_id=client_id
         )
+        # The first message names the conversation, in the same statement as its update time.
+        titled = not conversation.title
+        if titled:
+            conversation.title = title_from(text)
         reply, request = _create_reply(conversation, runner_channel=runner_channel)
-        return PreparedReply(conversation, reply, request, created=[message, reply])
+        return PreparedReply(conversation, reply, request, [message, reply], titled=titled)
 
     return _reply_transaction(user, conversation_id, client_id, make)
 
