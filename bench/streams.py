@@ -65,7 +65,9 @@ class RoundResult:
     delivered: int = 0
     in_order: bool = True
     cpu_seconds: float = 0.0
+    statements: int | None = None
     statements_per_reply: float | None = None
+    rounds: int = 1
     saves_per_reply: float | None = None
     wall_seconds: float = 0.0
 
@@ -190,12 +192,55 @@ def pg_statements() -> int | None:
         return int(cursor.fetchone()[0])
 
 
+def profiler(pid: int) -> subprocess.Popen[bytes]:
+    """py-spy on the first app process, for BENCH_PROFILE_SECONDS (raw stacks, per thread)."""
+    seconds = os.environ.get("BENCH_PROFILE_SECONDS", "4")
+    command = ["py-spy", "record", "-p", str(pid), "-o", os.environ["BENCH_PROFILE"]]
+    return subprocess.Popen([*command, "--format", "raw", "--threads", "-d", seconds, "-r", "200"])
+
+
+def measure(
+    count: int,
+    samples: int,
+    servers: list[subprocess.Popen[bytes]],
+    urls: list[str],
+    base_url: str,
+    prompt: str,
+) -> RoundResult:
+    """Rounds of `count` clients at once, enough of them for `samples` first tokens."""
+    result = RoundResult(clients=count)
+    rounds = max(1, -(-samples // count))
+    for index in range(rounds):
+        sessions = make_sessions(count)
+        result.direct_ttft += asyncio.run(direct_round(base_url, count, prompt))
+        statements_before = pg_statements()
+        cpu_before = sum(proc_cpu_seconds(s.pid) for s in servers)
+        started = time.perf_counter()
+        spy = profiler(servers[0].pid) if os.environ.get("BENCH_PROFILE") and not index else None
+        asyncio.run(app_round(urls, sessions, prompt, result))
+        if spy is not None:
+            spy.wait()
+        result.wall_seconds += time.perf_counter() - started
+        result.cpu_seconds += sum(proc_cpu_seconds(s.pid) for s in servers) - cpu_before
+        time.sleep(1.5)  # let PostgreSQL publish its statistics
+        statements_after = pg_statements()
+        if statements_before is not None and statements_after is not None:
+            result.statements = (result.statements or 0) + statements_after - statements_before
+    if result.statements is not None:
+        result.statements_per_reply = result.statements / (count * rounds)
+    result.rounds = rounds
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", default="1,50,200")
     parser.add_argument("--tps", type=float, default=50.0, help="simulator tokens per second")
     parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
     parser.add_argument("--processes", type=int, default=1, help="daphne processes")
+    parser.add_argument(
+        "--samples", type=int, default=20, help="first tokens per N: rounds of N until there"
+    )
     parser.add_argument("--write", default="", help="append the results to this markdown file")
     args = parser.parse_args()
     counts = [int(n) for n in args.clients.split(",")]
@@ -246,39 +291,7 @@ def main() -> None:
         for _ in range(3):
             asyncio.run(app_round(urls, make_sessions(len(urls)), prompt, RoundResult(0)))
         for count in counts:
-            result = RoundResult(clients=count)
-            sessions = make_sessions(count)
-            result.direct_ttft = asyncio.run(direct_round(base_url, count, prompt))
-            statements_before = pg_statements()
-            cpu_before = sum(proc_cpu_seconds(s.pid) for s in servers)
-            started = time.perf_counter()
-            if os.environ.get("BENCH_PROFILE"):
-                profiler = subprocess.Popen(
-                    [
-                        "py-spy",
-                        "record",
-                        "-p",
-                        str(servers[0].pid),
-                        "-o",
-                        os.environ["BENCH_PROFILE"],
-                        "--format",
-                        "raw",
-                        "--threads",
-                        "-d",
-                        os.environ.get("BENCH_PROFILE_SECONDS", "4"),
-                        "-r",
-                        "200",
-                    ]
-                )
-            asyncio.run(app_round(urls, sessions, prompt, result))
-            if os.environ.get("BENCH_PROFILE"):
-                profiler.wait()
-            result.wall_seconds = time.perf_counter() - started
-            result.cpu_seconds = sum(proc_cpu_seconds(s.pid) for s in servers) - cpu_before
-            time.sleep(1.5)  # let PostgreSQL publish its statistics
-            statements_after = pg_statements()
-            if statements_before is not None and statements_after is not None:
-                result.statements_per_reply = (statements_after - statements_before) / count
+            result = measure(count, args.samples, servers, urls, base_url, prompt)
             results.append(result)
             print(format_row(result), flush=True)
         peak = sum(proc_peak_rss_mb(s.pid) for s in servers)
@@ -312,10 +325,10 @@ def format_row(result: RoundResult) -> str:
         f"{result.statements_per_reply:.1f}" if result.statements_per_reply is not None else "n/a"
     )
     return (
-        f"| {result.clients} | {ms(percentile(result.direct_ttft, 50))} | "
+        f"| {result.clients} | {result.rounds} | {ms(percentile(result.direct_ttft, 50))} | "
         f"{ms(percentile(result.app_ttft, 50))} | {ms(added_p50)} | {ms(added_p99)} | "
         f"{ratio:.3f} | {'yes' if result.in_order else 'NO'} | {cpu:.3f} | {statements} | "
-        f"{result.wall_seconds:.1f} |"
+        f"{result.wall_seconds / result.rounds:.1f} |"
     )
 
 
@@ -328,10 +341,10 @@ def format_report(
         f"Simulator at {args.tps:g} tokens/s, {args.tokens} tokens per answer; "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
         f"Peak memory of the app processes: {peak:.0f} MB.\n\n"
-        "| clients | direct TTFT p50 (ms) | app TTFT p50 (ms) | added p50 (ms) "
+        "| clients | rounds | direct TTFT p50 (ms) | app TTFT p50 (ms) | added p50 (ms) "
         "| added p99 (ms) | delivered / produced | in order | CPU s / 1k tokens "
-        "| DB statements / reply | wall (s) |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| DB statements / reply | wall per round (s) |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     return "\n".join([header, *(format_row(r) for r in results)])
 
