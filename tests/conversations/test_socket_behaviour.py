@@ -228,6 +228,27 @@ async def test_messages_per_minute_are_limited(owner, conversation, settings):
     assert [m.content for m in await saved(conversation) if m.role == Role.USER] == ["one", "two"]
 
 
+def test_the_rate_counts_only_the_last_minute_and_only_the_users_own(
+    owner, outsider, conversation, settings
+):
+    settings.CHAT_MESSAGES_PER_MINUTE = 2
+    theirs = services.start_conversation(user=outsider)
+    for text, owner_of in [("old one", conversation), ("old two", conversation), ("x", theirs)]:
+        Message.objects.create(conversation=owner_of, role=Role.USER, content=text)
+    Message.objects.filter(conversation=conversation).update(
+        created_at=timezone.now() - timedelta(seconds=61)
+    )
+    services.post_message(user=owner, conversation_id=conversation.pk, content="a", client_id="a")
+    Message.objects.filter(status=Status.STREAMING).update(status=Status.COMPLETE)
+    services.post_message(user=owner, conversation_id=conversation.pk, content="b", client_id="b")
+    Message.objects.filter(status=Status.STREAMING).update(status=Status.COMPLETE)
+    with pytest.raises(services.ChatError) as refused:
+        services.post_message(
+            user=owner, conversation_id=conversation.pk, content="c", client_id="c"
+        )
+    assert refused.value.code == "rate_limited"
+
+
 async def test_editing_the_last_message_asks_again(owner, conversation):
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.say("Recipe for bread")
