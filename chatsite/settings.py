@@ -304,6 +304,10 @@ CHAT_FLUSH_SECONDS = env_float("CHAT_FLUSH_SECONDS", 1.0, minimum=0.05)
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0, minimum=1.0)
 # Tokens that arrive within this many seconds travel to the browser as one delta.
 CHAT_DELTA_SECONDS = env_float("CHAT_DELTA_SECONDS", 0.04, minimum=0.0)
+# Deltas a server process sends per second, all its streaming replies together: with many
+# replies at once each one sends less often (the first token always goes at once), so the
+# channel layer never falls behind.
+CHAT_DELTAS_PER_SECOND = env_float("CHAT_DELTAS_PER_SECOND", 500.0, minimum=1.0)
 
 # One line per event on stdout (tracebacks folded into their line unless DJANGO_DEBUG is on),
 # never the API key: see chatsite/logs.py. daphne's own messages take the same handler; its

@@ -84,6 +84,17 @@ async def send_to_group(conversation_id: Any, frame: dict[str, Any]) -> None:
 _running: dict[int, ReplyRunner] = {}
 
 
+def delta_interval() -> float:
+    """Seconds between a reply's deltas: `CHAT_DELTA_SECONDS`, or longer under load.
+
+    All the replies this process streams send at most `CHAT_DELTAS_PER_SECOND` deltas
+    together: a socket frame and a channel-layer message each, which a busy process (and a
+    Redis layer, one round trip per message) must not fall behind on. A reply's first
+    token still goes at once; later deltas carry more tokens each.
+    """
+    return max(settings.CHAT_DELTA_SECONDS, len(_running) / settings.CHAT_DELTAS_PER_SECOND)
+
+
 def running_replies() -> dict[int, ReplyRunner]:
     return dict(_running)
 
@@ -181,7 +192,7 @@ class ReplyRunner:
         return finished
 
     async def _publish(self) -> None:
-        """Send what arrived as deltas: at once when idle, then at most every DELTA_SECONDS.
+        """Send what arrived as deltas: at once when idle, then at most every `delta_interval`.
 
         The first token goes out immediately; under a fast stream several tokens share one
         delta, which keeps channel-layer messages and socket frames per second bounded.
@@ -193,7 +204,7 @@ class ReplyRunner:
             if self._closing:
                 await self._send_pending()
                 return
-            await asyncio.sleep(settings.CHAT_DELTA_SECONDS)
+            await asyncio.sleep(delta_interval())
 
     async def _send_pending(self) -> None:
         if self.published == len(self.parts):

@@ -223,3 +223,33 @@ async def test_a_reply_is_saved_even_when_its_control_listener_breaks(
         ended = await socket.until("reply.ended")
     assert ended["message"]["status"] == Status.COMPLETE
     assert (await saved(conversation))[-1].content == ended["message"]["content"] != ""
+
+
+async def deltas_of_two_replies_at_once(owner, model_server) -> list[int]:
+    """Two replies streaming together in this process: how many deltas each one sent."""
+    model_server.config.tokens_per_second = 100
+    first, second = [
+        await database_sync_to_async(services.start_conversation)(user=owner) for _ in range(2)
+    ]
+    async with ChatSocket(owner, first.pk) as one, ChatSocket(owner, second.pk) as two:
+        await one.say("First [[sim:tokens=80]]")
+        await two.say("Second [[sim:tokens=80]]")
+        ended = [await one.until("reply.ended"), await two.until("reply.ended")]
+    counts = []
+    for socket, end in zip([one, two], ended, strict=True):
+        reply = end["message"]
+        assert socket.streamed_text(reply["id"]) == reply["content"] != ""
+        counts.append(len(socket.of_type("reply.delta")))
+    return counts
+
+
+async def test_replies_streaming_at_once_share_the_processs_budget_of_deltas(
+    owner, personas, model_server, settings
+):
+    settings.CHAT_DELTA_SECONDS = 0.01
+    settings.CHAT_DELTAS_PER_SECOND = 10_000
+    unhurried = await deltas_of_two_replies_at_once(owner, model_server)
+    settings.CHAT_DELTAS_PER_SECOND = 4  # two replies: one delta each half second
+    budgeted = await deltas_of_two_replies_at_once(owner, model_server)
+    assert min(unhurried) > 30
+    assert max(budgeted) <= 5, "0.8 s of tokens, the first at once, then every 0.5 s"
