@@ -9,6 +9,7 @@ no host names, no connection strings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 
@@ -19,6 +20,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from conversations.layers import close_channel
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +42,17 @@ async def check_channel_layer() -> None:
     if layer is None:
         raise RuntimeError("no channel layer is configured")
     channel = await layer.new_channel("healthz.")
-    token = uuid.uuid4().hex
-    await layer.send(channel, {"type": "health.ping", "token": token})
-    message = await layer.receive(channel)
-    if message.get("token") != token:
-        raise RuntimeError("the channel layer returned another message")
+    try:
+        token = uuid.uuid4().hex
+        await layer.send(channel, {"type": "health.ping", "token": token})
+        message = await layer.receive(channel)
+        if message.get("token") != token:
+            raise RuntimeError("the channel layer returned another message")
+    finally:
+        # Unsubscribing needs the layer too: a broken one must not hold the probe.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                await close_channel(layer, channel)
 
 
 async def _run(name: str, check: object) -> str:

@@ -190,14 +190,10 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                # A fast stream fans out many deltas per second per tab.
-                "capacity": 5000,
-                "expiry": 60,
-                "group_expiry": 86400,
-            },
+            # Pub/sub: a group send is one PUBLISH and a process receives every message on one
+            # connection, not a round trip each (conversations/layers.py).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
 else:

@@ -291,8 +291,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def end_reply(self, frame: dict[str, Any]) -> None:
         """Forward a reply's end, after its full text if some deltas have not arrived yet.
 
-        channels_redis does not keep group messages in order: the end may overtake the last
-        deltas. The final state makes the client whole; deltas arriving later are dropped.
+        Across processes the end may overtake the last deltas (they are published from
+        different tasks). The final state makes the client whole; later deltas are dropped.
         """
         message = frame["message"]
         view = self.views.pop(message["id"], None)

@@ -31,6 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import llm
+from .layers import close_channel
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
@@ -225,19 +226,15 @@ class ReplyRunner:
         await send_to_group(self.conversation.pk, frame)
 
     async def _end_listener(self, listener: asyncio.Task[None]) -> None:
-        """Let the listener return by itself rather than cancelling it.
-
-        A cancelled channels_redis receive can sit in its blocking pop without returning; a
-        message to our own channel ends the loop cleanly on every channel layer.
-        """
+        """Cancel the listener: its cancelled receive also unsubscribes the reply's channel."""
+        listener.cancel()
         try:
-            await get_channel_layer().send(self.channel, {"type": "reply.exit"})
-            async with asyncio.timeout(5):
-                await listener
+            await listener
+        except asyncio.CancelledError:
+            pass
         except Exception:
             # The reply itself must still be saved: a broken listener only loses stop/sync.
-            logger.exception("reply %s: its listener did not end cleanly", self.reply.pk)
-            listener.cancel()
+            logger.exception("reply %s: its listener failed", self.reply.pk)
 
     async def _listen(self) -> None:
         """Answer stop and catch-up requests sent to this reply's channel from any process."""
@@ -245,8 +242,6 @@ class ReplyRunner:
         while True:
             message = await layer.receive(self.channel)
             kind = message.get("type")
-            if kind == "reply.exit":
-                return
             if kind == "reply.stop":
                 self.stop()
             elif kind == "reply.sync" and message.get("reply_to"):
@@ -344,17 +339,21 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     Returns what `prepare` returned. A replayed frame (known client id) starts nothing.
     """
     layer = get_channel_layer()
-    # The default prefix on purpose: channels_redis receives every process-local channel
-    # through one list per prefix, and a second prefix would wait behind the consumers' one.
+    # Subscribed from here on (pub/sub): a stop sent as soon as the row names it arrives.
     channel = await layer.new_channel()
     # On PostgreSQL many sockets preparing replies at once use several pooled connections
     # instead of queueing behind one thread. SQLite has one writer: threads would only wait
     # on its lock (with its coarse busy back-off), so there the calls stay on one thread.
     parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
-    prepared = await database_sync_to_async(prepare, thread_sensitive=not parallel)(
-        runner_channel=channel, **kwargs
-    )
+    try:
+        prepared = await database_sync_to_async(prepare, thread_sensitive=not parallel)(
+            runner_channel=channel, **kwargs
+        )
+    except BaseException:
+        await close_channel(layer, channel)
+        raise
     if not prepared.is_new:
+        await close_channel(layer, channel)
         return prepared
     # The model is asked first: the announcements below overlap with its first token.
     # Sockets order what they forward, so a delta never reaches a client before its reply.

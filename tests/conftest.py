@@ -86,15 +86,14 @@ async def isolated_channel_layer():
     from channels.layers import channel_layers
 
     from conversations import replies
+    from conversations.layers import close_layer
 
     channel_layers.backends.clear()
     yield
     async with asyncio.timeout(20):
         await replies.wait_for_replies()
     for layer in channel_layers.backends.values():
-        close = getattr(layer, "close_pools", None)
-        if close is not None:
-            await close()
+        await close_layer(layer)
     channel_layers.backends.clear()
 
 

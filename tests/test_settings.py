@@ -58,7 +58,7 @@ def test_database_and_redis_urls_switch_the_backends():
     )
     assert result.returncode == 0, result.stderr
     assert "postgresql" in result.stdout
-    assert "RedisChannelLayer" in result.stdout
+    assert "RedisPubSubChannelLayer" in result.stdout
 
 
 def test_https_turns_on_the_redirect_and_production_runs_on_plain_http_without_it():

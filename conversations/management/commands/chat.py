@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 
 from conversations import confidence, replies, services
 from conversations.errors import ChatError
+from conversations.layers import close_channel, close_layer
 from conversations.models import Conversation, Persona, Role, Status
 
 # Control characters a model could use to rewrite the terminal (escape sequences, bells);
@@ -179,9 +180,7 @@ class TerminalChat:
             if signals:
                 loop.remove_signal_handler(signal.SIGINT)
             await replies.wait_for_replies()
-            close = getattr(get_channel_layer(), "close_pools", None)
-            if close is not None:
-                await close()
+            await close_layer(get_channel_layer())
 
     async def greet(self) -> None:
         if self.conversation is None:
@@ -362,6 +361,7 @@ class TerminalChat:
         finally:
             self.asking, self.reply_id = False, None
             await layer.group_discard(group, channel)
+            await close_channel(layer, channel)
 
     async def follow(self, layer: Any, channel: str, reply_id: int) -> dict[str, Any]:
         """Print the reply's deltas in `seq` order until its `reply.ended`; return the message."""
