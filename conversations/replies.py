@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -31,7 +32,6 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import llm
-from .layers import close_channel
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
@@ -110,11 +110,10 @@ async def wait_for_replies() -> None:
 class ReplyRunner:
     """Streams one reply from the model to the group and into the database."""
 
-    def __init__(self, prepared: Any, channel: str) -> None:
+    def __init__(self, prepared: Any) -> None:
         self.reply: Message = prepared.reply
         self.conversation: Conversation = prepared.conversation
         self.request: dict[str, Any] = prepared.request
-        self.channel = channel
         self.parts: list[str] = []
         self.logprobs: list[dict[str, Any]] = []
         # Deltas sent so far: `seq` of them, holding `published_text` (parts[:published]).
@@ -148,7 +147,6 @@ class ReplyRunner:
     async def run(self, language: str | None = None) -> None:
         if language:
             translation.activate(language)
-        listener = asyncio.create_task(self._listen())
         saver = asyncio.create_task(self._save_periodically())
         publisher = asyncio.create_task(self._publish())
         status, finish_reason, error = Status.ERROR, "", ""
@@ -173,7 +171,6 @@ class ReplyRunner:
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver
-            await self._end_listener(listener)
             try:
                 await self._finish(status, finish_reason, error, usage)
             finally:
@@ -225,39 +222,15 @@ class ReplyRunner:
         self.published_text += text
         await send_to_group(self.conversation.pk, frame)
 
-    async def _end_listener(self, listener: asyncio.Task[None]) -> None:
-        """Cancel the listener: its cancelled receive also unsubscribes the reply's channel."""
-        listener.cancel()
-        try:
-            await listener
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            # The reply itself must still be saved: a broken listener only loses stop/sync.
-            logger.exception("reply %s: its listener failed", self.reply.pk)
-
-    async def _listen(self) -> None:
-        """Answer stop and catch-up requests sent to this reply's channel from any process."""
-        layer = get_channel_layer()
-        while True:
-            message = await layer.receive(self.channel)
-            kind = message.get("type")
-            if kind == "reply.stop":
-                self.stop()
-            elif kind == "reply.sync" and message.get("reply_to"):
-                await layer.send(
-                    message["reply_to"],
-                    {
-                        "type": "reply.snapshot",
-                        "frame": {
-                            "type": "reply.state",
-                            "reply_id": self.reply.pk,
-                            "seq": self.seq,
-                            "content": self.published_text,
-                            "status": Status.STREAMING,
-                        },
-                    },
-                )
+    def snapshot(self) -> dict[str, Any]:
+        """The reply as sent so far, for a socket catching up."""
+        return {
+            "type": "reply.state",
+            "reply_id": self.reply.pk,
+            "seq": self.seq,
+            "content": self.published_text,
+            "status": Status.STREAMING,
+        }
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -330,6 +303,77 @@ class ReplyRunner:
         return reply
 
 
+# Each process (event loop) listens on one channel for the stop and catch-up requests of all
+# the replies it runs, sent from any process; a reply's row names it. One subscription per
+# process, made once, rather than one per reply.
+_controls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, asyncio.Task[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_control_listeners: set[asyncio.Task[None]] = set()
+
+
+async def control_channel() -> str:
+    """This process's control channel, opened (and listened on) at its first use."""
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    entry = _controls.get(loop)
+    if entry is None or entry[0] is not layer or _failed(entry[1]):
+        opening = loop.create_task(_open_control(layer), context=contextvars.Context())
+        entry = _controls[loop] = (layer, opening)
+    return await asyncio.shield(entry[1])
+
+
+def _failed(task: asyncio.Task[str]) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)
+
+
+async def _open_control(layer: Any) -> str:
+    channel = await layer.new_channel("replies.")
+    listener = asyncio.create_task(_listen(layer, channel), name=f"control {channel}")
+    _control_listeners.add(listener)
+    listener.add_done_callback(_control_listeners.discard)
+    return channel
+
+
+async def _listen(layer: Any, channel: str) -> None:
+    """Answer stop and catch-up requests for the replies this process runs, until cancelled."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+            await _answer(layer, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A failing layer loses stop and catch-up for a moment, never the replies.
+            logger.exception("the replies' control channel failed; listening again")
+            await asyncio.sleep(1)
+
+
+async def _answer(layer: Any, message: dict[str, Any]) -> None:
+    runner = _running.get(message.get("reply_id"))
+    if runner is None:
+        return  # it ended meanwhile: its end reaches every tab through the group
+    kind = message.get("type")
+    if kind == "reply.stop":
+        runner.stop()
+    elif kind == "reply.sync" and message.get("reply_to"):
+        snapshot = {"type": "reply.snapshot", "frame": runner.snapshot()}
+        await layer.send(message["reply_to"], snapshot)
+
+
+async def close_control() -> None:
+    """Stop listening on this process's control channel (tests, the terminal chat's end).
+
+    The listener's cancelled receive unsubscribes the channel.
+    """
+    loop = asyncio.get_running_loop()
+    _controls.pop(loop, None)
+    for listener in [task for task in _control_listeners if task.get_loop() is loop]:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
 PrepareFn = Callable[..., Any]
 
 
@@ -338,26 +382,19 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
 
     Returns what `prepare` returned. A replayed frame (known client id) starts nothing.
     """
-    layer = get_channel_layer()
-    # Subscribed from here on (pub/sub): a stop sent as soon as the row names it arrives.
-    channel = await layer.new_channel()
+    channel = await control_channel()
     # On PostgreSQL many sockets preparing replies at once use several pooled connections
     # instead of queueing behind one thread. SQLite has one writer: threads would only wait
     # on its lock (with its coarse busy back-off), so there the calls stay on one thread.
     parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
-    try:
-        prepared = await database_sync_to_async(prepare, thread_sensitive=not parallel)(
-            runner_channel=channel, **kwargs
-        )
-    except BaseException:
-        await close_channel(layer, channel)
-        raise
+    prepared = await database_sync_to_async(prepare, thread_sensitive=not parallel)(
+        runner_channel=channel, **kwargs
+    )
     if not prepared.is_new:
-        await close_channel(layer, channel)
         return prepared
     # The model is asked first: the announcements below overlap with its first token.
     # Sockets order what they forward, so a delta never reaches a client before its reply.
-    ReplyRunner(prepared, channel).start()
+    ReplyRunner(prepared).start()
     conversation_id = prepared.conversation.pk
     if prepared.deleted_ids:
         await send_to_group(
@@ -385,12 +422,14 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
 async def request_stop(reply: Message) -> None:
     """Ask the runner of a reply, in whatever process, to stop it."""
     if reply.runner_channel:
-        await get_channel_layer().send(reply.runner_channel, {"type": "reply.stop"})
+        await get_channel_layer().send(
+            reply.runner_channel, {"type": "reply.stop", "reply_id": reply.pk}
+        )
 
 
 async def request_sync(reply: Message, reply_to: str) -> None:
     """Ask the runner of a reply for its text so far, to be sent to channel `reply_to`."""
     if reply.runner_channel:
         await get_channel_layer().send(
-            reply.runner_channel, {"type": "reply.sync", "reply_to": reply_to}
+            reply.runner_channel, {"type": "reply.sync", "reply_id": reply.pk, "reply_to": reply_to}
         )

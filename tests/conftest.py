@@ -92,6 +92,7 @@ async def isolated_channel_layer():
     yield
     async with asyncio.timeout(20):
         await replies.wait_for_replies()
+    await replies.close_control()
     for layer in channel_layers.backends.values():
         await close_layer(layer)
     channel_layers.backends.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -211,18 +212,29 @@ def test_a_title_leaves_out_simulator_directives():
     assert services.title_from("Show me pasta [[sim:tps=200]]") == "Show me pasta"
 
 
-async def test_a_reply_is_saved_even_when_its_control_listener_breaks(
-    owner, conversation, monkeypatch
+async def test_a_reply_is_saved_even_when_the_control_channel_breaks(
+    owner, conversation, model_server, monkeypatch
 ):
-    async def broken_listener(self):
+    async def broken_answer(layer, message):
         raise ConnectionError("the channel layer went away")
 
-    monkeypatch.setattr(replies.ReplyRunner, "_listen", broken_listener)
+    monkeypatch.setattr(replies, "_answer", broken_answer)
     async with ChatSocket(owner, conversation.pk) as socket:
-        await socket.say("Still saved?")
+        await socket.say("Still saved? [[sim:tokens=30]]")
+        created = await socket.until("message.created")
+        await socket.send({"type": "reply.stop"})  # lost: the listener fails on it
         ended = await socket.until("reply.ended")
+        monkeypatch.undo()
+        model_server.config.tokens_per_second = 100
+        await socket.say("And stopped now? [[sim:tokens=400]]")
+        await socket.until("reply.delta")
+        await asyncio.sleep(1.2)  # the listener listens again after a second
+        await socket.send({"type": "reply.stop"})
+        stopped = await socket.until("reply.ended")
+    assert created["message"]["role"] == "user"
     assert ended["message"]["status"] == Status.COMPLETE
-    assert (await saved(conversation))[-1].content == ended["message"]["content"] != ""
+    assert (await saved(conversation))[1].content == ended["message"]["content"] != ""
+    assert stopped["message"]["status"] == Status.STOPPED
 
 
 async def deltas_of_two_replies_at_once(owner, model_server) -> list[int]:

@@ -180,6 +180,7 @@ class TerminalChat:
             if signals:
                 loop.remove_signal_handler(signal.SIGINT)
             await replies.wait_for_replies()
+            await replies.close_control()
             await close_layer(get_channel_layer())
 
     async def greet(self) -> None:
