@@ -237,7 +237,7 @@ export class MessageList extends EventTarget {
   remove(ids) {
     for (const id of ids) {
       this.find(id)?.remove();
-      this.streams.delete(Number(id));
+      this.dropStream(Number(id));
     }
   }
 
@@ -250,6 +250,11 @@ export class MessageList extends EventTarget {
       this.streams.set(id, stream);
     }
     return stream;
+  }
+
+  dropStream(id) {
+    this.streams.get(id)?.renderer?.stop();
+    this.streams.delete(id);
   }
 
   rendererOf(id, stream) {
@@ -326,7 +331,7 @@ export class MessageList extends EventTarget {
         this.applyState(frame);
         break;
       case "reply.ended":
-        this.streams.delete(frame.message.id);
+        this.dropStream(frame.message.id);
         this.upsert(frame.message);
         this.dispatchEvent(new CustomEvent("ended", { detail: frame.message }));
         break;
@@ -351,7 +356,7 @@ export class MessageList extends EventTarget {
         const id = Number(item.dataset.id);
         if ((after === null || id > after) && !ids.has(id)) {
           item.remove();
-          this.streams.delete(id);
+          this.dropStream(id);
         }
       }
     }
@@ -364,7 +369,7 @@ export class MessageList extends EventTarget {
           continue;
         }
       } else {
-        this.streams.delete(message.id);
+        this.dropStream(message.id);
       }
       this.upsert(message);
     }

@@ -285,14 +285,8 @@ export class StreamRenderer {
     this.element.dispatchEvent(new CustomEvent("rendered", { bubbles: true }));
   }
 
-  // The reply ended: one full render, so the result is exactly the whole markdown's.
-  finish(text, parameters) {
+  // The stream is over: a paint still scheduled must not draw over the final rendering.
+  stop() {
     this.scheduled = false;
-    this.text = text;
-    this.element.replaceChildren(replyFragment(text, parameters));
-    enhance(this.element);
-    this.tail = null;
-    this.code = null;
-    this.element.dispatchEvent(new CustomEvent("rendered", { bubbles: true }));
   }
 }

@@ -300,3 +300,38 @@ def test_json_mode_replies_are_pretty_printed_and_confidence_is_shown(chat):
     page.reload()
     expect(last_reply(page).locator(".content code.language-json")).to_be_visible()
     assert last_reply(page).locator(".heatmap .token").count() == tokens.count()
+
+
+# A browser slow to paint (a busy machine, a background tab): the streaming renderer's next
+# paint comes 1.5 s late, after the whole reply has arrived and ended.
+SLOW_PAINT = """() => {
+    const later = window.setTimeout.bind(window);
+    window.requestAnimationFrame = (paint) => later(paint, 1500);
+    window.setTimeout = (run, ms, ...args) => later(run, ms === 100 ? 1500 : ms, ...args);
+}"""
+
+
+def test_a_reply_that_ends_before_its_first_paint_keeps_its_final_rendering(chat, fast_model):
+    page = chat()
+    services.update_conversation_settings(
+        user=page.user,
+        conversation_id=page.conversation.pk,
+        values={"response_format": "json_object", "system_prompt": "Answer with JSON."},
+    )
+    page.evaluate(SLOW_PAINT)
+    send(page, "List two colours")
+    wait_for_status(page, "complete")
+    page.wait_for_timeout(2000)  # the late paint has come and gone
+    content = last_reply(page).locator(".content")
+    expect(content.locator("code.language-json")).to_be_visible()
+    assert content.locator(".json-raw").count() == 0
+
+    markdown = chat()
+    markdown.evaluate(SLOW_PAINT)
+    send(markdown, "Explain soup")
+    wait_for_status(markdown, "complete")
+    markdown.wait_for_timeout(2000)
+    content = last_reply(markdown).locator(".content")
+    assert content.locator(".md-tail").count() == 0, "no streaming paint over the final one"
+    saved = saved_reply(markdown).content
+    assert normalized(content.inner_text()).count(normalized(saved.splitlines()[-1])) == 1
