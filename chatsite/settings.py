@@ -192,7 +192,7 @@ if REDIS_URL:
         "default": {
             # Pub/sub: a group send is one PUBLISH and a process receives every message on one
             # connection, not a round trip each (conversations/layers.py).
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "conversations.layers.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
