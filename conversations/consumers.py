@@ -58,17 +58,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
     watchdog: asyncio.Task[None] | None = None
 
-    # Events this socket only forwards. channels closes stale database connections before
-    # every handler, a trip to the database thread each time: for a streaming reply that is
-    # one per delta per socket, queueing the replies' real database work behind them. Database
-    # calls made through `database_sync_to_async` still close stale connections themselves.
-    FORWARDED_EVENTS = frozenset({"chat.event", "reply.snapshot"})
-
+    # channels closes stale database connections before every handler, a trip to the
+    # database thread each time: for a streaming reply one per delta per socket, queueing the
+    # replies' own database work behind them. Every database call here goes through
+    # `database_sync_to_async`, which closes stale connections itself, in that thread.
     async def dispatch(self, message: dict[str, Any]) -> None:
-        if message["type"] in self.FORWARDED_EVENTS:
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         # Messages for the person in their language, chosen as LocaleMiddleware does for
