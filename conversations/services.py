@@ -49,11 +49,15 @@ def start_conversation(
     return conversation
 
 
-def get_owned(*, user: Any, conversation_id: Any) -> Conversation:
+def _owned(conversations: Any, user: Any, conversation_id: Any) -> Conversation:
     try:
-        return Conversation.objects.owned_by(user).get(pk=conversation_id)
+        return conversations.owned_by(user).get(pk=conversation_id)
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise ChatError("not_found", _("This conversation does not exist.")) from None
+
+
+def get_owned(*, user: Any, conversation_id: Any) -> Conversation:
+    return _owned(Conversation.objects, user, conversation_id)
 
 
 @dataclass
@@ -73,29 +77,20 @@ class PreparedReply:
 
 
 def _lock(user: Any, conversation_id: Any) -> Conversation:
-    # Row lock on the conversation: two tabs sending at the same moment must not both pass the
-    # "no reply is streaming" check and start two replies.
-    try:
-        return Conversation.objects.select_for_update().owned_by(user).get(pk=conversation_id)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
-        raise ChatError("not_found", _("This conversation does not exist.")) from None
+    """Row lock on the conversation: a rename, a pin or a delete waits for a reply's start."""
+    return _owned(Conversation.objects.select_for_update(), user, conversation_id)
 
 
 def _lock_for_reply(user: Any, conversation_id: Any) -> Conversation:
     """Lock the user's row and the conversation's in one statement.
 
     The user's row: the limits count this user's replies and messages across all of their
-    conversations, so starts in two conversations at once must see each other.
+    conversations, so starts in two conversations at once must see each other. The
+    conversation's: two tabs sending at the same moment must not both pass the "no reply is
+    streaming" check.
     """
-    try:
-        return (
-            Conversation.objects.owned_by(user)
-            .select_related("user")
-            .select_for_update(of=("self", "user"))
-            .get(pk=conversation_id)
-        )
-    except (Conversation.DoesNotExist, ValueError, TypeError):
-        raise ChatError("not_found", _("This conversation does not exist.")) from None
+    locked = Conversation.objects.select_related("user").select_for_update(of=("self", "user"))
+    return _owned(locked, user, conversation_id)
 
 
 @dataclass(frozen=True)
