@@ -180,7 +180,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "sync", "messages": [message_payload(m) for m in messages]})
 
     def messages_after(self, after_id: int | None) -> list[Message]:
-        replies.sweep_orphaned_replies(self.conversation.pk)
+        services.sweep_orphaned_replies(self.conversation.pk)
         queryset = self.conversation.messages.all()
         if after_id is not None:
             queryset = queryset.filter(id__gt=after_id)
@@ -188,7 +188,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def streaming_reply(self, reply_id: int | None = None) -> Message | None:
-        replies.sweep_orphaned_replies(self.conversation.pk)
+        services.sweep_orphaned_replies(self.conversation.pk)
         queryset = self.conversation.messages.filter(status=Status.STREAMING)
         if reply_id is not None:
             queryset = queryset.filter(pk=reply_id)
@@ -263,7 +263,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return reply
 
     def sweep_reply(self, reply_id: int) -> tuple[int, Message | None]:
-        swept = replies.sweep_orphaned_replies(self.conversation.pk)
+        swept = services.sweep_orphaned_replies(self.conversation.pk)
         return swept, self.conversation.messages.filter(pk=reply_id).first()
 
     # Events from the conversation's group and from reply runners.

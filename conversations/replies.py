@@ -29,9 +29,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
-from . import llm
+from . import llm, services
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
@@ -48,31 +47,6 @@ FINISH_STATUS = {
 
 def group_name(conversation_id: Any) -> str:
     return f"conversation.{conversation_id}"
-
-
-def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
-    """Mark replies left `streaming` by a process that died as `interrupted`.
-
-    A live reply renews its lease while it streams; one whose lease ran out has no process
-    producing it any more. The status and lease are part of the UPDATE's own filter, so this is
-    safe to run from any process at any time: a reply that finishes meanwhile is not touched.
-    """
-    now = timezone.now()
-    replies = Message.objects.orphaned(now)
-    if conversation_id is not None:
-        replies = replies.filter(conversation_id=conversation_id)
-    # Called on every socket connect and page view: a read (on the partial index of streaming
-    # replies) spares the write, and SQLite's write lock, when there is nothing to sweep.
-    if not replies.exists():
-        return 0
-    return replies.update(
-        status=Status.INTERRUPTED,
-        finish_reason="",
-        error=_("The server stopped while this answer was being written."),
-        completed_at=now,
-        lease_expires_at=None,
-        runner_channel="",
-    )
 
 
 async def send_to_group(conversation_id: Any, frame: dict[str, Any]) -> None:
@@ -133,12 +107,12 @@ class ReplyRunner:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def start(self) -> None:
+    def start(self, language: str | None) -> None:
         # A context of its own: a task inherits its creator's, and a request's (an async view
         # behind Django's sync middleware) sends database calls to a thread that ends with the
         # request, which the reply outlives. Only the language is carried over.
         self.task = asyncio.create_task(
-            self.run(translation.get_language()),
+            self.run(language),
             name=f"reply-{self.reply.pk}",
             context=contextvars.Context(),
         )
@@ -377,24 +351,40 @@ async def close_control() -> None:
 PrepareFn = Callable[..., Any]
 
 
+def _in_database(prepare: PrepareFn) -> Callable[..., Any]:
+    # On PostgreSQL starts from several sockets use several pooled connections instead of
+    # queueing behind one thread. SQLite has one writer: threads would only wait on its lock
+    # (with its coarse busy back-off), so there the calls stay on one thread.
+    parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+    return database_sync_to_async(prepare, thread_sensitive=not parallel)
+
+
 async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     """Prepare a reply with a `services` function, announce it and stream it in the background.
 
-    Returns what `prepare` returned. A replayed frame (known client id) starts nothing.
+    Returns what `prepare` returned. A replayed frame (known client id) starts nothing. A
+    message sent (`services.post_message`) is stored together with those of other sockets
+    sending at the same moment (`post`).
     """
+    if prepare is services.post_message:
+        return await post(**kwargs)
     channel = await control_channel()
-    # On PostgreSQL many sockets preparing replies at once use several pooled connections
-    # instead of queueing behind one thread. SQLite has one writer: threads would only wait
-    # on its lock (with its coarse busy back-off), so there the calls stay on one thread.
-    parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
-    prepared = await database_sync_to_async(prepare, thread_sensitive=not parallel)(
-        runner_channel=channel, **kwargs
-    )
-    if not prepared.is_new:
-        return prepared
-    # The model is asked first: the announcements below overlap with its first token.
-    # Sockets order what they forward, so a delta never reaches a client before its reply.
-    ReplyRunner(prepared).start()
+    prepared = await _in_database(prepare)(runner_channel=channel, **kwargs)
+    if prepared.is_new:
+        await _launch(prepared, translation.get_language())
+    return prepared
+
+
+def _launch(prepared: services.PreparedReply, language: str | None) -> asyncio.Task[None]:
+    """Start streaming a stored reply; the task that announces it is returned."""
+    # The model is asked first: the announcements overlap with its first token. Sockets
+    # order what they forward, so a delta never reaches a client before its reply.
+    ReplyRunner(prepared).start(language)
+    with translation.override(language):
+        return asyncio.create_task(_announce(prepared))
+
+
+async def _announce(prepared: services.PreparedReply) -> None:
     conversation_id = prepared.conversation.pk
     if prepared.deleted_ids:
         await send_to_group(
@@ -416,7 +406,70 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
                 "conversation": conversation_payload(prepared.conversation),
             },
         )
+
+
+# Group commit: the messages sent while a batch is being stored wait for it, then go together
+# in the next one: one transaction, and the same few statements whatever their number
+# (`services.post_messages`). A message sent alone is stored at once. Each process (event loop)
+# has one queue.
+POST_BATCH_MAX = 100
+Posted = tuple[services.PreparedReply, "asyncio.Task[None] | None"]
+
+
+class _PostQueue:
+    def __init__(self) -> None:
+        self.waiting: list[tuple[services.Post, asyncio.Future[Posted]]] = []
+        self.worker: asyncio.Task[None] | None = None
+
+
+_post_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PostQueue] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def post(
+    *, user: Any, conversation_id: Any, content: str, client_id: str
+) -> services.PreparedReply:
+    """Store a sent message and its reply's row, then stream the reply in the background.
+
+    Raises the `ChatError` that refused the message. Once stored, the reply streams even if
+    the caller is gone (its socket closed) by then.
+    """
+    channel = await control_channel()
+    loop = asyncio.get_running_loop()
+    queue = _post_queues.get(loop)
+    if queue is None:
+        queue = _post_queues[loop] = _PostQueue()
+    language = translation.get_language()
+    future: asyncio.Future[Posted] = loop.create_future()
+    queue.waiting.append(
+        (services.Post(user, conversation_id, content, client_id, channel, language), future)
+    )
+    if queue.worker is None or queue.worker.done():
+        queue.worker = loop.create_task(_store_posts(queue), context=contextvars.Context())
+    prepared, announcing = await future
+    if announcing is not None:
+        await asyncio.shield(announcing)
     return prepared
+
+
+async def _store_posts(queue: _PostQueue) -> None:
+    while queue.waiting:
+        batch = queue.waiting[:POST_BATCH_MAX]
+        del queue.waiting[:POST_BATCH_MAX]
+        results: list[services.PreparedReply | Exception]
+        try:
+            results = await _in_database(services.post_messages)([post for post, _ in batch])
+        except Exception as exc:
+            results = [exc] * len(batch)
+        for (post, future), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                if not future.done():
+                    future.set_exception(result)
+                continue
+            announcing = _launch(result, post.language) if result.is_new else None
+            if not future.done():
+                future.set_result((result, announcing))
 
 
 async def request_stop(reply: Message) -> None:

@@ -9,21 +9,22 @@ request, and `replies` streams it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import llm
 from .context import HistoryItem, select_context
 from .errors import ChatError
 from .models import Conversation, Message, Persona, Role, Status
-from .replies import sweep_orphaned_replies
 
 if TYPE_CHECKING:
     from .exports import ImportedConversation
@@ -47,6 +48,31 @@ def start_conversation(
     with transaction.atomic():
         conversation.save()
     return conversation
+
+
+def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
+    """Mark replies left `streaming` by a process that died as `interrupted`.
+
+    A live reply renews its lease while it streams; one whose lease ran out has no process
+    producing it any more. The status and lease are part of the UPDATE's own filter, so this is
+    safe to run from any process at any time: a reply that finishes meanwhile is not touched.
+    """
+    now = timezone.now()
+    replies = Message.objects.orphaned(now)
+    if conversation_id is not None:
+        replies = replies.filter(conversation_id=conversation_id)
+    # Called on every socket connect and page view: a read (on the partial index of streaming
+    # replies) spares the write, and SQLite's write lock, when there is nothing to sweep.
+    if not replies.exists():
+        return 0
+    return replies.update(
+        status=Status.INTERRUPTED,
+        finish_reason="",
+        error=_("The server stopped while this answer was being written."),
+        completed_at=now,
+        lease_expires_at=None,
+        runner_channel="",
+    )
 
 
 def _owned(conversations: Any, user: Any, conversation_id: Any) -> Conversation:
@@ -81,21 +107,54 @@ def _lock(user: Any, conversation_id: Any) -> Conversation:
     return _owned(Conversation.objects.select_for_update(), user, conversation_id)
 
 
-def _lock_for_reply(user: Any, conversation_id: Any) -> Conversation:
-    """Lock the user's row and the conversation's in one statement.
+def _conversation_pk(value: Any) -> Any:
+    try:
+        return Conversation._meta.pk.to_python(value)
+    except (ValidationError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _lock_for_replies(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Conversation]:
+    """Lock the conversations of (user, conversation id) pairs and their owners' rows.
 
     The user's row: the limits count this user's replies and messages across all of their
     conversations, so starts in two conversations at once must see each other. The
     conversation's: two tabs sending at the same moment must not both pass the "no reply is
-    streaming" check.
+    streaming" check. One statement for all the pairs, locking in the order of the owners'
+    ids, so two batches with users in common cannot each hold a lock the other waits for.
+    A conversation of someone else's is not locked; `_owned_from` refuses it.
     """
-    locked = Conversation.objects.select_related("user").select_for_update(of=("self", "user"))
-    return _owned(locked, user, conversation_id)
+    conversation_ids, user_ids = set(), set()
+    for user, conversation_id in pairs:
+        pk = _conversation_pk(conversation_id)
+        if pk is not None and getattr(user, "is_authenticated", False):
+            conversation_ids.add(pk)
+            user_ids.add(user.pk)
+    if not conversation_ids:
+        return {}
+    locked = (
+        Conversation.objects.select_related("user")
+        .select_for_update(of=("self", "user"))
+        .filter(pk__in=conversation_ids, user_id__in=user_ids)
+        .order_by("user_id", "pk")
+    )
+    return {conversation.pk: conversation for conversation in locked}
+
+
+def _owned_from(locked: dict[Any, Conversation], user: Any, conversation_id: Any) -> Conversation:
+    conversation = locked.get(_conversation_pk(conversation_id))
+    if conversation is None or conversation.user_id != user.pk:
+        raise ChatError("not_found", _("This conversation does not exist."))
+    return conversation
+
+
+def _lock_for_reply(user: Any, conversation_id: Any) -> Conversation:
+    return _owned_from(_lock_for_replies([(user, conversation_id)]), user, conversation_id)
 
 
 @dataclass(frozen=True)
 class ReplyState:
-    """What the limits and a resent frame need to know, read in one query."""
+    """What the limits and a resent frame need to know before a reply starts."""
 
     replayed_id: int | None
     streaming_here: int
@@ -103,48 +162,118 @@ class ReplyState:
     recent_messages: int
 
 
-# Read on every message sent, so written once as SQL: built with the ORM, compiling these
-# filtered aggregates cost about 2 ms of CPU per message, ten times the query itself
-# (docs/benchmarks.md). Plain SQL that SQLite and PostgreSQL both run; values are adapted by
-# the fields themselves, as the ORM would.
-REPLY_STATE_SQL = """
-SELECT
-    MIN(CASE WHEN m.conversation_id = %(conversation)s AND m.client_id = %(client_id)s
-        THEN m.id END),
-    COUNT(CASE WHEN m.status = %(streaming)s AND m.conversation_id = %(conversation)s
-        THEN 1 END),
+# Read on every message sent, for all the conversations of a batch at once. Written as SQL:
+# built with the ORM, compiling these filtered aggregates cost about 2 ms of CPU, ten times the
+# query itself (docs/benchmarks.md). Plain SQL that SQLite and PostgreSQL both run; values are
+# adapted by the fields themselves, as the ORM would. A row per conversation, and per client id
+# of the batch found in it: its first message is what a resent frame stored.
+REPLY_STATES_SQL = """
+SELECT m.conversation_id, c.user_id, {resent} AS resent_client_id, MIN(m.id),
     COUNT(CASE WHEN m.status = %(streaming)s THEN 1 END),
     COUNT(CASE WHEN m.role = %(user_role)s AND m.created_at >= %(since)s THEN 1 END)
 FROM {message} m INNER JOIN {conversation} c ON m.conversation_id = c.id
-WHERE c.user_id = %(user)s AND (
+WHERE c.user_id IN ({users}) AND (
     m.status = %(streaming)s
     OR (m.role = %(user_role)s AND m.created_at >= %(since)s)
-    OR (m.conversation_id = %(conversation)s AND m.client_id = %(client_id)s)
+    OR {resent} IS NOT NULL
 )
+GROUP BY m.conversation_id, c.user_id, {resent}
 """
+RESENT_SQL = (
+    "CASE WHEN m.conversation_id IN ({conversations}) AND m.client_id IN ({client_ids}) "
+    "THEN m.client_id END"
+)
 
 
-def _reply_state(conversation: Conversation, user: Any, client_id: str) -> ReplyState:
-    connection = connections[Message.objects.db]
-    field = Message._meta.get_field
-    since = timezone.now() - timedelta(minutes=1)
-    params = {
-        "conversation": Conversation._meta.pk.get_db_prep_value(conversation.pk, connection),
-        # No message has a NULL client id: a frame without one matches nothing.
-        "client_id": client_id or None,
-        "streaming": Status.STREAMING.value,
-        "user_role": Role.USER.value,
-        "since": field("created_at").get_db_prep_value(since, connection),
-        "user": Conversation._meta.get_field("user").get_db_prep_value(user.pk, connection),
-    }
-    sql = REPLY_STATE_SQL.format(
-        message=connection.ops.quote_name(Message._meta.db_table),
-        conversation=connection.ops.quote_name(Conversation._meta.db_table),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        replayed_id, streaming_here, running, recent = cursor.fetchone()
-    return ReplyState(replayed_id, streaming_here, running, recent)
+def _placeholders(prefix: str, values: Iterable[Any], params: dict[str, Any]) -> str:
+    names = []
+    for index, value in enumerate(values):
+        params[f"{prefix}{index}"] = value
+        names.append(f"%({prefix}{index})s")
+    # No client id is NULL: an empty list matches nothing.
+    return ", ".join(names) or "NULL"
+
+
+class ReplyStates:
+    """The `ReplyState` of each conversation of a batch, kept up to date as its posts are
+    accepted: the second message of a user in one batch counts the first."""
+
+    def __init__(self) -> None:
+        self.first_ids: dict[tuple[Any, str], int] = {}
+        self.streaming: Counter[Any] = Counter()
+        self.running: Counter[Any] = Counter()
+        self.recent: Counter[Any] = Counter()
+
+    @classmethod
+    def read(cls, conversations: Sequence[Conversation], client_ids: Iterable[str]) -> ReplyStates:
+        client_ids = sorted({client_id for client_id in client_ids if client_id})
+        states = cls._query(conversations, client_ids)
+        # Sweeping writes: only needed where a conversation shows a streaming reply.
+        showing = {c.pk for c in conversations if states.streaming[c.pk]}
+        if showing and sum(sweep_orphaned_replies(pk) for pk in showing):
+            states = cls._query(conversations, client_ids)
+        return states
+
+    @classmethod
+    def _query(cls, conversations: Sequence[Conversation], client_ids: list[str]) -> ReplyStates:
+        states = cls()
+        if not conversations:
+            return states
+        connection = connections[Message.objects.db]
+        pk_field = Conversation._meta.pk
+        user_field = Conversation._meta.get_field("user")
+        since = timezone.now() - timedelta(minutes=1)
+        params: dict[str, Any] = {
+            "streaming": Status.STREAMING.value,
+            "user_role": Role.USER.value,
+            "since": Message._meta.get_field("created_at").get_db_prep_value(since, connection),
+        }
+        pks = sorted({c.pk for c in conversations}, key=str)
+        users = sorted({c.user_id for c in conversations}, key=str)
+        resent = RESENT_SQL.format(
+            conversations=_placeholders(
+                "c", (pk_field.get_db_prep_value(pk, connection) for pk in pks), params
+            ),
+            client_ids=_placeholders("k", client_ids, params),
+        )
+        sql = REPLY_STATES_SQL.format(
+            resent=resent,
+            users=_placeholders(
+                "u", (user_field.get_db_prep_value(u, connection) for u in users), params
+            ),
+            message=connection.ops.quote_name(Message._meta.db_table),
+            conversation=connection.ops.quote_name(Conversation._meta.db_table),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for conversation_id, user_id, client_id, first_id, streaming, recent in rows:
+            conversation_id = pk_field.to_python(conversation_id)
+            user_id = user_field.target_field.to_python(user_id)
+            states.streaming[conversation_id] += streaming
+            states.running[user_id] += streaming
+            states.recent[user_id] += recent
+            if client_id is not None:
+                states.first_ids[(conversation_id, client_id)] = first_id
+        return states
+
+    def of(self, conversation: Conversation, client_id: str) -> ReplyState:
+        return ReplyState(
+            self.first_ids.get((conversation.pk, client_id)) if client_id else None,
+            self.streaming[conversation.pk],
+            self.running[conversation.user_id],
+            self.recent[conversation.user_id],
+        )
+
+    def add_post(self, conversation: Conversation) -> None:
+        """Count a message accepted in this batch and the reply it starts."""
+        self.streaming[conversation.pk] += 1
+        self.running[conversation.user_id] += 1
+        self.recent[conversation.user_id] += 1
+
+
+def _reply_state(conversation: Conversation, client_id: str) -> ReplyState:
+    return ReplyStates.read([conversation], [client_id]).of(conversation, client_id)
 
 
 def _check_content(content: str, client_id: str) -> str:
@@ -161,12 +290,7 @@ def _check_content(content: str, client_id: str) -> str:
     return content
 
 
-def _check_reply_limits(
-    conversation: Conversation, user: Any, client_id: str, state: ReplyState
-) -> None:
-    # Sweeping writes; only a conversation that shows a streaming reply needs it.
-    if state.streaming_here and sweep_orphaned_replies(conversation.pk):
-        state = _reply_state(conversation, user, client_id)
+def _check_reply_limits(state: ReplyState, client_id: str) -> None:
     if state.streaming_here:
         raise ChatError(
             "reply_in_progress",
@@ -192,38 +316,47 @@ def _check_rate(state: ReplyState, client_id: str) -> None:
         )
 
 
-def history_of(conversation: Conversation) -> list[HistoryItem]:
+def _histories(conversation_ids: Iterable[Any]) -> dict[Any, list[HistoryItem]]:
     """The messages a model may see, oldest first: no empty or still-streaming replies."""
     rows = (
-        conversation.messages.exclude(status=Status.STREAMING)
+        Message.objects.filter(conversation_id__in=set(conversation_ids))
+        .exclude(status=Status.STREAMING)
         .exclude(content="")
         .filter(role__in=[Role.USER, Role.ASSISTANT])
-        .values_list("id", "role", "content")
+        .order_by("id")
+        .values_list("conversation_id", "id", "role", "content")
     )
-    return [HistoryItem(*row) for row in rows]
+    histories: dict[Any, list[HistoryItem]] = {}
+    for conversation_id, *item in rows:
+        histories.setdefault(conversation_id, []).append(HistoryItem(*item))
+    return histories
 
 
-def _create_reply(
+def history_of(conversation: Conversation) -> list[HistoryItem]:
+    return _histories([conversation.pk]).get(conversation.pk, [])
+
+
+def _new_reply(
     conversation: Conversation,
+    history: list[HistoryItem],
     *,
+    now: Any,
     runner_channel: str,
     client_id: str = "",
     extra_messages: list[dict[str, str]] | None = None,
     extra_parameters: dict[str, Any] | None = None,
 ) -> tuple[Message, dict[str, Any]]:
+    """The reply's row, not saved yet, and the request that will produce it."""
     parameters = {
         **conversation.settings_dict(),
         "model": conversation.effective_model,
         **(extra_parameters or {}),
     }
     context = select_context(
-        system_prompt=conversation.system_prompt,
-        history=history_of(conversation),
-        model=parameters["model"],
+        system_prompt=conversation.system_prompt, history=history, model=parameters["model"]
     )
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
-    now = timezone.now()
-    reply = Message.objects.create(
+    reply = Message(
         conversation=conversation,
         role=Role.ASSISTANT,
         status=Status.STREAMING,
@@ -235,8 +368,24 @@ def _create_reply(
         runner_channel=runner_channel,
         created_at=now,
     )
+    return reply, request
+
+
+def _create_reply(
+    conversation: Conversation, *, runner_channel: str, client_id: str = "", **extra: Any
+) -> tuple[Message, dict[str, Any]]:
+    now = timezone.now()
+    reply, request = _new_reply(
+        conversation,
+        history_of(conversation),
+        now=now,
+        runner_channel=runner_channel,
+        client_id=client_id,
+        **extra,
+    )
+    reply.save(force_insert=True)
     conversation.updated_at = now
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now, title=conversation.title)
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
     return reply, request
 
 
@@ -245,6 +394,13 @@ def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
     created = list(conversation.messages.filter(id__gte=first_id)[:2])
     reply = next((m for m in created if m.role == Role.ASSISTANT), created[0])
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
+
+
+def _replay_stored(user: Any, conversation_id: Any, client_id: str) -> PreparedReply | None:
+    """After a unique-constraint failure: what another transaction stored for this client id."""
+    conversation = get_owned(user=user, conversation_id=conversation_id)
+    first = conversation.messages.filter(client_id=client_id).first() if client_id else None
+    return _replay(conversation, first.pk) if first is not None else None
 
 
 ReplyMaker = Callable[[Conversation, ReplyState], PreparedReply]
@@ -261,38 +417,153 @@ def _reply_transaction(
     try:
         with transaction.atomic():
             conversation = _lock_for_reply(user, conversation_id)
-            state = _reply_state(conversation, user, client_id)
+            state = _reply_state(conversation, client_id)
             if state.replayed_id is not None:
                 return _replay(conversation, state.replayed_id)
             return make(conversation, state)
     except IntegrityError:
-        conversation = get_owned(user=user, conversation_id=conversation_id)
-        first = conversation.messages.filter(client_id=client_id).first() if client_id else None
-        if first is None:
+        replayed = _replay_stored(user, conversation_id, client_id)
+        if replayed is None:
             raise
-        return _replay(conversation, first.pk)
+        return replayed
+
+
+@dataclass(frozen=True)
+class Post:
+    """A message sent, as `post_messages` takes it."""
+
+    user: Any
+    conversation_id: Any
+    content: str
+    client_id: str
+    runner_channel: str = ""
+    # The sender's language, for the errors: a batch holds the messages of several people.
+    language: str | None = None
 
 
 def post_message(
     *, user: Any, conversation_id: Any, content: str, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:
     """Store the user's message (before any model call) and the reply's row."""
+    post = Post(
+        user, conversation_id, content, client_id, runner_channel, translation.get_language()
+    )
+    result = post_messages([post])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
-    def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
-        text = _check_content(content, client_id)
-        _check_reply_limits(conversation, user, client_id, state)
-        _check_rate(state, client_id)
-        message = Message.objects.create(
-            conversation=conversation, role=Role.USER, content=text, client_id=client_id
+
+def post_messages(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
+    """Store several messages, each with its reply's row, in one transaction (group commit).
+
+    Each post is answered as if it had been sent alone, in the order given: its reply, what a
+    resent frame stored the first time, or the `ChatError` that refused it (the second message
+    of a user in a batch counts the first against the limits). The statements do not grow with
+    the posts: a lock, the limits, two inserts, the histories and the conversations' update for
+    the whole batch. A batch that fails on a unique client id (a frame resent to two processes
+    at once) is stored again one post at a time.
+    """
+    try:
+        with transaction.atomic():
+            return _post_batch(posts)
+    except IntegrityError:
+        if len(posts) > 1:
+            return [_post_alone(post) for post in posts]
+        replayed = _replay_stored(posts[0].user, posts[0].conversation_id, posts[0].client_id)
+        if replayed is None:
+            raise
+        return [replayed]
+
+
+def _post_alone(post: Post) -> PreparedReply | Exception:
+    try:
+        return post_messages([post])[0]
+    except Exception as exc:  # the post's own answer; the others are unaffected
+        return exc
+
+
+def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
+    results: dict[int, PreparedReply | Exception] = {}
+    texts: dict[int, str] = {}
+    for index, post in enumerate(posts):
+        with translation.override(post.language):
+            try:
+                texts[index] = _check_content(post.content, post.client_id)
+            except ChatError as exc:
+                results[index] = exc
+    locked = _lock_for_replies((posts[i].user, posts[i].conversation_id) for i in texts)
+    states = ReplyStates.read(list(locked.values()), (posts[i].client_id for i in texts))
+    accepted: dict[int, Conversation] = {}
+    first_in_batch: dict[tuple[Any, str], int] = {}
+    resent: dict[int, int] = {}
+    for index in texts:
+        post = posts[index]
+        with translation.override(post.language):
+            try:
+                conversation = _owned_from(locked, post.user, post.conversation_id)
+                key = (conversation.pk, post.client_id)
+                if post.client_id and key in first_in_batch:
+                    resent[index] = first_in_batch[key]
+                    continue
+                state = states.of(conversation, post.client_id)
+                if state.replayed_id is not None:
+                    results[index] = _replay(conversation, state.replayed_id)
+                    continue
+                _check_reply_limits(state, post.client_id)
+                _check_rate(state, post.client_id)
+            except ChatError as exc:
+                results[index] = exc
+                continue
+        states.add_post(conversation)
+        accepted[index] = conversation
+        first_in_batch[key] = index
+    if accepted:
+        results.update(_store_posts(posts, texts, accepted))
+    for index, first in resent.items():
+        stored = results[first]
+        assert isinstance(stored, PreparedReply)
+        results[index] = PreparedReply(
+            stored.conversation, stored.reply, {}, created=stored.created, is_new=False
         )
-        # The first message names the conversation, in the same statement as its update time.
+    return [results[index] for index in range(len(posts))]
+
+
+def _store_posts(
+    posts: Sequence[Post], texts: dict[int, str], accepted: dict[int, Conversation]
+) -> dict[int, PreparedReply]:
+    now = timezone.now()
+    messages = {
+        index: Message(
+            conversation=conversation,
+            role=Role.USER,
+            content=texts[index],
+            client_id=posts[index].client_id,
+            created_at=now,
+        )
+        for index, conversation in accepted.items()
+    }
+    Message.objects.bulk_create(messages.values())
+    histories = _histories(conversation.pk for conversation in accepted.values())
+    prepared: dict[int, PreparedReply] = {}
+    for index, conversation in accepted.items():
+        # The first message names the conversation.
         titled = not conversation.title
         if titled:
-            conversation.title = title_from(text)
-        reply, request = _create_reply(conversation, runner_channel=runner_channel)
-        return PreparedReply(conversation, reply, request, [message, reply], titled=titled)
-
-    return _reply_transaction(user, conversation_id, client_id, make)
+            conversation.title = title_from(texts[index])
+        conversation.updated_at = now
+        reply, request = _new_reply(
+            conversation,
+            histories.get(conversation.pk, []),
+            now=now,
+            runner_channel=posts[index].runner_channel,
+        )
+        prepared[index] = PreparedReply(
+            conversation, reply, request, [messages[index], reply], titled=titled
+        )
+    Message.objects.bulk_create(p.reply for p in prepared.values())
+    Conversation.objects.bulk_update(accepted.values(), ["title", "updated_at"])
+    return prepared
 
 
 def regenerate(
@@ -301,7 +572,7 @@ def regenerate(
     """Replace the last reply with a new one for the same question."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
-        _check_reply_limits(conversation, user, client_id, state)
+        _check_reply_limits(state, client_id)
         last = conversation.messages.order_by("-id").first()
         if last is None or last.role != Role.ASSISTANT:
             raise ChatError(
@@ -326,7 +597,7 @@ def continue_reply(
     """Ask for the rest of a reply cut off by the token limit, as a new reply."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
-        _check_reply_limits(conversation, user, client_id, state)
+        _check_reply_limits(state, client_id)
         last = conversation.messages.order_by("-id").first()
         if last is None or last.status != Status.TRUNCATED:
             raise ChatError("nothing_to_continue", _("The last answer was not cut off."), client_id)
@@ -355,7 +626,7 @@ def edit_last_message(
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         text = _check_content(content, client_id)
-        _check_reply_limits(conversation, user, client_id, state)
+        _check_reply_limits(state, client_id)
         last_user = conversation.messages.filter(role=Role.USER).order_by("-id").first()
         if last_user is None or last_user.pk != message_id:
             raise ChatError("not_editable", _("Only your last message can be edited."), client_id)

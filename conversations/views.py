@@ -36,7 +36,7 @@ from .forms import (
     SignUpForm,
 )
 from .models import Conversation, Message, Persona, Role, Status
-from .replies import sweep_orphaned_replies
+from .services import sweep_orphaned_replies
 
 # How many messages a page (or a scroll-up) loads.
 PAGE_SIZE = 50

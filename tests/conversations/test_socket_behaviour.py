@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from conversations import replies, services
+from conversations import services
 from conversations.models import Message, Role, Status
 
 from .chat_client import ChatSocket, saved, settle
@@ -118,7 +118,7 @@ async def test_a_live_reply_is_never_swept(owner, conversation):
             status=Status.STREAMING,
             lease_expires_at=timezone.now() + timedelta(seconds=30),
         )
-        return replies.sweep_orphaned_replies() + (reply.pk * 0)
+        return services.sweep_orphaned_replies() + (reply.pk * 0)
 
     assert await live() == 0
 

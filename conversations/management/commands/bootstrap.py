@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from conversations.replies import sweep_orphaned_replies
+from conversations.services import sweep_orphaned_replies
 from conversations.starter import ensure_starter_personas
 
 

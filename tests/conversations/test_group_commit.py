@@ -1,0 +1,218 @@
+"""Group commit: the messages of several senders stored in one transaction, each answered as if
+it had been sent alone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conversations import replies, services
+from conversations.errors import ChatError
+from conversations.models import Message, Role, Status
+from conversations.services import Post, post_messages
+
+from .chat_client import ChatSocket, settle
+
+
+def posts_of(conversations, content="Hello", **extra) -> list[Post]:
+    return [
+        Post(c.user, c.pk, content, uuid.uuid4().hex, "replies.test", **extra)
+        for c in conversations
+    ]
+
+
+@pytest.fixture
+def senders(make_user, personas, model_server):
+    """Conversations of ten different people."""
+    return [services.start_conversation(user=make_user(f"sender-{i}")) for i in range(10)]
+
+
+@pytest.mark.django_db
+def test_each_post_of_a_batch_stores_its_message_and_its_reply(senders):
+    results = post_messages(posts_of(senders, "Tell me about kimchi"))
+    assert all(isinstance(r, services.PreparedReply) and r.is_new for r in results)
+    for conversation, prepared in zip(senders, results, strict=True):
+        message, reply = Message.objects.filter(conversation=conversation)
+        assert message.role == Role.USER and message.content == "Tell me about kimchi"
+        assert reply.pk == prepared.reply.pk and reply.status == Status.STREAMING
+        assert reply.context_from_id == message.pk
+        assert prepared.request["messages"][-1] == {
+            "role": "user",
+            "content": "Tell me about kimchi",
+        }
+        conversation.refresh_from_db()
+        assert conversation.title == "Tell me about kimchi"
+        assert prepared.titled
+
+
+@pytest.mark.django_db
+def test_a_batch_takes_the_same_statements_however_many_posts_it_holds(senders):
+    with CaptureQueriesContext(connection) as two:
+        post_messages(posts_of(senders[:2]))
+    with CaptureQueriesContext(connection) as eight:
+        post_messages(posts_of(senders[2:]))
+    assert len(eight) == len(two) <= 8
+
+
+@pytest.mark.django_db
+def test_a_refused_post_does_not_stop_the_others(senders, outsider):
+    posts = posts_of(senders[:3])
+    posts[0] = Post(senders[0].user, senders[0].pk, "   ", "empty")
+    posts[1] = Post(outsider, senders[1].pk, "Not mine", "theirs")
+    results = post_messages(posts)
+    assert isinstance(results[0], ChatError) and results[0].code == "empty_message"
+    assert isinstance(results[1], ChatError) and results[1].code == "not_found"
+    assert isinstance(results[2], services.PreparedReply)
+    assert not Message.objects.filter(conversation__in=senders[:2]).exists()
+    assert Message.objects.filter(conversation=senders[2]).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_users_second_post_in_a_batch_counts_the_first_against_the_limits(
+    owner, personas, model_server, settings
+):
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 1
+    mine = [services.start_conversation(user=owner) for _ in range(2)]
+    first, second = post_messages(posts_of(mine))
+    assert isinstance(first, services.PreparedReply)
+    assert isinstance(second, ChatError) and second.code == "too_many_replies"
+    assert not Message.objects.filter(conversation=mine[1]).exists()
+
+
+@pytest.mark.django_db
+def test_the_rate_limit_counts_the_messages_of_the_same_batch(
+    owner, personas, model_server, settings
+):
+    settings.CHAT_MESSAGES_PER_MINUTE = 2
+    mine = [services.start_conversation(user=owner) for _ in range(3)]
+    results = post_messages(posts_of(mine))
+    assert [type(r).__name__ for r in results] == ["PreparedReply", "PreparedReply", "ChatError"]
+    assert results[2].code == "rate_limited"
+
+
+@pytest.mark.django_db
+def test_two_posts_to_one_conversation_in_a_batch_start_one_reply(senders):
+    conversation = senders[0]
+    again, other = posts_of([conversation, conversation])
+    resent = Post(again.user, again.conversation_id, again.content, again.client_id, "x")
+    first, repeated, busy = post_messages([again, resent, other])
+    assert isinstance(first, services.PreparedReply) and first.is_new
+    assert isinstance(repeated, services.PreparedReply) and not repeated.is_new
+    assert [m.pk for m in repeated.created] == [m.pk for m in first.created]
+    assert isinstance(busy, ChatError) and busy.code == "reply_in_progress"
+    assert Message.objects.filter(conversation=conversation).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_frame_stored_by_an_earlier_batch_is_answered_with_what_it_stored(senders):
+    post = posts_of(senders[:1])[0]
+    (first,) = post_messages([post])
+    (again,) = post_messages([post])
+    assert not again.is_new and [m.pk for m in again.created] == [m.pk for m in first.created]
+    assert Message.objects.filter(conversation=senders[0]).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_hits_a_stored_client_id_is_stored_again_post_by_post(senders, monkeypatch):
+    # Another process stored this frame after our read: the insert fails on the unique
+    # client id, and the batch is stored again one post at a time.
+    stored = posts_of(senders[:1])[0]
+    post_messages([stored])
+    blind = iter([True])
+    original = services.ReplyStates.of
+
+    def of_missing_the_first_read(self, conversation, client_id):
+        state = original(self, conversation, client_id)
+        if client_id == stored.client_id and next(blind, False):
+            return services.ReplyState(None, 0, 0, 0)
+        return state
+
+    monkeypatch.setattr(services.ReplyStates, "of", of_missing_the_first_read)
+    fresh = posts_of(senders[1:2])[0]
+    replayed, new = post_messages([stored, fresh])
+    assert not replayed.is_new and new.is_new
+    assert Message.objects.filter(conversation=senders[0]).count() == 2
+    assert Message.objects.filter(conversation=senders[1]).count() == 2
+
+
+@pytest.mark.django_db
+def test_each_refusal_speaks_its_senders_language(senders):
+    posts = [
+        Post(senders[0].user, senders[0].pk, " ", "a", language="ko"),
+        Post(senders[1].user, senders[1].pk, " ", "b", language="en"),
+    ]
+    korean, english = post_messages(posts)
+    assert english.message == "The message is empty."
+    assert korean.message != english.message and "메시지" in korean.message
+
+
+# Through the socket and the reply runner.
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sockets_sending_at_once_are_stored_together(senders, monkeypatch):
+    batches = []
+    original = services.post_messages
+
+    def counting(posts):
+        batches.append(len(posts))
+        return original(posts)
+
+    monkeypatch.setattr(services, "post_messages", counting)
+    sockets = [ChatSocket(c.user, c.pk) for c in senders]
+    for socket in sockets:
+        await socket.__aenter__()
+        await socket.until("ready")
+    try:
+        await asyncio.gather(*(s.say(f"Question {i}") for i, s in enumerate(sockets)))
+        ended = await asyncio.gather(*(s.until("reply.ended") for s in sockets))
+    finally:
+        for socket in sockets:
+            await socket.__aexit__()
+    await settle()
+    assert sum(batches) == len(senders) and len(batches) < len(senders)
+    for i, frame in enumerate(ended):
+        assert frame["message"]["status"] == Status.COMPLETE
+        assert f"Question {i}" in frame["message"]["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stored_message_gets_its_reply_even_when_its_sender_is_gone(senders, monkeypatch):
+    conversation = senders[0]
+    storing, go_on = threading.Event(), threading.Event()
+    original = services.post_messages
+
+    def held(posts):
+        storing.set()
+        go_on.wait(5)
+        return original(posts)
+
+    monkeypatch.setattr(services, "post_messages", held)
+    sender = asyncio.create_task(
+        replies.post(
+            user=conversation.user,
+            conversation_id=conversation.pk,
+            content="Are you still there?",
+            client_id="gone",
+        )
+    )
+    assert await asyncio.to_thread(storing.wait, 5)
+    sender.cancel()  # its socket closed while the batch was being stored
+    with pytest.raises(asyncio.CancelledError):
+        await sender
+    go_on.set()
+    for _ in range(200):
+        if replies.running_replies():
+            break
+        await asyncio.sleep(0.01)
+    await replies.wait_for_replies()
+    messages = await database_sync_to_async(list)(conversation.messages.all())
+    assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
+    assert messages[1].status == Status.COMPLETE
+    assert "Are you still there?" in messages[1].content
