@@ -19,6 +19,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import replies, services
+from .database import in_database
 from .errors import ChatError
 from .models import Conversation, Message, Status
 from .protocol import error_frame, message_payload, parse_frame
@@ -79,7 +80,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
-            self.conversation = await database_sync_to_async(services.get_owned)(
+            self.conversation = await in_database(services.get_owned)(
                 user=user, conversation_id=conversation_id
             )
         except ChatError as exc:
@@ -91,7 +92,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.watchdog: asyncio.Task[None] | None = None
         self.allowance = float(FRAME_BURST)
         self.allowance_at = time.monotonic()
+        # In the group before looking for a streaming reply: a reply that starts meanwhile is
+        # announced to this socket, one that started before is found.
         await self.channel_layer.group_add(self.group, self.channel_name)
+        streaming = await self.streaming_reply()
+        # Ready once the connect's own work is done: a frame sent now is handled at once.
         await self.send_json(
             {
                 "type": "ready",
@@ -99,7 +104,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "limits": {"max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS},
             }
         )
-        await self.catch_up()
+        if streaming is not None:
+            await self.catch_up(streaming)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
         await self.send_json(error_frame(ChatError(code, message)))
@@ -167,7 +173,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.stop_reply(frame.get("reply_id"))
         elif kind == "subscribe":
             await self.send_sync(frame.get("after_id"))
-            await self.catch_up()
+            streaming = await self.streaming_reply()
+            if streaming is not None:
+                await self.catch_up(streaming)
 
     async def stop_reply(self, reply_id: int | None) -> None:
         reply = await self.streaming_reply(reply_id)
@@ -180,29 +188,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "sync", "messages": [message_payload(m) for m in messages]})
 
     def messages_after(self, after_id: int | None) -> list[Message]:
-        services.sweep_orphaned_replies(self.conversation.pk)
+        services.streaming_reply(self.conversation.pk)  # orphans swept before they are shown
         queryset = self.conversation.messages.all()
         if after_id is not None:
             queryset = queryset.filter(id__gt=after_id)
         return list(queryset)
 
-    @database_sync_to_async
-    def streaming_reply(self, reply_id: int | None = None) -> Message | None:
-        services.sweep_orphaned_replies(self.conversation.pk)
-        queryset = self.conversation.messages.filter(status=Status.STREAMING)
-        if reply_id is not None:
-            queryset = queryset.filter(pk=reply_id)
-        return queryset.order_by("-id").first()
+    async def streaming_reply(self, reply_id: int | None = None) -> Message | None:
+        return await in_database(services.streaming_reply)(self.conversation.pk, reply_id)
 
-    async def catch_up(self) -> None:
+    async def catch_up(self, reply: Message) -> None:
         """Bring the client up to date with a reply that is still streaming.
 
         The socket joined the group first, so nothing after the runner's snapshot is missed;
         deltas that arrive before the snapshot wait in `pending`.
         """
-        reply = await self.streaming_reply()
-        if reply is None:
-            return
         view = self.view(reply.pk)
         view.seq = None
         await replies.request_sync(reply, self.channel_name)
@@ -269,7 +269,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Events from the conversation's group and from reply runners.
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        frame = event["frame"]
+        await self.forward(event["frame"])
+
+    async def chat_events(self, event: dict[str, Any]) -> None:
+        for frame in event["frames"]:
+            await self.forward(frame)
+
+    async def forward(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "reply.delta":
             await self.apply_delta(frame)

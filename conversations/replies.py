@@ -31,6 +31,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 
 from . import llm, services
+from .database import in_database
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
@@ -45,13 +46,22 @@ FINISH_STATUS = {
 }
 
 
+# A token that arrives later than this after the reader was ready for it had to be waited for.
+READ_DRAINED_SECONDS = 0.001
+
+
 def group_name(conversation_id: Any) -> str:
     return f"conversation.{conversation_id}"
 
 
-async def send_to_group(conversation_id: Any, frame: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    await layer.group_send(group_name(conversation_id), {"type": "chat.event", "frame": frame})
+async def send_to_group(conversation_id: Any, *frames: dict[str, Any]) -> None:
+    """Send frames to every socket showing the conversation; several go as one message."""
+    event = (
+        {"type": "chat.event", "frame": frames[0]}
+        if len(frames) == 1
+        else {"type": "chat.events", "frames": list(frames)}
+    )
+    await get_channel_layer().group_send(group_name(conversation_id), event)
 
 
 # Tasks of the replies this process is producing. asyncio keeps only weak references to tasks,
@@ -153,7 +163,10 @@ class ReplyRunner:
     async def _stream(self) -> llm.Finished | None:
         """Read the model's stream. Only this task is cancelled by a stop: it writes nowhere."""
         finished: llm.Finished | None = None
+        loop = asyncio.get_running_loop()
+        ready_at = loop.time()
         async for event in llm.stream_reply(self.request):
+            arrived = loop.time()
             if isinstance(event, llm.Finished):
                 finished = event
                 continue
@@ -161,6 +174,12 @@ class ReplyRunner:
             if event.logprobs:
                 self.logprobs.extend(event.logprobs)
             self._wake.set()
+            if arrived - ready_at > READ_DRAINED_SECONDS:
+                # This token was waited for: nothing more had arrived. The tokens that come
+                # until the next delta is due wait in the connection's buffer and are read
+                # together then, one wake-up of this task instead of one per token.
+                await asyncio.sleep(delta_interval())
+            ready_at = loop.time()
         return finished
 
     async def _publish(self) -> None:
@@ -351,14 +370,6 @@ async def close_control() -> None:
 PrepareFn = Callable[..., Any]
 
 
-def _in_database(prepare: PrepareFn) -> Callable[..., Any]:
-    # On PostgreSQL starts from several sockets use several pooled connections instead of
-    # queueing behind one thread. SQLite has one writer: threads would only wait on its lock
-    # (with its coarse busy back-off), so there the calls stay on one thread.
-    parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
-    return database_sync_to_async(prepare, thread_sensitive=not parallel)
-
-
 async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     """Prepare a reply with a `services` function, announce it and stream it in the background.
 
@@ -369,7 +380,7 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     if prepare is services.post_message:
         return await post(**kwargs)
     channel = await control_channel()
-    prepared = await _in_database(prepare)(runner_channel=channel, **kwargs)
+    prepared = await in_database(prepare)(runner_channel=channel, **kwargs)
     if prepared.is_new:
         await _launch(prepared, translation.get_language())
     return prepared
@@ -385,41 +396,39 @@ def _launch(prepared: services.PreparedReply, language: str | None) -> asyncio.T
 
 
 async def _announce(prepared: services.PreparedReply) -> None:
-    conversation_id = prepared.conversation.pk
+    """Tell the conversation's sockets what the reply's start changed, in one group message."""
+    frames: list[dict[str, Any]] = []
     if prepared.deleted_ids:
-        await send_to_group(
-            conversation_id, {"type": "messages.deleted", "message_ids": prepared.deleted_ids}
-        )
-    for message in prepared.updated:
-        await send_to_group(
-            conversation_id, {"type": "message.updated", "message": message_payload(message)}
-        )
-    for message in prepared.created:
-        await send_to_group(
-            conversation_id, {"type": "message.created", "message": message_payload(message)}
-        )
+        frames.append({"type": "messages.deleted", "message_ids": prepared.deleted_ids})
+    frames += [{"type": "message.updated", "message": message_payload(m)} for m in prepared.updated]
+    frames += [{"type": "message.created", "message": message_payload(m)} for m in prepared.created]
     if prepared.titled:
-        await send_to_group(
-            conversation_id,
+        frames.append(
             {
                 "type": "conversation.updated",
                 "conversation": conversation_payload(prepared.conversation),
-            },
+            }
         )
+    await send_to_group(prepared.conversation.pk, *frames)
 
 
-# Group commit: the messages sent while a batch is being stored wait for it, then go together
-# in the next one: one transaction, and the same few statements whatever their number
-# (`services.post_messages`). A message sent alone is stored at once. Each process (event loop)
-# has one queue.
-POST_BATCH_MAX = 100
+# Group commit: the messages sent while the batches being stored are busy wait for them, then
+# go together in the next one: one transaction, and the same few statements whatever their
+# number (`services.post_messages`). A message sent alone is stored at once. Each process
+# (event loop) has one queue; on PostgreSQL a few batches are stored at once, each on a pooled
+# connection of its own (their locks are taken in one order, so they cannot deadlock), while
+# SQLite, one writer, stores one after another.
+POST_BATCH_MAX = 50
+POST_BATCH_WORKERS = 4
 Posted = tuple[services.PreparedReply, "asyncio.Task[None] | None"]
 
 
 class _PostQueue:
     def __init__(self) -> None:
         self.waiting: list[tuple[services.Post, asyncio.Future[Posted]]] = []
-        self.worker: asyncio.Task[None] | None = None
+        self.workers: set[asyncio.Task[None]] = set()
+        sqlite = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+        self.most_workers = 1 if sqlite else POST_BATCH_WORKERS
 
 
 _post_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PostQueue] = (
@@ -445,8 +454,10 @@ async def post(
     queue.waiting.append(
         (services.Post(user, conversation_id, content, client_id, channel, language), future)
     )
-    if queue.worker is None or queue.worker.done():
-        queue.worker = loop.create_task(_store_posts(queue), context=contextvars.Context())
+    if len(queue.workers) < queue.most_workers:
+        worker = loop.create_task(_store_posts(queue), context=contextvars.Context())
+        queue.workers.add(worker)
+        worker.add_done_callback(queue.workers.discard)
     prepared, announcing = await future
     if announcing is not None:
         await asyncio.shield(announcing)
@@ -459,7 +470,7 @@ async def _store_posts(queue: _PostQueue) -> None:
         del queue.waiting[:POST_BATCH_MAX]
         results: list[services.PreparedReply | Exception]
         try:
-            results = await _in_database(services.post_messages)([post for post, _ in batch])
+            results = await in_database(services.post_messages)([post for post, _ in batch])
         except Exception as exc:
             results = [exc] * len(batch)
         for (post, future), result in zip(batch, results, strict=True):

@@ -1,0 +1,171 @@
+"""Many sockets at once: what keeps a surge of connects, messages and streams cheap."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from conversations import llm, replies, services
+from conversations.errors import ChatError
+from conversations.models import Message, Role, Status
+
+from .chat_client import ChatSocket, settle
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def test_tokens_that_come_while_a_delta_is_not_due_are_read_together(
+    owner, conversation, monkeypatch, settings
+):
+    settings.CHAT_DELTA_SECONDS = 0.2
+    handed_first_at = 0.0
+    asked_at: list[float] = []  # when the reader asked for each token after the first
+
+    async def model_stream(request):
+        nonlocal handed_first_at
+        await asyncio.sleep(0.05)  # the first token is waited for
+        handed_first_at = time.monotonic()
+        yield llm.Delta("First ")
+        for word in ["second ", "third ", "fourth"]:  # these were already buffered
+            asked_at.append(time.monotonic())
+            yield llm.Delta(word)
+        asked_at.append(time.monotonic())
+        yield llm.Finished("stop", 3, 4)
+
+    monkeypatch.setattr(llm, "stream_reply", model_stream)
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Hello")
+        first = await socket.until("reply.delta")
+        ended = await socket.until("reply.ended")
+    assert first["text"] == "First "
+    # After a token it had to wait for, the reader let the next delta's interval pass...
+    assert asked_at[0] - handed_first_at >= 0.2
+    # ...then took what had arrived meanwhile without waiting between tokens.
+    assert asked_at[-1] - asked_at[0] < 0.1
+    assert ended["message"]["content"] == "First second third fourth"
+    assert ended["message"]["status"] == Status.COMPLETE
+
+
+async def test_a_reply_start_reaches_the_group_as_one_message(owner, conversation):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(replies.group_name(conversation.pk), channel)
+    prepared = await replies.post(
+        user=owner, conversation_id=conversation.pk, content="Hi there", client_id="one"
+    )
+    first = await asyncio.wait_for(layer.receive(channel), 5)
+    await settle()
+    assert first["type"] == "chat.events"
+    assert [(f["type"], f.get("message", {}).get("id")) for f in first["frames"]] == [
+        ("message.created", prepared.created[0].pk),
+        ("message.created", prepared.reply.pk),
+        ("conversation.updated", None),
+    ]
+
+
+async def test_a_socket_forwards_each_frame_of_a_group_message(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.say("Hi there")
+        await socket.until("reply.ended")
+    kinds = [frame["type"] for frame in socket.frames]
+    assert kinds[:4] == ["ready", "message.created", "message.created", "conversation.updated"]
+
+
+async def test_ready_is_sent_once_the_connect_has_looked_for_a_streaming_reply(
+    owner, conversation, monkeypatch
+):
+    looked = threading.Event()
+    original = services.streaming_reply
+
+    def slow_look(*args, **kwargs):
+        time.sleep(0.2)
+        looked.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services, "streaming_reply", slow_look)
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        assert looked.is_set()
+
+
+@database_sync_to_async
+def reply_in(conversation, lease_seconds: float | None) -> Message:
+    Message.objects.create(conversation=conversation, role=Role.USER, content="Question")
+    return Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        status=Status.STREAMING,
+        content="Half an ans",
+        lease_expires_at=(
+            timezone.now() + timedelta(seconds=lease_seconds) if lease_seconds else None
+        ),
+    )
+
+
+async def test_looking_for_a_streaming_reply_is_one_read_when_none_is_orphaned(conversation):
+    live = await reply_in(conversation, lease_seconds=30)
+
+    def look():
+        with CaptureQueriesContext(connections["default"]) as queries:
+            found = services.streaming_reply(conversation.pk)
+        return found, queries
+
+    found, queries = await database_sync_to_async(look)()
+    assert found.pk == live.pk and found.status == Status.STREAMING
+    assert len(queries) == 1 and queries[0]["sql"].startswith("SELECT")
+
+
+async def test_looking_for_a_streaming_reply_sweeps_an_orphan_first(conversation):
+    orphan = await reply_in(conversation, lease_seconds=None)
+    assert await database_sync_to_async(services.streaming_reply)(conversation.pk) is None
+    await database_sync_to_async(orphan.refresh_from_db)()
+    assert orphan.status == Status.INTERRUPTED and orphan.content == "Half an ans"
+
+
+def test_batches_stored_at_once_hold_the_limits_of_the_users_they_share(
+    make_user, personas, model_server, settings
+):
+    # Batches stored side by side (several on PostgreSQL) lock their owners' rows in one
+    # order: none waits for another forever, and each sees what the other stored.
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 1
+    people = [make_user(f"shared-{i}") for i in range(3)]
+    batches = [
+        [
+            services.Post(
+                person, services.start_conversation(user=person).pk, "Hi", uuid.uuid4().hex
+            )
+            for person in (people if n % 2 else reversed(people))
+        ]
+        for n in range(4)
+    ]
+    results: list[services.PreparedReply | Exception] = []
+    lock = threading.Lock()
+
+    def store(posts):
+        outcome = services.post_messages(posts)
+        connection.close()
+        with lock:
+            results.extend(outcome)
+
+    threads = [threading.Thread(target=store, args=(posts,)) for posts in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    stored = [r for r in results if isinstance(r, services.PreparedReply)]
+    refused = [r for r in results if isinstance(r, ChatError)]
+    assert len(results) == 12 and len(stored) == 3 and len(refused) == 9
+    assert {r.code for r in refused} == {"too_many_replies"}
+    assert sorted(p.conversation.user_id for p in stored) == sorted(p.pk for p in people)
