@@ -423,17 +423,52 @@ POST_BATCH_WORKERS = 4
 Posted = tuple[services.PreparedReply, "asyncio.Task[None] | None"]
 
 
-class _PostQueue:
+class PostQueue:
+    """The messages of one process waiting to be stored, and the workers storing them."""
+
     def __init__(self) -> None:
         self.waiting: list[tuple[services.Post, asyncio.Future[Posted]]] = []
-        self.workers: set[asyncio.Task[None]] = set()
+        # Workers still storing: one that has found the queue empty no longer counts, in the
+        # same step as that last look, so a post queued from then on starts a worker of its own.
+        self.busy = 0
+        self.workers: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
         sqlite = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
         self.most_workers = 1 if sqlite else POST_BATCH_WORKERS
 
+    def put(self, post: services.Post) -> asyncio.Future[Posted]:
+        """Queue a post; its future gets the stored reply and the task announcing it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Posted] = loop.create_future()
+        self.waiting.append((post, future))
+        if self.busy < self.most_workers:
+            self.busy += 1
+            worker = loop.create_task(self._store(), context=contextvars.Context())
+            self.workers.add(worker)
+            worker.add_done_callback(self.workers.discard)
+        return future
 
-_post_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PostQueue] = (
+    async def _store(self) -> None:
+        try:
+            while self.waiting:
+                batch = self.waiting[:POST_BATCH_MAX]
+                del self.waiting[:POST_BATCH_MAX]
+                await _store_batch(batch)
+        finally:
+            self.busy -= 1
+
+
+_post_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostQueue] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def post_queue() -> PostQueue:
+    """This process's (event loop's) queue of messages to store."""
+    loop = asyncio.get_running_loop()
+    queue = _post_queues.get(loop)
+    if queue is None:
+        queue = _post_queues[loop] = PostQueue()
+    return queue
 
 
 async def post(
@@ -445,42 +480,30 @@ async def post(
     the caller is gone (its socket closed) by then.
     """
     channel = await control_channel()
-    loop = asyncio.get_running_loop()
-    queue = _post_queues.get(loop)
-    if queue is None:
-        queue = _post_queues[loop] = _PostQueue()
     language = translation.get_language()
-    future: asyncio.Future[Posted] = loop.create_future()
-    queue.waiting.append(
-        (services.Post(user, conversation_id, content, client_id, channel, language), future)
+    future = post_queue().put(
+        services.Post(user, conversation_id, content, client_id, channel, language)
     )
-    if len(queue.workers) < queue.most_workers:
-        worker = loop.create_task(_store_posts(queue), context=contextvars.Context())
-        queue.workers.add(worker)
-        worker.add_done_callback(queue.workers.discard)
     prepared, announcing = await future
     if announcing is not None:
         await asyncio.shield(announcing)
     return prepared
 
 
-async def _store_posts(queue: _PostQueue) -> None:
-    while queue.waiting:
-        batch = queue.waiting[:POST_BATCH_MAX]
-        del queue.waiting[:POST_BATCH_MAX]
-        results: list[services.PreparedReply | Exception]
-        try:
-            results = await in_database(services.post_messages)([post for post, _ in batch])
-        except Exception as exc:
-            results = [exc] * len(batch)
-        for (post, future), result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                if not future.done():
-                    future.set_exception(result)
-                continue
-            announcing = _launch(result, post.language) if result.is_new else None
+async def _store_batch(batch: list[tuple[services.Post, asyncio.Future[Posted]]]) -> None:
+    results: list[services.PreparedReply | Exception]
+    try:
+        results = await in_database(services.post_messages)([post for post, _ in batch])
+    except Exception as exc:
+        results = [exc] * len(batch)
+    for (post, future), result in zip(batch, results, strict=True):
+        if isinstance(result, Exception):
             if not future.done():
-                future.set_result((result, announcing))
+                future.set_exception(result)
+            continue
+        announcing = _launch(result, post.language) if result.is_new else None
+        if not future.done():
+            future.set_result((result, announcing))
 
 
 async def request_stop(reply: Message) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 
 from conversations import replies
-from conversations.models import Message
+from conversations.models import Message, Role, Status
 from conversations.routing import websocket_urlpatterns
 
 router = URLRouter(websocket_urlpatterns)
@@ -100,3 +102,21 @@ async def settle() -> None:
     """Wait until every reply this process started has ended."""
     async with asyncio.timeout(15):
         await replies.wait_for_replies()
+
+
+@database_sync_to_async
+def half_written_reply(
+    conversation: Any, *, lease_seconds: float | None, runner_channel: str = ""
+) -> Message:
+    """A question and a reply left `streaming` with half its text; its lease ends in
+    `lease_seconds` (in the past when negative; None: it never had one)."""
+    Message.objects.create(conversation=conversation, role=Role.USER, content="Question")
+    lease = None if lease_seconds is None else timezone.now() + timedelta(seconds=lease_seconds)
+    return Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        status=Status.STREAMING,
+        content="Half an ans",
+        lease_expires_at=lease,
+        runner_channel=runner_channel,
+    )

@@ -216,3 +216,21 @@ async def test_a_stored_message_gets_its_reply_even_when_its_sender_is_gone(send
     assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
     assert messages[1].status == Status.COMPLETE
     assert "Are you still there?" in messages[1].content
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_queued_as_the_last_worker_finishes_is_stored(senders):
+    # The callbacks of the last future a worker resolves run after that worker has looked at
+    # the queue for the last time: a message queued then must start a worker of its own.
+    queue = replies.post_queue()
+    first, second = posts_of(senders[:2], "Who is next?")
+    late: list[asyncio.Future] = []
+    stored = queue.put(first)
+    stored.add_done_callback(lambda _: late.append(queue.put(second)))
+    await stored
+    prepared, _announcing = await asyncio.wait_for(late[0], 5)
+    await settle()
+    assert prepared.is_new and prepared.conversation.pk == senders[1].pk
+    assert (
+        await database_sync_to_async(Message.objects.filter(conversation=senders[1]).count)() == 2
+    )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from conversations import services
 from conversations.models import Message, Role, Status
 
-from .chat_client import ChatSocket, saved, settle
+from .chat_client import ChatSocket, half_written_reply, saved, settle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -86,19 +86,9 @@ async def test_closing_the_socket_does_not_stop_the_reply(owner, conversation, m
 
 
 async def test_an_orphaned_streaming_reply_is_swept_to_interrupted(owner, conversation):
-    @database_sync_to_async
-    def orphan() -> Message:
-        Message.objects.create(conversation=conversation, role=Role.USER, content="Hi")
-        return Message.objects.create(
-            conversation=conversation,
-            role=Role.ASSISTANT,
-            status=Status.STREAMING,
-            content="Half an ans",
-            lease_expires_at=timezone.now() - timedelta(seconds=1),
-            runner_channel="reply.gone!dead",
-        )
-
-    reply = await orphan()
+    reply = await half_written_reply(
+        conversation, lease_seconds=-1, runner_channel="reply.gone!dead"
+    )
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.until("ready")
         await socket.send({"type": "subscribe", "after_id": 0})

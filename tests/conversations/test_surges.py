@@ -6,20 +6,18 @@ import asyncio
 import threading
 import time
 import uuid
-from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from conversations import llm, replies, services
 from conversations.errors import ChatError
-from conversations.models import Message, Role, Status
+from conversations.models import Status
 
-from .chat_client import ChatSocket, settle
+from .chat_client import ChatSocket, half_written_reply, settle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -99,22 +97,8 @@ async def test_ready_is_sent_once_the_connect_has_looked_for_a_streaming_reply(
         assert looked.is_set()
 
 
-@database_sync_to_async
-def reply_in(conversation, lease_seconds: float | None) -> Message:
-    Message.objects.create(conversation=conversation, role=Role.USER, content="Question")
-    return Message.objects.create(
-        conversation=conversation,
-        role=Role.ASSISTANT,
-        status=Status.STREAMING,
-        content="Half an ans",
-        lease_expires_at=(
-            timezone.now() + timedelta(seconds=lease_seconds) if lease_seconds else None
-        ),
-    )
-
-
 async def test_looking_for_a_streaming_reply_is_one_read_when_none_is_orphaned(conversation):
-    live = await reply_in(conversation, lease_seconds=30)
+    live = await half_written_reply(conversation, lease_seconds=30)
 
     def look():
         with CaptureQueriesContext(connections["default"]) as queries:
@@ -127,7 +111,7 @@ async def test_looking_for_a_streaming_reply_is_one_read_when_none_is_orphaned(c
 
 
 async def test_looking_for_a_streaming_reply_sweeps_an_orphan_first(conversation):
-    orphan = await reply_in(conversation, lease_seconds=None)
+    orphan = await half_written_reply(conversation, lease_seconds=None)
     assert await database_sync_to_async(services.streaming_reply)(conversation.pk) is None
     await database_sync_to_async(orphan.refresh_from_db)()
     assert orphan.status == Status.INTERRUPTED and orphan.content == "Half an ans"
