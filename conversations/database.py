@@ -9,6 +9,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 
+def side_by_side() -> bool:
+    """Whether database work may run in several threads at once: not on SQLite, one writer."""
+    return settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+
+
 def in_database(function: Callable[..., Any]) -> Callable[..., Any]:
     """`database_sync_to_async`, in a thread of its own where the database has room for it.
 
@@ -17,5 +22,4 @@ def in_database(function: Callable[..., Any]) -> Callable[..., Any]:
     would only wait on its lock (with its coarse busy back-off), so there the calls stay on
     channels' one database thread.
     """
-    parallel = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
-    return database_sync_to_async(function, thread_sensitive=not parallel)
+    return database_sync_to_async(function, thread_sensitive=not side_by_side())

@@ -30,8 +30,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone, translation
 
-from . import llm, services
-from .database import in_database
+from . import database, llm, services
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
@@ -380,7 +379,7 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     if prepare is services.post_message:
         return await post(**kwargs)
     channel = await control_channel()
-    prepared = await in_database(prepare)(runner_channel=channel, **kwargs)
+    prepared = await database.in_database(prepare)(runner_channel=channel, **kwargs)
     if prepared.is_new:
         await _launch(prepared, translation.get_language())
     return prepared
@@ -432,8 +431,7 @@ class PostQueue:
         # same step as that last look, so a post queued from then on starts a worker of its own.
         self.busy = 0
         self.workers: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
-        sqlite = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-        self.most_workers = 1 if sqlite else POST_BATCH_WORKERS
+        self.most_workers = POST_BATCH_WORKERS if database.side_by_side() else 1
 
     def put(self, post: services.Post) -> asyncio.Future[Posted]:
         """Queue a post; its future gets the stored reply and the task announcing it."""
@@ -493,7 +491,7 @@ async def post(
 async def _store_batch(batch: list[tuple[services.Post, asyncio.Future[Posted]]]) -> None:
     results: list[services.PreparedReply | Exception]
     try:
-        results = await in_database(services.post_messages)([post for post, _ in batch])
+        results = await database.in_database(services.post_messages)([post for post, _ in batch])
     except Exception as exc:
         results = [exc] * len(batch)
     for (post, future), result in zip(batch, results, strict=True):

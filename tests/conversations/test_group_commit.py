@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations import replies, services
+from conversations import database, replies, services
 from conversations.errors import ChatError
 from conversations.models import Message, Role, Status
 from conversations.services import Post, post_messages
@@ -234,3 +234,36 @@ async def test_a_message_queued_as_the_last_worker_finishes_is_stored(senders):
     assert (
         await database_sync_to_async(Message.objects.filter(conversation=senders[1]).count)() == 2
     )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_burst_is_stored_in_batches_side_by_side_where_the_database_allows(
+    senders, monkeypatch
+):
+    monkeypatch.setattr(database, "side_by_side", lambda: True)
+    storing: list[int] = []
+    all_started, go_on = threading.Event(), threading.Event()
+
+    def refuse_all(posts):
+        storing.append(len(posts))
+        if len(storing) == 3:
+            all_started.set()
+        go_on.wait(5)
+        return [ChatError("busy", "Not now.") for _ in posts]
+
+    monkeypatch.setattr(services, "post_messages", refuse_all)
+    queue = replies.PostQueue()
+    futures = [queue.put(post) for post in posts_of(senders * 12)]
+    # The three batches are being stored at the same time, none waiting for another.
+    assert await asyncio.to_thread(all_started.wait, 5)
+    assert sorted(storing) == [20, 50, 50]
+    go_on.set()
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(r, ChatError) and r.code == "busy" for r in results)
+    assert queue.busy == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_sqlite_batches_are_stored_one_after_another(senders, monkeypatch):
+    monkeypatch.setattr(database, "side_by_side", lambda: False)
+    assert replies.PostQueue().most_workers == 1
