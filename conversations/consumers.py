@@ -188,7 +188,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "sync", "messages": [message_payload(m) for m in messages]})
 
     def messages_after(self, after_id: int | None) -> list[Message]:
-        services.streaming_reply(self.conversation.pk)  # orphans swept before they are shown
+        services.sweep_orphaned_replies(self.conversation.pk)
         queryset = self.conversation.messages.all()
         if after_id is not None:
             queryset = queryset.filter(id__gt=after_id)

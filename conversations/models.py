@@ -320,7 +320,8 @@ class MessageQuerySet(models.QuerySet["Message"]):
         return self.filter(conversation__user=user)
 
     def orphaned(self, now: Any = None) -> MessageQuerySet:
-        """Replies marked streaming whose process stopped renewing the lease."""
+        """Replies marked streaming whose process stopped renewing the lease (the SQL twin of
+        `Message.is_orphaned`)."""
         now = now or timezone.now()
         return self.filter(status=Status.STREAMING).filter(
             Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
@@ -395,6 +396,12 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+    def is_orphaned(self, now: Any) -> bool:
+        """Streaming with no lease, or one that ran out: no process produces it any more."""
+        return self.status == Status.STREAMING and (
+            self.lease_expires_at is None or self.lease_expires_at < now
+        )
 
     @property
     def is_reply(self) -> bool:

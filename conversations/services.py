@@ -50,8 +50,9 @@ def start_conversation(
     return conversation
 
 
-def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
-    """Mark replies left `streaming` by a process that died as `interrupted`.
+def sweep_orphaned_replies(*conversation_ids: Any) -> int:
+    """Mark replies left `streaming` by a process that died as `interrupted`: those of the
+    conversations named, or all of them.
 
     A live reply renews its lease while it streams; one whose lease ran out has no process
     producing it any more. The status and lease are part of the UPDATE's own filter, so this is
@@ -59,8 +60,8 @@ def sweep_orphaned_replies(conversation_id: object | None = None) -> int:
     """
     now = timezone.now()
     replies = Message.objects.orphaned(now)
-    if conversation_id is not None:
-        replies = replies.filter(conversation_id=conversation_id)
+    if conversation_ids:
+        replies = replies.filter(conversation_id__in=conversation_ids)
     # Called on every socket connect and page view: a read (on the partial index of streaming
     # replies) spares the write, and SQLite's write lock, when there is nothing to sweep.
     if not replies.exists():
@@ -86,7 +87,7 @@ def streaming_reply(conversation_id: Any, reply_id: int | None = None) -> Messag
         replies = replies.filter(pk=reply_id)
     streaming = list(replies.order_by("-id"))
     now = timezone.now()
-    if any(r.lease_expires_at is None or r.lease_expires_at < now for r in streaming):
+    if any(reply.is_orphaned(now) for reply in streaming):
         sweep_orphaned_replies(conversation_id)
         streaming = list(replies.order_by("-id"))
     return streaming[0] if streaming else None
@@ -227,7 +228,7 @@ class ReplyStates:
         states = cls._query(conversations, client_ids)
         # Sweeping writes: only needed where a conversation shows a streaming reply.
         showing = {c.pk for c in conversations if states.streaming[c.pk]}
-        if showing and sum(sweep_orphaned_replies(pk) for pk in showing):
+        if showing and sweep_orphaned_replies(*showing):
             states = cls._query(conversations, client_ids)
         return states
 
@@ -402,7 +403,7 @@ def _create_reply(
     )
     reply.save(force_insert=True)
     conversation.updated_at = now
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    _save_titles_and_times([conversation], now)
     return reply, request
 
 

@@ -17,7 +17,7 @@ from conversations.errors import ChatError
 from conversations.models import Message, Role, Status
 from conversations.services import Post, post_messages
 
-from .chat_client import ChatSocket, settle
+from .chat_client import ChatSocket, half_written_reply, settle
 
 
 def posts_of(conversations, content="Hello", **extra) -> list[Post]:
@@ -267,3 +267,16 @@ async def test_a_burst_is_stored_in_batches_side_by_side_where_the_database_allo
 async def test_on_sqlite_batches_are_stored_one_after_another(senders, monkeypatch):
     monkeypatch.setattr(database, "side_by_side", lambda: False)
     assert replies.PostQueue().most_workers == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_batch_sweeps_the_orphans_of_its_conversations_before_the_limits(senders):
+    orphans = [await half_written_reply(c, lease_seconds=-1) for c in senders[:2]]
+    live = await half_written_reply(senders[2], lease_seconds=30)
+    results = await database_sync_to_async(post_messages)(posts_of(senders[:3], "Again"))
+    assert [type(r).__name__ for r in results] == ["PreparedReply", "PreparedReply", "ChatError"]
+    assert results[2].code == "reply_in_progress"
+    for reply in [*orphans, live]:
+        await database_sync_to_async(reply.refresh_from_db)()
+    assert [r.status for r in orphans] == [Status.INTERRUPTED, Status.INTERRUPTED]
+    assert live.status == Status.STREAMING
