@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -27,8 +28,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -72,11 +75,24 @@ class RoundResult:
     wall_seconds: float = 0.0
 
 
+async def direct_chunks(client: Any, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """A stream as a plain client asks for it, `chat.completions.create`, read as the app reads
+    a stream: its raw lines, one `json.loads` a chunk (`llm.read_chunks`)."""
+    from conversations import llm
+
+    async with client.chat.completions.with_streaming_response.create(**request) as response:
+        async for _event, data in llm.server_sent_data(response.iter_lines()):
+            if data.startswith("[DONE]"):
+                break
+            yield json.loads(data)
+
+
 async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
     """Time to first token straight from the simulator, same concurrency, same reading.
 
-    The stream is read by `llm.read_chunks`, as the app reads it, from a plain `AsyncOpenAI`
-    client: what differs from the app round is only what the app does around it.
+    A plain `AsyncOpenAI` client with the SDK's defaults, asking as its documentation shows
+    (`direct_chunks`): what differs from the app round is what the app does around the
+    model's stream, and how it asks for it.
     """
     from openai import AsyncOpenAI
 
@@ -90,7 +106,7 @@ async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
     async def one() -> float:
         started = time.perf_counter()
         first = None
-        async for chunk in llm.read_chunks(client, request):
+        async for chunk in direct_chunks(client, request):
             choices = chunk.get("choices") or []
             if first is None and choices and choices[0]["delta"].get("content"):
                 first = time.perf_counter() - started
@@ -104,8 +120,13 @@ async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
 
 
 async def app_round(
-    urls: list[str], sessions: list[tuple[str, str]], prompt: str, result: RoundResult
+    urls: list[str],
+    sessions: list[tuple[str, str]],
+    prompt: str,
+    result: RoundResult,
+    on_connected: Callable[[], None] | None = None,
 ) -> None:
+    """Every socket connects, then all send at once; `on_connected` runs in between."""
     import websockets
 
     async def one(index: int, cookie: str, conversation_id: str) -> None:
@@ -117,6 +138,9 @@ async def app_round(
             assert json.loads(await socket.recv())["type"] == "ready"
             connected.append(index)
             if len(connected) == len(sessions):
+                if on_connected is not None:
+                    on_connected()
+                    await asyncio.sleep(PROFILER_ATTACH_SECONDS)
                 ready.set()
             await ready.wait()
             started = time.perf_counter()
@@ -192,11 +216,23 @@ def pg_statements() -> int | None:
         return int(cursor.fetchone()[0])
 
 
+# py-spy needs a moment to attach; the round's messages are sent once it has.
+PROFILER_ATTACH_SECONDS = 1.0
+
+
 def profiler(pid: int) -> subprocess.Popen[bytes]:
-    """py-spy on the first app process, for BENCH_PROFILE_SECONDS (raw stacks, per thread)."""
-    seconds = os.environ.get("BENCH_PROFILE_SECONDS", "4")
+    """py-spy on the first app process, for BENCH_PROFILE_SECONDS (raw stacks, per thread).
+
+    Started once every socket is connected, so the stacks are those of the burst of messages
+    and their replies, not of the connects.
+    """
+    seconds = os.environ.get("BENCH_PROFILE_SECONDS", "3")
     command = ["py-spy", "record", "-p", str(pid), "-o", os.environ["BENCH_PROFILE"]]
     return subprocess.Popen([*command, "--format", "raw", "--threads", "-d", seconds, "-r", "200"])
+
+
+def start_profiler(spies: list[subprocess.Popen[bytes]], pid: int) -> None:
+    spies.append(profiler(pid))
 
 
 def measure(
@@ -216,9 +252,12 @@ def measure(
         statements_before = pg_statements()
         cpu_before = sum(proc_cpu_seconds(s.pid) for s in servers)
         started = time.perf_counter()
-        spy = profiler(servers[0].pid) if os.environ.get("BENCH_PROFILE") and not index else None
-        asyncio.run(app_round(urls, sessions, prompt, result))
-        if spy is not None:
+        spies: list[subprocess.Popen[bytes]] = []
+        on_connected = None
+        if os.environ.get("BENCH_PROFILE") and not index:
+            on_connected = functools.partial(start_profiler, spies, servers[0].pid)
+        asyncio.run(app_round(urls, sessions, prompt, result, on_connected))
+        for spy in spies:
             spy.wait()
         result.wall_seconds += time.perf_counter() - started
         result.cpu_seconds += sum(proc_cpu_seconds(s.pid) for s in servers) - cpu_before

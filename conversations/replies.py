@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -35,6 +35,7 @@ from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FINISH_STATUS = {
     "stop": Status.COMPLETE,
@@ -77,6 +78,21 @@ def delta_interval() -> float:
     token still goes at once; later deltas carry more tokens each.
     """
     return max(settings.CHAT_DELTA_SECONDS, len(_running) / settings.CHAT_DELTAS_PER_SECOND)
+
+
+def one_per_loop(make: Callable[[], T]) -> Callable[[], T]:
+    """A function giving the running event loop's own `make()`: one per process under daphne,
+    one per test's loop in tests (what a loop's tasks share must not outlive it)."""
+    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def of_this_loop() -> T:
+        loop = asyncio.get_running_loop()
+        found = made.get(loop)
+        if found is None:
+            found = made[loop] = make()
+        return found
+
+    return of_this_loop
 
 
 def running_replies() -> dict[int, ReplyRunner]:
@@ -130,7 +146,7 @@ class ReplyRunner:
     async def run(self, language: str | None = None) -> None:
         if language:
             translation.activate(language)
-        saver = asyncio.create_task(self._save_periodically())
+        progress_saves().add(self)
         publisher = asyncio.create_task(self._publish())
         status, finish_reason, error = Status.ERROR, "", ""
         usage: llm.Finished | None = None
@@ -151,9 +167,7 @@ class ReplyRunner:
             self._closing = True
             self._wake.set()
             await publisher
-            saver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await saver
+            progress_saves().discard(self)
             try:
                 await self._finish(status, finish_reason, error, usage)
             finally:
@@ -229,28 +243,17 @@ class ReplyRunner:
         if self._stream_task is not None and not self._stream_task.done():
             self._stream_task.cancel()
 
-    async def _save_periodically(self) -> None:
-        interval = min(settings.CHAT_FLUSH_SECONDS, settings.CHAT_LEASE_SECONDS / 3)
-        while True:
-            await asyncio.sleep(interval)
-            await self._save_progress()
+    def progress(self, now: float) -> services.Progress | None:
+        """What to save of this reply now: its new text, or its lease alone when it is due."""
+        if self.seq != self.saved_seq:
+            return services.Progress(self.reply.pk, self.seq, self.published_text)
+        if now - self.lease_renewed_at >= settings.CHAT_LEASE_SECONDS / 3:
+            return services.Progress(self.reply.pk, self.seq, None)
+        return None
 
-    async def _save_progress(self) -> None:
-        """Save the text sent so far; renew the lease, also when no token came for a while."""
-        seq, text = self.seq, self.published_text
-        lease_due = time.monotonic() - self.lease_renewed_at >= settings.CHAT_LEASE_SECONDS / 3
-        if seq == self.saved_seq and not lease_due:
-            return
-        fields: dict[str, Any] = {
-            "lease_expires_at": timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
-        }
-        if seq != self.saved_seq:
-            fields.update(content=text, seq=seq)
-        await database_sync_to_async(
-            Message.objects.filter(pk=self.reply.pk, status=Status.STREAMING).update
-        )(**fields)
-        self.saved_seq = seq
-        self.lease_renewed_at = time.monotonic()
+    def saved(self, progress: services.Progress, now: float) -> None:
+        self.saved_seq = max(self.saved_seq, progress.seq)
+        self.lease_renewed_at = now
 
     async def _finish(
         self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
@@ -293,6 +296,56 @@ class ReplyRunner:
         )
         Conversation.objects.filter(pk=self.conversation.pk).update(updated_at=timezone.now())
         return reply
+
+
+class ProgressSaves:
+    """The periodic saves of every reply one process streams: one batch for all of them.
+
+    Every `CHAT_FLUSH_SECONDS` (at most a third of the lease) the text each reply has sent
+    since its last save is written, and the lease of a reply with nothing new is renewed, in
+    one trip to the database thread and two statements (`services.save_progress`). A reply's
+    writes grow with its duration, not its tokens; a process streaming a few hundred replies
+    makes one trip a second, not one per reply.
+    """
+
+    def __init__(self) -> None:
+        self.runners: set[ReplyRunner] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, runner: ReplyRunner) -> None:
+        self.runners.add(runner)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(
+                self._run(), name="reply progress saves", context=contextvars.Context()
+            )
+
+    def discard(self, runner: ReplyRunner) -> None:
+        self.runners.discard(runner)
+
+    async def _run(self) -> None:
+        interval = min(settings.CHAT_FLUSH_SECONDS, settings.CHAT_LEASE_SECONDS / 3)
+        while self.runners:
+            await asyncio.sleep(interval)
+            try:
+                await self.save_due()
+            except Exception:
+                # The next round saves the text again; the lease outlives a missed round.
+                logger.exception("saving the streaming replies failed; trying again")
+
+    async def save_due(self) -> None:
+        now = time.monotonic()
+        due = [(runner, runner.progress(now)) for runner in list(self.runners)]
+        due = [(runner, progress) for runner, progress in due if progress is not None]
+        if not due:
+            return
+        lease_until = timezone.now() + timedelta(seconds=settings.CHAT_LEASE_SECONDS)
+        await database.in_database(services.save_progress)([p for _, p in due], lease_until)
+        for runner, progress in due:
+            runner.saved(progress, now)
+
+
+# This process's (event loop's) periodic saves of its streaming replies.
+progress_saves = one_per_loop(ProgressSaves)
 
 
 # Each process (event loop) listens on one channel for the stop and catch-up requests of all
@@ -455,18 +508,8 @@ class PostQueue:
             self.busy -= 1
 
 
-_post_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PostQueue] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def post_queue() -> PostQueue:
-    """This process's (event loop's) queue of messages to store."""
-    loop = asyncio.get_running_loop()
-    queue = _post_queues.get(loop)
-    if queue is None:
-        queue = _post_queues[loop] = PostQueue()
-    return queue
+# This process's (event loop's) queue of messages to store.
+post_queue = one_per_loop(PostQueue)
 
 
 async def post(

@@ -608,6 +608,49 @@ def _save_titles_and_times(conversations: Iterable[Conversation], now: Any) -> N
         cursor.executemany(sql, rows)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What a streaming reply has sent so far, to save; with no `content`, its lease alone."""
+
+    reply_id: int
+    seq: int
+    content: str | None
+
+
+def save_progress(saves: Sequence[Progress], lease_expires_at: Any) -> None:
+    """Save the text of several streaming replies and renew their leases, together.
+
+    Two statements however many replies stream (the text, and the leases of those with no new
+    text), each sent once with every row's values. A reply that ended meanwhile is not
+    touched: its final save knows best.
+    """
+    connection = connections[Message.objects.db]
+    ops = connection.ops
+    columns = {
+        name: ops.quote_name(Message._meta.get_field(name).column)
+        for name in ("content", "seq", "lease_expires_at", "status", "id")
+    }
+    where = "WHERE {id} = %s AND {status} = %s".format(**columns)
+    table = ops.quote_name(Message._meta.db_table)
+    until = Message._meta.get_field("lease_expires_at").get_db_prep_value(
+        lease_expires_at, connection
+    )
+    streaming = Status.STREAMING.value
+    texts, leases = [], []
+    for save in saves:
+        if save.content is None:
+            leases.append((until, save.reply_id, streaming))
+        else:
+            texts.append((save.content, save.seq, until, save.reply_id, streaming))
+    with transaction.atomic(), connection.cursor() as cursor:
+        if texts:
+            set_text = "SET {content} = %s, {seq} = %s, {lease_expires_at} = %s".format(**columns)
+            cursor.executemany(f"UPDATE {table} {set_text} {where}", texts)
+        if leases:
+            set_lease = "SET {lease_expires_at} = %s".format(**columns)
+            cursor.executemany(f"UPDATE {table} {set_lease} {where}", leases)
+
+
 def regenerate(
     *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:

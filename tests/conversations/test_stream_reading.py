@@ -67,3 +67,31 @@ async def test_an_error_object_in_the_stream_ends_it_with_the_servers_words(mode
     assert caught.value.code == "stream_error"
     assert "Overloaded, sorry" in caught.value.message
     assert sum(1 for c in received if c["choices"] and c["choices"][0]["delta"].get("content")) == 2
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"model": "gpt-4o-mini", "temperature": 0.2},
+        {"model": "gpt-4o-mini", "temperature": 1.0, "logprobs": True, "top_logprobs": 3},
+        {
+            "model": "gpt-4o-mini",
+            "temperature": 0.0,
+            "max_completion_tokens": 7,
+            "response_format": "json_object",
+        },
+    ],
+)
+async def test_the_server_receives_what_the_sdks_create_would_send(model_server, parameters):
+    messages = [
+        {"role": "system", "content": "Answer in JSON. 한국어로 답하세요."},
+        {"role": "user", "content": "안녕하세요, how are you?"},
+    ]
+    request = llm.build_request(parameters, messages)
+    client = AsyncOpenAI(api_key="sk-test", base_url=model_server.base_url, max_retries=0)
+    async with client:
+        read = [chunk async for chunk in llm.read_chunks(client, request)]
+        created = [chunk async for chunk in await client.chat.completions.create(**request)]
+    sent_by_read, sent_by_create = model_server.config.requests[-2:]
+    assert sent_by_read == sent_by_create
+    assert read and created
