@@ -228,7 +228,8 @@ def profiler(pid: int) -> subprocess.Popen[bytes]:
     """
     seconds = os.environ.get("BENCH_PROFILE_SECONDS", "3")
     command = ["py-spy", "record", "-p", str(pid), "-o", os.environ["BENCH_PROFILE"]]
-    return subprocess.Popen([*command, "--format", "raw", "--threads", "-d", seconds, "-r", "200"])
+    options = ["--format", "raw", "--threads", "--gil", "-d", seconds, "-r", "500"]
+    return subprocess.Popen([*command, *options])
 
 
 def start_profiler(spies: list[subprocess.Popen[bytes]], pid: int) -> None:

@@ -86,3 +86,21 @@ def test_per_model_context_budgets_are_parsed_and_checked(monkeypatch):
     monkeypatch.setenv("BUDGETS", "llama3:8000")
     with pytest.raises(ImproperlyConfigured, match="BUDGETS must look like"):
         env_mapping_int("BUDGETS")
+
+
+def test_the_server_process_freezes_what_it_loaded_and_collects_young_objects_less_often():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
+    script = (
+        "import gc; before = gc.get_threshold(); import chatsite.asgi; "
+        "print(before, gc.get_threshold(), gc.get_freeze_count() > 10_000)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**clean, "DJANGO_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "(700, 10, 10) (20000, 20, 20) True"
