@@ -317,6 +317,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.apply_state(event["frame"])
 
     async def apply_state(self, frame: dict[str, Any]) -> None:
+        # A snapshot can be answered after the reply's end has gone out: the end holds it all.
+        if frame["reply_id"] in self.ended:
+            return
         view = self.view(frame["reply_id"])
         if view.seq is not None and view.seq >= frame["seq"]:
             return

@@ -278,7 +278,10 @@ export class MessageList extends EventTarget {
   }
 
   applyState(frame) {
-    if (!this.find(frame.reply_id)) {
+    const item = this.find(frame.reply_id);
+    // The live state of a reply shown as ended came late: its end already holds it all.
+    if (item && item.dataset.status !== "streaming") return;
+    if (!item) {
       this.upsert({ id: frame.reply_id, role: "assistant", status: "streaming", content: "" });
     }
     const stream = this.streamOf(frame.reply_id);

@@ -302,6 +302,49 @@ def test_json_mode_replies_are_pretty_printed_and_confidence_is_shown(chat):
     assert last_reply(page).locator(".heatmap .token").count() == tokens.count()
 
 
+# Every socket the page opens, kept where a test can reach it.
+RECORD_SOCKETS = """(() => {
+    const Native = window.WebSocket;
+    window.openedSockets = [];
+    window.WebSocket = class extends Native {
+        constructor(...args) {
+            super(...args);
+            window.openedSockets.push(this);
+        }
+    };
+})();"""
+
+LATE_STATE = """(id) => {
+    const socket = window.openedSockets[window.openedSockets.length - 1];
+    const state = {type: "reply.state", reply_id: id, seq: 1, content: '{"col'};
+    state.status = "streaming";
+    socket.dispatchEvent(new MessageEvent("message", {data: JSON.stringify(state)}));
+}"""
+
+
+def test_a_live_state_that_comes_after_the_end_does_not_reopen_the_reply(login):
+    page = login()
+    page.add_init_script(script=RECORD_SOCKETS)
+    conversation = services.start_conversation(user=page.user)
+    services.update_conversation_settings(
+        user=page.user,
+        conversation_id=conversation.pk,
+        values={"response_format": "json_object", "system_prompt": "Answer with JSON."},
+    )
+    page.goto(f"/c/{conversation.pk}/")
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    send(page, "List two colours")
+    wait_for_status(page, "complete")
+    reply = last_reply(page)
+    expect(reply.locator(".content code.language-json")).to_be_visible()
+    page.evaluate(LATE_STATE, int(reply.get_attribute("data-id")))
+    page.wait_for_timeout(500)  # a paint the state would have scheduled has come
+    expect(reply.locator(".content code.language-json")).to_be_visible()
+    assert reply.locator(".content .json-raw").count() == 0
+    assert reply.get_attribute("data-status") == "complete"
+    expect(page.locator("#stop-button")).to_be_hidden()
+
+
 # A browser slow to paint (a busy machine, a background tab): the streaming renderer's next
 # paint comes 1.5 s late, after the whole reply has arrived and ended.
 SLOW_PAINT = """() => {

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from conversations import services
+from conversations import replies, services
 from conversations.models import Message, Role, Status
 
 from .chat_client import ChatSocket, half_written_reply, saved, settle
@@ -359,3 +360,26 @@ async def test_replies_leave_no_channel_of_theirs_behind(owner, conversation, mo
         after_six = set(get_channel_layer().channels)
     assert after_six <= after_one | {name for name in after_six if "replies." not in name}
     assert len([name for name in after_six if "replies." in name]) <= 1
+
+
+async def test_a_snapshot_that_comes_after_the_reply_ended_is_not_forwarded(owner, conversation):
+    """A catch-up answered late (the runner's snapshot crossing its end) must not reopen the
+    reply on the page: the end already carried the whole text."""
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say("Hello")
+        ended = await socket.until("reply.ended")
+        reply_id = ended["message"]["id"]
+        late = {
+            "type": "reply.state",
+            "reply_id": reply_id,
+            "seq": 1,
+            "content": "Part of",
+            "status": Status.STREAMING,
+        }
+        layer = get_channel_layer()
+        group = replies.group_name(conversation.pk)
+        await layer.group_send(group, {"type": "reply.snapshot", "frame": late})
+        marker = {"type": "conversation.updated", "conversation": {"id": str(conversation.pk)}}
+        await replies.send_to_group(conversation.pk, marker)
+        after = await socket.receive()
+    assert after == marker
