@@ -150,13 +150,44 @@ def _lock_for_replies(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Conversatio
             user_ids.add(user.pk)
     if not conversation_ids:
         return {}
-    locked = (
-        Conversation.objects.select_related("user")
-        .select_for_update(of=("self", "user"))
-        .filter(pk__in=conversation_ids, user_id__in=user_ids)
-        .order_by("user_id", "pk")
-    )
+    connection = connections[Conversation.objects.db]
+    sql, params = _lock_sql(connection, sorted(conversation_ids, key=str), sorted(user_ids))
+    locked = Conversation.objects.raw(sql, params)
     return {conversation.pk: conversation for conversation in locked}
+
+
+def _lock_sql(
+    connection: Any, conversation_ids: list[Any], user_ids: list[Any]
+) -> tuple[str, list]:
+    """The lock of `_lock_for_replies` as SQL: the same statement `select_related("user")
+    .select_for_update(of=("self", "user"))` builds, without the ORM compiling it for every
+    message sent (about a millisecond of CPU, a fifth of the message's transaction)."""
+    ops = connection.ops
+    user_model = Conversation._meta.get_field("user").related_model
+    conversation_table = ops.quote_name(Conversation._meta.db_table)
+    user_table = ops.quote_name(user_model._meta.db_table)
+    user_column = ops.quote_name(Conversation._meta.get_field("user").column)
+    pk_column = ops.quote_name(Conversation._meta.pk.column)
+    columns = ", ".join(
+        f"{conversation_table}.{ops.quote_name(field.column)}"
+        for field in Conversation._meta.concrete_fields
+    )
+    lock = ""
+    if connection.features.has_select_for_update_of:
+        lock = f" FOR UPDATE OF {conversation_table}, {user_table}"
+    elif connection.features.has_select_for_update:
+        lock = " FOR UPDATE"
+    sql = (
+        f"SELECT {columns} FROM {conversation_table} INNER JOIN {user_table} "
+        f"ON {conversation_table}.{user_column} = {user_table}."
+        f"{ops.quote_name(user_model._meta.pk.column)} "
+        f"WHERE {conversation_table}.{pk_column} IN ({', '.join(['%s'] * len(conversation_ids))}) "
+        f"AND {conversation_table}.{user_column} IN ({', '.join(['%s'] * len(user_ids))}) "
+        f"ORDER BY {conversation_table}.{user_column}, {conversation_table}.{pk_column}{lock}"
+    )
+    params = [Conversation._meta.pk.get_db_prep_value(pk, connection) for pk in conversation_ids]
+    params += [user_model._meta.pk.get_db_prep_value(pk, connection) for pk in user_ids]
+    return sql, params
 
 
 def _owned_from(locked: dict[Any, Conversation], user: Any, conversation_id: Any) -> Conversation:
@@ -334,19 +365,36 @@ def _check_rate(state: ReplyState, client_id: str) -> None:
         )
 
 
+# The messages a model may see, of a batch's conversations at once: no empty or still-streaming
+# replies. Written as SQL for the reason of REPLY_STATES_SQL: the ORM compiled this filter for
+# every message sent.
+HISTORIES_SQL = """
+SELECT conversation_id, id, role, content FROM {message}
+WHERE conversation_id IN ({conversations}) AND status <> %s AND content <> ''
+    AND role IN (%s, %s)
+ORDER BY id
+"""
+
+
 def _histories(conversation_ids: Iterable[Any]) -> dict[Any, list[HistoryItem]]:
     """The messages a model may see, oldest first: no empty or still-streaming replies."""
-    rows = (
-        Message.objects.filter(conversation_id__in=set(conversation_ids))
-        .exclude(status=Status.STREAMING)
-        .exclude(content="")
-        .filter(role__in=[Role.USER, Role.ASSISTANT])
-        .order_by("id")
-        .values_list("conversation_id", "id", "role", "content")
+    ids = sorted(set(conversation_ids), key=str)
+    if not ids:
+        return {}
+    connection = connections[Message.objects.db]
+    pk_field = Conversation._meta.pk
+    sql = HISTORIES_SQL.format(
+        message=connection.ops.quote_name(Message._meta.db_table),
+        conversations=", ".join(["%s"] * len(ids)),
     )
+    params = [pk_field.get_db_prep_value(pk, connection) for pk in ids]
+    params += [Status.STREAMING.value, Role.USER.value, Role.ASSISTANT.value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     histories: dict[Any, list[HistoryItem]] = {}
     for conversation_id, *item in rows:
-        histories.setdefault(conversation_id, []).append(HistoryItem(*item))
+        histories.setdefault(pk_field.to_python(conversation_id), []).append(HistoryItem(*item))
     return histories
 
 
