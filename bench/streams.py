@@ -10,7 +10,7 @@ several) pointed at it. For each N the benchmark measures, in the same run:
 - database statements per reply (PostgreSQL only: read from pg_stat_database).
 
 Usage:  python bench/streams.py [--clients 1,50,200] [--tps 50] [--tokens 100]
-        [--processes 1] [--write docs/benchmarks.md]
+        [--processes 1] [--rounds 3] [--samples 20] [--write docs/benchmarks.md]
 With DATABASE_URL on PostgreSQL and REDIS_URL set, it measures that stack; otherwise SQLite and
 the in-memory layer (one process).
 """
@@ -239,14 +239,16 @@ def start_profiler(spies: list[subprocess.Popen[bytes]], pid: int) -> None:
 def measure(
     count: int,
     samples: int,
+    least_rounds: int,
     servers: list[subprocess.Popen[bytes]],
     urls: list[str],
     base_url: str,
     prompt: str,
 ) -> RoundResult:
-    """Rounds of `count` clients at once, enough of them for `samples` first tokens."""
+    """Rounds of `count` clients at once: enough for `samples` first tokens, and at least
+    `least_rounds` (one round of N is one burst: its p99 is that of a single moment)."""
     result = RoundResult(clients=count)
-    rounds = max(1, -(-samples // count))
+    rounds = max(least_rounds, -(-samples // count))
     for index in range(rounds):
         sessions = make_sessions(count)
         result.direct_ttft += asyncio.run(direct_round(base_url, count, prompt))
@@ -281,6 +283,7 @@ def main() -> None:
     parser.add_argument(
         "--samples", type=int, default=20, help="first tokens per N: rounds of N until there"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="at least this many rounds per N")
     parser.add_argument("--write", default="", help="append the results to this markdown file")
     args = parser.parse_args()
     counts = [int(n) for n in args.clients.split(",")]
@@ -331,7 +334,7 @@ def main() -> None:
         for _ in range(3):
             asyncio.run(app_round(urls, make_sessions(len(urls)), prompt, RoundResult(0)))
         for count in counts:
-            result = measure(count, args.samples, servers, urls, base_url, prompt)
+            result = measure(count, args.samples, args.rounds, servers, urls, base_url, prompt)
             results.append(result)
             print(format_row(result), flush=True)
         peak = sum(proc_peak_rss_mb(s.pid) for s in servers)
