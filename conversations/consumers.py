@@ -238,6 +238,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.watchdog = asyncio.create_task(self.watch_replies())
         return view
 
+    def live_view(self, reply_id: int) -> ReplyView | None:
+        """The view of a reply whose end has not gone out. After it, nothing of the reply is
+        forwarded: a delta overtaken by the end, or a snapshot answered late, is in the end."""
+        return None if reply_id in self.ended else self.view(reply_id)
+
     async def watch_replies(self) -> None:
         """Notice a reply whose process died: its lease runs out while no delta arrives."""
         interval = settings.CHAT_LEASE_SECONDS / 2
@@ -317,21 +322,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.apply_state(event["frame"])
 
     async def apply_state(self, frame: dict[str, Any]) -> None:
-        # A snapshot can be answered after the reply's end has gone out: the end holds it all.
-        if frame["reply_id"] in self.ended:
-            return
-        view = self.view(frame["reply_id"])
-        if view.seq is not None and view.seq >= frame["seq"]:
+        view = self.live_view(frame["reply_id"])
+        if view is None or (view.seq is not None and view.seq >= frame["seq"]):
             return
         view.seq = frame["seq"]
         await self.send_json(frame)
         await self.drain(frame["reply_id"], view)
 
     async def apply_delta(self, frame: dict[str, Any]) -> None:
-        if frame["reply_id"] in self.ended:
-            return
-        view = self.view(frame["reply_id"])
-        if view.seq is not None and frame["seq"] <= view.seq:
+        view = self.live_view(frame["reply_id"])
+        if view is None or (view.seq is not None and frame["seq"] <= view.seq):
             return
         view.pending[frame["seq"]] = frame
         await self.drain(frame["reply_id"], view)
