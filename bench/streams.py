@@ -77,14 +77,12 @@ class RoundResult:
 
 async def direct_chunks(client: Any, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     """A stream as a plain client asks for it, `chat.completions.create`, read as the app reads
-    a stream: its raw lines, one `json.loads` a chunk (`llm.read_chunks`)."""
+    a stream: its raw lines, one `json.loads` a chunk (`llm.chunks_of`)."""
     from conversations import llm
 
     async with client.chat.completions.with_streaming_response.create(**request) as response:
-        async for _event, data in llm.server_sent_data(response.iter_lines()):
-            if data.startswith("[DONE]"):
-                break
-            yield json.loads(data)
+        async for chunk in llm.chunks_of(response.iter_lines()):
+            yield chunk
 
 
 async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:

@@ -189,17 +189,23 @@ async def read_chunks(
         CHAT_COMPLETIONS_PATH, body=request, cast_to=httpx2.Response, stream=True
     )
     try:
-        async for event, data in server_sent_data(response.aiter_lines()):
-            if data.startswith("[DONE]"):
-                break
-            chunk = json.loads(data)
-            if not isinstance(chunk, dict):
-                raise ValueError("a chunk that is not a JSON object")
-            if chunk.get("error") or event == "error":
-                raise _stream_error(chunk.get("error"))
+        async for chunk in chunks_of(response.aiter_lines()):
             yield chunk
     finally:
         await response.aclose()
+
+
+async def chunks_of(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """The chunk objects of a chat-completions stream, from its lines, up to `[DONE]`."""
+    async for event, data in server_sent_data(lines):
+        if data.startswith("[DONE]"):
+            break
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise ValueError("a chunk that is not a JSON object")
+        if chunk.get("error") or event == "error":
+            raise _stream_error(chunk.get("error"))
+        yield chunk
 
 
 def _stream_error(error: Any) -> ModelError:

@@ -632,28 +632,41 @@ def _store_posts(
     return prepared
 
 
-def _save_titles_and_times(conversations: Iterable[Conversation], now: Any) -> None:
-    """Each conversation's title and update time, one statement per row sent together.
+def _update_each(
+    model: Any, set_fields: Sequence[str], where_fields: Sequence[str], rows: list[tuple]
+) -> None:
+    """`UPDATE <model> SET <set_fields> WHERE <where_fields>`, sent once with every row's values
+    (`executemany`: a pipeline on psycopg 3). Each row holds the values of `set_fields`, then of
+    `where_fields`, ready for the database.
 
     `bulk_update` builds a CASE of one ORM expression per row and field: for a batch of a
-    hundred that cost more CPU than all its other statements (docs/benchmarks.md). The same
-    statement with each row's values goes as one `executemany` (a pipeline on psycopg 3).
+    hundred that cost more CPU than all its other statements (docs/benchmarks.md).
     """
-    connection = connections[Conversation.objects.db]
-    ops = connection.ops
-    sql = "UPDATE {table} SET {title} = %s, {updated_at} = %s WHERE {pk} = %s".format(
-        table=ops.quote_name(Conversation._meta.db_table),
-        title=ops.quote_name(Conversation._meta.get_field("title").column),
-        updated_at=ops.quote_name(Conversation._meta.get_field("updated_at").column),
-        pk=ops.quote_name(Conversation._meta.pk.column),
+    if not rows:
+        return
+    connection = connections[model.objects.db]
+    quote = connection.ops.quote_name
+
+    def columns(names: Sequence[str], joiner: str) -> str:
+        return joiner.join(f"{quote(model._meta.get_field(name).column)} = %s" for name in names)
+
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {columns(set_fields, ', ')} "
+        f"WHERE {columns(where_fields, ' AND ')}"
     )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _save_titles_and_times(conversations: Iterable[Conversation], now: Any) -> None:
+    """Each conversation's title and update time, in one statement."""
+    connection = connections[Conversation.objects.db]
     saved_at = Conversation._meta.get_field("updated_at").get_db_prep_value(now, connection)
     pk_field = Conversation._meta.pk
     rows = [
         (c.title, saved_at, pk_field.get_db_prep_value(c.pk, connection)) for c in conversations
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    _update_each(Conversation, ["title", "updated_at"], ["id"], rows)
 
 
 @dataclass(frozen=True)
@@ -673,30 +686,19 @@ def save_progress(saves: Sequence[Progress], lease_expires_at: Any) -> None:
     touched: its final save knows best.
     """
     connection = connections[Message.objects.db]
-    ops = connection.ops
-    columns = {
-        name: ops.quote_name(Message._meta.get_field(name).column)
-        for name in ("content", "seq", "lease_expires_at", "status", "id")
-    }
-    where = "WHERE {id} = %s AND {status} = %s".format(**columns)
-    table = ops.quote_name(Message._meta.db_table)
     until = Message._meta.get_field("lease_expires_at").get_db_prep_value(
         lease_expires_at, connection
     )
     streaming = Status.STREAMING.value
-    texts, leases = [], []
-    for save in saves:
-        if save.content is None:
-            leases.append((until, save.reply_id, streaming))
-        else:
-            texts.append((save.content, save.seq, until, save.reply_id, streaming))
-    with transaction.atomic(), connection.cursor() as cursor:
-        if texts:
-            set_text = "SET {content} = %s, {seq} = %s, {lease_expires_at} = %s".format(**columns)
-            cursor.executemany(f"UPDATE {table} {set_text} {where}", texts)
-        if leases:
-            set_lease = "SET {lease_expires_at} = %s".format(**columns)
-            cursor.executemany(f"UPDATE {table} {set_lease} {where}", leases)
+    texts = [
+        (save.content, save.seq, until, save.reply_id, streaming)
+        for save in saves
+        if save.content is not None
+    ]
+    leases = [(until, save.reply_id, streaming) for save in saves if save.content is None]
+    with transaction.atomic(using=Message.objects.db):
+        _update_each(Message, ["content", "seq", "lease_expires_at"], ["id", "status"], texts)
+        _update_each(Message, ["lease_expires_at"], ["id", "status"], leases)
 
 
 def regenerate(
