@@ -85,7 +85,7 @@ async def isolated_channel_layer():
 
     from channels.layers import channel_layers
 
-    from conversations import replies
+    from conversations import llm, replies
     from conversations.layers import close_layer
 
     channel_layers.backends.clear()
@@ -93,6 +93,7 @@ async def isolated_channel_layer():
     async with asyncio.timeout(20):
         await replies.wait_for_replies()
     await replies.close_control()
+    await llm.close_client()
     for layer in channel_layers.backends.values():
         await close_layer(layer)
     channel_layers.backends.clear()

@@ -31,7 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from conversations import confidence, replies, services
+from conversations import confidence, llm, replies, services
 from conversations.errors import ChatError
 from conversations.layers import close_channel, close_layer
 from conversations.models import Conversation, Persona, Role, Status
@@ -181,6 +181,7 @@ class TerminalChat:
                 loop.remove_signal_handler(signal.SIGINT)
             await replies.wait_for_replies()
             await replies.close_control()
+            await llm.close_client()
             await close_layer(get_channel_layer())
 
     async def greet(self) -> None:
