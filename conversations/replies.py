@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -472,14 +473,24 @@ async def _announce(prepared: services.PreparedReply) -> None:
 # SQLite, one writer, stores one after another.
 POST_BATCH_MAX = 50
 POST_BATCH_WORKERS = 4
+# A worker's database thread takes the next batch itself as soon as it has stored one, for up
+# to this long: it does not wait for the busy event loop in between (at a burst of messages
+# that wait was longer than the storing). Then it makes room for other database work.
+POST_TRIP_SECONDS = 0.25
 Posted = tuple[services.PreparedReply, "asyncio.Task[None] | None"]
+Waiting = tuple[services.Post, "asyncio.Future[Posted]"]
 
 
 class PostQueue:
-    """The messages of one process waiting to be stored, and the workers storing them."""
+    """The messages of one process waiting to be stored, and the workers storing them.
+
+    The queue is shared by the event loop, which adds to it, and the workers' database
+    threads, which take from it: under a lock.
+    """
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[services.Post, asyncio.Future[Posted]]] = []
+        self.lock = threading.Lock()
+        self.waiting: list[Waiting] = []
         # Workers still storing: one that has found the queue empty no longer counts, in the
         # same step as that last look, so a post queued from then on starts a worker of its own.
         self.busy = 0
@@ -490,22 +501,40 @@ class PostQueue:
         """Queue a post; its future gets the stored reply and the task announcing it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Posted] = loop.create_future()
-        self.waiting.append((post, future))
-        if self.busy < self.most_workers:
-            self.busy += 1
-            worker = loop.create_task(self._store(), context=contextvars.Context())
+        with self.lock:
+            self.waiting.append((post, future))
+            start_worker = self.busy < self.most_workers
+            if start_worker:
+                self.busy += 1
+        if start_worker:
+            worker = loop.create_task(self._work(), context=contextvars.Context())
             self.workers.add(worker)
             worker.add_done_callback(self.workers.discard)
         return future
 
-    async def _store(self) -> None:
-        try:
-            while self.waiting:
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while await database.in_database(self._store)(loop):
+            pass
+
+    def _store(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Store batches in a row, in a database thread; whether the worker goes on."""
+        until = time.monotonic() + POST_TRIP_SECONDS
+        while True:
+            with self.lock:
                 batch = self.waiting[:POST_BATCH_MAX]
                 del self.waiting[:POST_BATCH_MAX]
-                await _store_batch(batch)
-        finally:
-            self.busy -= 1
+                if not batch:
+                    self.busy -= 1
+                    return False
+            results: list[services.PreparedReply | Exception]
+            try:
+                results = services.post_messages([post for post, _ in batch])
+            except Exception as exc:
+                results = [exc] * len(batch)
+            loop.call_soon_threadsafe(_deliver, batch, results, context=contextvars.Context())
+            if time.monotonic() >= until:
+                return True
 
 
 # This process's (event loop's) queue of messages to store.
@@ -531,12 +560,8 @@ async def post(
     return prepared
 
 
-async def _store_batch(batch: list[tuple[services.Post, asyncio.Future[Posted]]]) -> None:
-    results: list[services.PreparedReply | Exception]
-    try:
-        results = await database.in_database(services.post_messages)([post for post, _ in batch])
-    except Exception as exc:
-        results = [exc] * len(batch)
+def _deliver(batch: list[Waiting], results: list[services.PreparedReply | Exception]) -> None:
+    """On the event loop: start the stored replies, answer each post of a stored batch."""
     for (post, future), result in zip(batch, results, strict=True):
         if isinstance(result, Exception):
             if not future.done():

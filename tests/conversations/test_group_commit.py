@@ -264,6 +264,66 @@ async def test_a_burst_is_stored_in_batches_side_by_side_where_the_database_allo
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_worker_stores_the_next_batch_without_waiting_for_the_event_loop(
+    senders, monkeypatch
+):
+    monkeypatch.setattr(database, "side_by_side", lambda: False)
+    storing: list[int] = []
+    first_started, go_on, second_stored = threading.Event(), threading.Event(), threading.Event()
+
+    def refuse_all(posts):
+        storing.append(len(posts))
+        if len(storing) == 1:
+            first_started.set()
+            go_on.wait(5)
+        else:
+            second_stored.set()
+        return [ChatError("busy", "Not now.") for _ in posts]
+
+    monkeypatch.setattr(services, "post_messages", refuse_all)
+    queue = replies.PostQueue()
+    futures = [queue.put(post) for post in posts_of(senders * 10)]  # two batches of fifty
+    assert await asyncio.to_thread(first_started.wait, 5)
+    # The event loop is busy (here: blocked) when the first batch is stored; the database
+    # thread takes the second all the same instead of waiting for the loop to hand it over.
+    go_on.set()
+    assert second_stored.wait(5)
+    assert storing == [50, 50]
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(r, ChatError) and r.code == "busy" for r in results)
+    assert queue.busy == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_long_run_of_batches_makes_room_for_other_database_work(senders, monkeypatch):
+    monkeypatch.setattr(database, "side_by_side", lambda: False)
+    monkeypatch.setattr(replies, "POST_TRIP_SECONDS", 0)
+    done: list[str] = []
+    first_started, go_on = threading.Event(), threading.Event()
+
+    def refuse_all(posts):
+        if not done:
+            first_started.set()
+            go_on.wait(5)
+        done.append(f"batch of {len(posts)}")
+        return [ChatError("busy", "Not now.") for _ in posts]
+
+    monkeypatch.setattr(services, "post_messages", refuse_all)
+    queue = replies.PostQueue()
+    futures = [queue.put(post) for post in posts_of(senders * 10)]  # two batches of fifty
+    assert await asyncio.to_thread(first_started.wait, 5)
+    # A connect's read, say, queued on the database thread while the first batch is stored.
+    other = asyncio.ensure_future(database.in_database(done.append)("other work"))
+    await asyncio.sleep(0.05)
+    go_on.set()
+    await asyncio.gather(*futures, return_exceptions=True)
+    await other
+    await asyncio.wait_for(asyncio.gather(*queue.workers), 5)
+    assert done == ["batch of 50", "other work", "batch of 50"]
+    assert queue.busy == 0
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_on_sqlite_batches_are_stored_one_after_another(senders, monkeypatch):
     monkeypatch.setattr(database, "side_by_side", lambda: False)
     assert replies.PostQueue().most_workers == 1
