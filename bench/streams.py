@@ -64,6 +64,10 @@ class RoundResult:
     clients: int
     app_ttft: list[float] = field(default_factory=list)
     direct_ttft: list[float] = field(default_factory=list)
+    # The direct stream's first tokens timed from each request's own start, as rounds before
+    # 2026-11-27 (third) timed them: that leaves out how long a request waited for the ones
+    # sent before it, which the app's clients' clocks include.
+    direct_ttft_own: list[float] = field(default_factory=list)
     produced: int = 0
     delivered: int = 0
     in_order: bool = True
@@ -85,7 +89,7 @@ async def direct_chunks(client: Any, request: dict[str, Any]) -> AsyncIterator[d
             yield chunk
 
 
-async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
+async def direct_round(base_url: str, clients: int, prompt: str) -> list[tuple[float, float]]:
     """Time to first token straight from the simulator, same concurrency, same reading.
 
     A plain `AsyncOpenAI` client with the SDK's defaults, asking as its documentation shows
@@ -101,18 +105,24 @@ async def direct_round(base_url: str, clients: int, prompt: str) -> list[float]:
         {"model": "gpt-4o-mini", "temperature": 1.0}, [{"role": "user", "content": prompt}]
     )
 
-    async def one() -> float:
+    async def one(burst_started: float) -> tuple[float, float]:
+        """(from the burst's start, from this request's own) to its first token."""
         started = time.perf_counter()
         first = None
         async for chunk in direct_chunks(client, request):
             choices = chunk.get("choices") or []
             if first is None and choices and choices[0]["delta"].get("content"):
-                first = time.perf_counter() - started
-        return first if first is not None else float("nan")
+                first = time.perf_counter()
+        if first is None:
+            return float("nan"), float("nan")
+        return first - burst_started, first - started
 
     try:
-        await one()  # warm, as the app's client is: connected, SDK loaded
-        return list(await asyncio.gather(*(one() for _ in range(clients))))
+        await one(time.perf_counter())  # warm, as the app's client is: connected, SDK loaded
+        # Every request's clock starts as the burst is asked for, as every client's does in
+        # the app round: the last to be sent waited for the others to go first.
+        started = time.perf_counter()
+        return list(await asyncio.gather(*(one(started) for _ in range(clients))))
     finally:
         await client.close()
 
@@ -139,9 +149,10 @@ async def app_round(
                 if on_connected is not None:
                     on_connected()
                     await asyncio.sleep(PROFILER_ATTACH_SECONDS)
+                burst.append(time.perf_counter())
                 ready.set()
             await ready.wait()
-            started = time.perf_counter()
+            started = burst[0]
             await socket.send(
                 json.dumps(
                     {"type": "message.send", "client_id": uuid.uuid4().hex, "content": prompt}
@@ -173,6 +184,7 @@ async def app_round(
             result.app_ttft.append(first if first is not None else float("nan"))
 
     ready = asyncio.Event()  # every socket connected: then all send at once
+    burst: list[float] = []  # when they were told to: every first token is timed from then
     connected: list[int] = []
     await asyncio.gather(
         *(one(i, cookie, conversation) for i, (cookie, conversation) in enumerate(sessions))
@@ -249,7 +261,9 @@ def measure(
     rounds = max(least_rounds, -(-samples // count))
     for index in range(rounds):
         sessions = make_sessions(count)
-        result.direct_ttft += asyncio.run(direct_round(base_url, count, prompt))
+        for from_burst, from_own_start in asyncio.run(direct_round(base_url, count, prompt)):
+            result.direct_ttft.append(from_burst)
+            result.direct_ttft_own.append(from_own_start)
         statements_before = pg_statements()
         cpu_before = sum(proc_cpu_seconds(s.pid) for s in servers)
         started = time.perf_counter()
@@ -360,6 +374,7 @@ def ms(value: float) -> str:
 def format_row(result: RoundResult) -> str:
     added_p50 = percentile(result.app_ttft, 50) - percentile(result.direct_ttft, 50)
     added_p99 = percentile(result.app_ttft, 99) - percentile(result.direct_ttft, 99)
+    added_p99_own = percentile(result.app_ttft, 99) - percentile(result.direct_ttft_own, 99)
     ratio = result.delivered / result.produced if result.produced else float("nan")
     cpu = result.cpu_seconds / (result.delivered / 1000) if result.delivered else float("nan")
     statements = (
@@ -369,7 +384,7 @@ def format_row(result: RoundResult) -> str:
         f"| {result.clients} | {result.rounds} | {ms(percentile(result.direct_ttft, 50))} | "
         f"{ms(percentile(result.app_ttft, 50))} | {ms(added_p50)} | {ms(added_p99)} | "
         f"{ratio:.3f} | {'yes' if result.in_order else 'NO'} | {cpu:.3f} | {statements} | "
-        f"{result.wall_seconds / result.rounds:.1f} |"
+        f"{result.wall_seconds / result.rounds:.1f} | {ms(added_p99_own)} |"
     )
 
 
@@ -384,8 +399,9 @@ def format_report(
         f"Peak memory of the app processes: {peak:.0f} MB.\n\n"
         "| clients | rounds | direct TTFT p50 (ms) | app TTFT p50 (ms) | added p50 (ms) "
         "| added p99 (ms) | delivered / produced | in order | CPU s / 1k tokens "
-        "| DB statements / reply | wall per round (s) |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| DB statements / reply | wall per round (s) "
+        "| added p99, direct timed from each request's start (ms) |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     return "\n".join([header, *(format_row(r) for r in results)])
 
