@@ -95,3 +95,18 @@ async def test_the_server_receives_what_the_sdks_create_would_send(model_server,
     sent_by_read, sent_by_create = model_server.config.requests[-2:]
     assert sent_by_read == sent_by_create
     assert read and created
+
+
+async def test_a_loops_client_is_kept_for_its_requests_and_closed_with_the_loop(model_server):
+    client = llm.get_client()
+    assert llm.get_client() is client
+    request = llm.build_request(
+        {"model": "gpt-4o-mini", "temperature": 0.0}, [{"role": "user", "content": "Hi"}]
+    )
+    assert [chunk async for chunk in llm.read_chunks(client, request)]
+    assert [chunk async for chunk in llm.read_chunks(llm.get_client(), request)]
+    await llm.close_client()
+    assert client.is_closed()
+    fresh = llm.get_client()
+    assert fresh is not client and not fresh.is_closed()
+    await llm.close_client()
