@@ -46,6 +46,23 @@ def default_persona(personas) -> Persona:
     return persona
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
+    """End the connections the suite's helper threads left open (asgiref's executor, the
+    simulator's workers), which would stop pytest-django from dropping a PostgreSQL test
+    database: it would stay behind, one per run."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture(scope="session")
 def sim_server():
     """One simulator on a real port for the session; each test resets its configuration."""
