@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -481,6 +482,11 @@ Posted = tuple[services.PreparedReply, "asyncio.Task[None] | None"]
 Waiting = tuple[services.Post, "asyncio.Future[Posted]"]
 
 
+@dataclass
+class _Worker:
+    released: bool = False  # no longer counted among the busy workers
+
+
 class PostQueue:
     """The messages of one process waiting to be stored, and the workers storing them.
 
@@ -514,10 +520,34 @@ class PostQueue:
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
-        while await database.in_database(self._store)(loop):
-            pass
+        worker = _Worker()
+        try:
+            while await database.in_database(self._store)(loop, worker):
+                pass
+        except Exception as exc:
+            # Not a refused or failed post (those are answered one by one): the database
+            # thread itself failed. The posts still waiting get the error rather than a
+            # worker that will never come.
+            logger.exception("storing the sent messages failed")
+            with self.lock:
+                failed, self.waiting = self.waiting, []
+            for _post, future in failed:
+                if not future.done():
+                    future.set_exception(exc)
+        finally:
+            self._release(worker)
 
-    def _store(self, loop: asyncio.AbstractEventLoop) -> bool:
+    def _release(self, worker: _Worker) -> None:
+        with self.lock:
+            self._release_locked(worker)
+
+    def _release_locked(self, worker: _Worker) -> None:
+        """The worker no longer counts: it found the queue empty, or it failed."""
+        if not worker.released:
+            worker.released = True
+            self.busy -= 1
+
+    def _store(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> bool:
         """Store batches in a row, in a database thread; whether the worker goes on."""
         until = time.monotonic() + POST_TRIP_SECONDS
         while True:
@@ -525,7 +555,7 @@ class PostQueue:
                 batch = self.waiting[:POST_BATCH_MAX]
                 del self.waiting[:POST_BATCH_MAX]
                 if not batch:
-                    self.busy -= 1
+                    self._release_locked(worker)
                     return False
             results: list[services.PreparedReply | Exception]
             try:

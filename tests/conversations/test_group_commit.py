@@ -324,6 +324,33 @@ async def test_a_long_run_of_batches_makes_room_for_other_database_work(senders,
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_failing_database_thread_answers_the_waiting_posts_and_frees_the_queue(
+    senders, monkeypatch
+):
+    monkeypatch.setattr(database, "side_by_side", lambda: False)
+    queue = replies.PostQueue()
+    store = queue._store
+    calls: list[int] = []
+
+    def failing_once(loop, worker):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database thread broke")
+        return store(loop, worker)
+
+    monkeypatch.setattr(queue, "_store", failing_once)
+    first = queue.put(posts_of(senders[:1])[0])
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(first, 5)
+    await asyncio.wait_for(asyncio.gather(*queue.workers), 5)
+    assert queue.busy == 0
+    prepared, _announcing = await asyncio.wait_for(
+        queue.put(posts_of(senders[1:2], "Still there?")[0]), 5
+    )
+    assert prepared.is_new and prepared.conversation.pk == senders[1].pk
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_on_sqlite_batches_are_stored_one_after_another(senders, monkeypatch):
     monkeypatch.setattr(database, "side_by_side", lambda: False)
     assert replies.PostQueue().most_workers == 1
