@@ -161,6 +161,7 @@ def chat_strings() -> dict[str, Any]:
         "copy": _("Copy"),
         "copied": _("Copied"),
         "copyCode": _("Copy code"),
+        "copyAnswer": _("Copy answer"),
         "retry": _("Retry"),
         "continue": _("Continue"),
         "edit": _("Edit"),

@@ -88,7 +88,12 @@ export class MessageList extends EventTarget {
       avatar.setAttribute("aria-hidden", "true");
       const error = el("div", "reply-error");
       error.setAttribute("role", "alert");
-      bubble.append(el("div", "content markdown"), el("p", "json-note"), el("p", "status-note"), error, tools);
+      bubble.append(el("div", "content markdown"), el("template", "source"), el("p", "json-note"), el("p", "status-note"), error, tools);
+      const copy = el("button", "tool", this.strings.copy);
+      copy.type = "button";
+      copy.dataset.action = "copy";
+      copy.setAttribute("aria-label", this.strings.copyAnswer);
+      tools.append(copy);
       for (const [action, label] of [["retry", this.strings.retry], ["continue", this.strings.continue]]) {
         const button = el("button", "tool", label);
         button.type = "button";
@@ -132,6 +137,8 @@ export class MessageList extends EventTarget {
       ? this.strings.statusNotes[message.status] || ""
       : "";
     item.querySelector(".reply-error").textContent = message.error || "";
+    // The answer as the model wrote it (markdown), for its Copy button.
+    item.querySelector("template.source").content.replaceChildren(message.content || "");
     const content = item.querySelector(".content");
     if (message.status !== "streaming") {
       content.replaceChildren(replyFragment(message.content, message.parameters));

@@ -176,12 +176,17 @@ export function enhance(container) {
   }
 }
 
+// Copy buttons: a code block's text, or a whole answer's markdown (kept in its template.source).
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest(".copy-code");
+  const code = event.target.closest(".copy-code");
+  const answer = event.target.closest('.tool[data-action="copy"]');
+  const button = code || answer;
   if (!button) return;
-  const pre = button.closest(".code-block").querySelector("pre");
+  const text = code
+    ? code.closest(".code-block").querySelector("pre").innerText
+    : answer.closest(".message").querySelector("template.source").content.textContent;
   try {
-    await copyText(pre.innerText);
+    await copyText(text);
     button.textContent = strings.copied;
   } catch {
     return;

@@ -73,7 +73,9 @@ def test_a_token_can_be_reached_and_read_from_the_keyboard(chat):
     wait_for_status(page, "complete")
     reply = last_reply(page)
     reply.get_by_role("button", name="Heatmap").click()
-    # Back from the toggle: the parameters, then the heatmap (one tab stop for all its tokens).
+    # Back from the toggle: the parameters, Copy, then the heatmap (one tab stop for all its
+    # tokens).
+    page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
     tokens = reply.locator(".heatmap .token")

@@ -70,6 +70,30 @@ def test_stop_keeps_what_arrived(chat, fast_model):
     assert reply_text(page) == shown
 
 
+def test_copy_puts_the_answers_markdown_on_the_clipboard(chat, fast_model):
+    page = chat(permissions=["clipboard-read", "clipboard-write"])
+    fast_model.config.tokens_per_second = 40
+    send(page, "Give me a heading, a list and a code block [[sim:tokens=60]]")
+    wait_for_text(page, 5)
+    # While the answer is being written there is nothing whole to copy yet.
+    expect(last_reply(page).get_by_role("button", name="Copy answer")).to_be_hidden()
+    wait_for_status(page, "complete")
+    reply = saved_reply(page)
+    shown = last_reply(page).locator(".content").inner_text()
+    assert reply.content.strip() != shown.strip()  # the source, not what the page rendered
+    copy = last_reply(page).get_by_role("button", name="Copy answer")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == reply.content
+    expect(copy).to_have_text("Copy")
+    # The same from the page as the server renders it.
+    page.reload()
+    page.evaluate("navigator.clipboard.writeText('')")
+    last_reply(page).get_by_role("button", name="Copy answer").click()
+    expect(last_reply(page).get_by_role("button", name="Copy answer")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == reply.content
+
+
 def test_escape_stops_the_reply(chat, fast_model):
     page = chat()
     fast_model.config.tokens_per_second = 15
