@@ -260,6 +260,8 @@ async def test_a_burst_is_stored_in_batches_side_by_side_where_the_database_allo
     go_on.set()
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert all(isinstance(r, ChatError) and r.code == "busy" for r in results)
+    # The posts are answered as each batch is stored; a worker leaves once it finds none left.
+    await asyncio.wait_for(asyncio.gather(*queue.workers), 5)
     assert queue.busy == 0
 
 
@@ -291,6 +293,8 @@ async def test_a_worker_stores_the_next_batch_without_waiting_for_the_event_loop
     assert storing == [50, 50]
     results = await asyncio.gather(*futures, return_exceptions=True)
     assert all(isinstance(r, ChatError) and r.code == "busy" for r in results)
+    # The posts are answered as each batch is stored; a worker leaves once it finds none left.
+    await asyncio.wait_for(asyncio.gather(*queue.workers), 5)
     assert queue.busy == 0
 
 
