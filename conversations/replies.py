@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -481,6 +482,16 @@ Posted = tuple[services.PreparedReply, "asyncio.Task[None] | None"]
 Waiting = tuple[services.Post, "asyncio.Future[Posted]"]
 
 
+@dataclass
+class _Worker:
+    """A worker's place among the busy ones. Its database thread gives it up in the same step
+    as its last look at the queue, so a post queued from then on starts a worker at once
+    instead of waiting for the busy event loop to hear the worker has left; the loop gives it
+    up when the thread failed. Whichever comes first counts, once."""
+
+    released: bool = False
+
+
 class PostQueue:
     """The messages of one process waiting to be stored, and the workers storing them.
 
@@ -491,8 +502,8 @@ class PostQueue:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.waiting: list[Waiting] = []
-        # Workers until they have left. A post queued after a worker's last look at the queue,
-        # while it still counted, gets the place that worker frees as it leaves.
+        # Workers still storing: one that has found the queue empty no longer counts, in the
+        # same step as that last look, so a post queued from then on starts a worker of its own.
         self.busy = 0
         self.workers: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
         self.most_workers = POST_BATCH_WORKERS if database.side_by_side() else 1
@@ -503,27 +514,20 @@ class PostQueue:
         future: asyncio.Future[Posted] = loop.create_future()
         with self.lock:
             self.waiting.append((post, future))
-            place = self._take_place()
-        if place:
-            self._start_worker(loop)
+            start_worker = self.busy < self.most_workers
+            if start_worker:
+                self.busy += 1
+        if start_worker:
+            worker = loop.create_task(self._work(), context=contextvars.Context())
+            self.workers.add(worker)
+            worker.add_done_callback(self.workers.discard)
         return future
-
-    def _take_place(self) -> bool:
-        """Under the lock: whether a worker is to start for the posts waiting."""
-        if self.waiting and self.busy < self.most_workers:
-            self.busy += 1
-            return True
-        return False
-
-    def _start_worker(self, loop: asyncio.AbstractEventLoop) -> None:
-        worker = loop.create_task(self._work(), context=contextvars.Context())
-        self.workers.add(worker)
-        worker.add_done_callback(self.workers.discard)
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
+        worker = _Worker()
         try:
-            while await database.in_database(self._store)(loop):
+            while await database.in_database(self._store)(loop, worker):
                 pass
         except Exception as exc:
             # Not a refused or failed post (those are answered one by one): the database
@@ -536,21 +540,28 @@ class PostQueue:
                 if not future.done():
                     future.set_exception(exc)
         finally:
-            with self.lock:
-                self.busy -= 1
-                place = self._take_place()
-            if place:
-                self._start_worker(loop)
+            self._release(worker)
 
-    def _store(self, loop: asyncio.AbstractEventLoop) -> bool:
+    def _release(self, worker: _Worker) -> None:
+        with self.lock:
+            self._release_locked(worker)
+
+    def _release_locked(self, worker: _Worker) -> None:
+        """The worker no longer counts: it found the queue empty, or it failed."""
+        if not worker.released:
+            worker.released = True
+            self.busy -= 1
+
+    def _store(self, loop: asyncio.AbstractEventLoop, worker: _Worker) -> bool:
         """Store batches in a row, in a database thread; whether the worker goes on."""
         until = time.monotonic() + POST_TRIP_SECONDS
         while True:
             with self.lock:
                 batch = self.waiting[:POST_BATCH_MAX]
                 del self.waiting[:POST_BATCH_MAX]
-            if not batch:
-                return False
+                if not batch:
+                    self._release_locked(worker)
+                    return False
             results: list[services.PreparedReply | Exception]
             try:
                 results = services.post_messages([post for post, _ in batch])

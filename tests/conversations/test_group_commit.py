@@ -336,11 +336,11 @@ async def test_a_failing_database_thread_answers_the_waiting_posts_and_frees_the
     store = queue._store
     calls: list[int] = []
 
-    def failing_once(loop):
+    def failing_once(loop, worker):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("the database thread broke")
-        return store(loop)
+        return store(loop, worker)
 
     monkeypatch.setattr(queue, "_store", failing_once)
     first = queue.put(posts_of(senders[:1])[0])
