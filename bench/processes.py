@@ -37,7 +37,7 @@ def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[byte
 
 
 def start_simulator(port: int, tps: float, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "conversations.simulator", "--port", str(port)]
+    command = [sys.executable, "-m", "simulator", "--port", str(port)]
     return start_process([*command, "--tps", str(tps)], env)
 
 

@@ -66,7 +66,7 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[tuple, open
 def _connection() -> tuple[str, str | None]:
     """The key and base URL to use; in demo mode the built-in simulator's."""
     if settings.DEMO_MODE:
-        from .simulator.server import ensure_background_simulator
+        from simulator.server import ensure_background_simulator
 
         return "demo-mode-no-key", ensure_background_simulator()
     return settings.OPENAI_API_KEY or "no-key-needed", settings.OPENAI_BASE_URL or None

@@ -66,8 +66,8 @@ def _test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
 @pytest.fixture(scope="session")
 def sim_server():
     """One simulator on a real port for the session; each test resets its configuration."""
-    from conversations.simulator.config import SimulatorConfig
-    from conversations.simulator.server import SimulatorServer
+    from simulator.config import SimulatorConfig
+    from simulator.server import SimulatorServer
 
     server = SimulatorServer(SimulatorConfig(tokens_per_second=None, first_token_delay=0.0))
     server.start()
@@ -77,10 +77,14 @@ def sim_server():
 
 @pytest.fixture
 def model_server(sim_server, settings):
-    """Point the app at the simulator over real HTTP, with the real SDK, and short timeouts."""
+    """Point the app at the simulator over real HTTP, with the real SDK, and short timeouts.
+
+    The simulator keeps the last 50 request bodies (``config.requests``): what reached the model.
+    """
     sim_server.config.reset()
     sim_server.config.tokens_per_second = None
     sim_server.config.first_token_delay = 0.0
+    sim_server.config.record_requests = 50
     settings.DEMO_MODE = False
     settings.OPENAI_API_KEY = "sk-test-not-a-real-key"
     settings.OPENAI_BASE_URL = sim_server.base_url

@@ -137,10 +137,12 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def fast_model(sim_server):
-    """The simulator as fast as it goes unless a message says otherwise ([[sim:tps=…]])."""
+    """The simulator as fast as it goes unless a message says otherwise ([[sim:tps=…]]),
+    keeping the last 50 request bodies."""
     sim_server.config.reset()
     sim_server.config.tokens_per_second = None
     sim_server.config.first_token_delay = 0.0
+    sim_server.config.record_requests = 50
     return sim_server
 
 

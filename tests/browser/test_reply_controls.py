@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Message, Role, Status
-from conversations.simulator.config import Fault
+from simulator.config import Fault
 from tests.browser.helpers import (
     last_reply,
     normalized,

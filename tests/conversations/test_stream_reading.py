@@ -8,7 +8,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from conversations import llm
-from conversations.simulator import Fault
+from simulator import Fault
 
 
 async def lines_of(*lines: str) -> AsyncIterator[str]:

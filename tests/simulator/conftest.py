@@ -1,7 +1,8 @@
 """Fixtures for the simulator's own tests: a real server on a real port, the real SDK.
 
 One server per test module keeps the run fast; the ``simulator`` fixture resets its
-config before every test, so each test starts from an unpaced, fault-free model.
+config before every test, so each test starts from an unpaced, fault-free model that keeps
+the last 50 request bodies.
 These tests never need Django.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from openai import AsyncOpenAI
 
-from conversations.simulator import SimulatorServer
+from simulator import SimulatorServer
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,7 @@ def simulator_server() -> Iterator[SimulatorServer]:
 @pytest.fixture
 def simulator(simulator_server: SimulatorServer) -> SimulatorServer:
     simulator_server.config.reset()
+    simulator_server.config.record_requests = 50  # what arrived, for the tests that look
     return simulator_server
 
 

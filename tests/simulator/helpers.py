@@ -9,7 +9,7 @@ from typing import Any
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionChunk
 
-from conversations.simulator.writer import LEXICON
+from simulator.writer import LEXICON
 
 MODEL = "gpt-4o-mini"
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from conversations.simulator import SimulatorServer
+from simulator import SimulatorServer
 
 from .helpers import MODEL, conversation, finish_reasons, joined, stream
 

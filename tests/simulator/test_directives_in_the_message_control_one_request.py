@@ -6,7 +6,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from conversations.simulator import Fault, SimulatorServer
+from simulator import Fault, SimulatorServer
 
 from .helpers import MODEL, content_chunks, conversation, finish_reasons, stream, stream_into
 

@@ -12,7 +12,7 @@ import time
 import pytest
 from openai import AsyncOpenAI
 
-from conversations.simulator import SimulatorServer
+from simulator import SimulatorServer
 
 from .helpers import MODEL, content_chunks, conversation, stream
 

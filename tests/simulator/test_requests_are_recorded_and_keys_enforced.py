@@ -1,4 +1,5 @@
-"""The config records what reached the model and can demand an API key."""
+"""The config records what reached the model (the latest requests, when asked to) and can
+demand an API key."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from conversations.simulator import SimulatorServer
+from simulator import SimulatorServer
 
 from .helpers import MODEL, conversation
 
@@ -33,6 +34,19 @@ async def test_rejected_requests_are_recorded_too(client: AsyncOpenAI, simulator
         await client.chat.completions.create(model="nope", messages=conversation("Hi"))
 
     assert simulator.config.requests[0]["model"] == "nope"
+
+
+async def test_only_the_latest_requests_are_kept(client: AsyncOpenAI, simulator: SimulatorServer):
+    simulator.config.record_requests = 2
+
+    for text in ("One", "Two", "Three"):
+        await client.chat.completions.create(model=MODEL, messages=conversation(text))
+
+    assert simulator.config.request_count == 3
+    assert [body["messages"] for body in simulator.config.requests] == [
+        conversation("Two"),
+        conversation("Three"),
+    ]
 
 
 async def test_the_config_is_fresh_for_every_test(simulator: SimulatorServer):

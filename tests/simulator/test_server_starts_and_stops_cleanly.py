@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from conversations.simulator import (
+from simulator import (
     Fault,
     SimulatorConfig,
     SimulatorServer,
@@ -92,7 +92,7 @@ def test_python_dash_m_serves_the_simulator_standalone():
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "conversations.simulator", "--port", str(port), "--tps", "0"],
+        [sys.executable, "-m", "simulator", "--port", str(port), "--tps", "0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

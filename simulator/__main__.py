@@ -1,8 +1,8 @@
-"""``python -m conversations.simulator``: serve the simulator standalone.
+"""``python -m simulator``: serve the simulator standalone.
 
 For benchmarks and for anyone who wants to point a client at it::
 
-    python -m conversations.simulator --port 8001 --tps 30 --delay 0.2
+    python -m simulator --port 8001 --tps 30 --delay 0.2
     OPENAI_BASE_URL=http://127.0.0.1:8001/v1 OPENAI_API_KEY=sk-any some-client
 
 Pace defaults come from ``SIMULATOR_TPS`` / ``SIMULATOR_FIRST_TOKEN_DELAY``.
@@ -22,7 +22,7 @@ from .config import SimulatorConfig
 def main(argv: Sequence[str] | None = None) -> None:
     config = SimulatorConfig.from_env()
     parser = argparse.ArgumentParser(
-        prog="python -m conversations.simulator",
+        prog="python -m simulator",
         description="Serve the OpenAI-compatible chat-completions simulator.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -6,7 +6,8 @@ instead of the network. It speaks the real wire format (``/v1/models``,
 conversation, and can act out the failures a real API shows: HTTP errors, dropped and
 stalled streams, missing finish reasons, broken chunks and content filtering.
 
-Pure Python + Starlette + uvicorn; it never imports Django.
+Pure Python + Starlette + uvicorn, a package of its own: it imports nothing of the app (no
+Django, no ``conversations``), and records no request unless its config asks it to.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast, get_args
@@ -110,8 +111,11 @@ class SimulatorConfig:
     - ``fault``: a :class:`Fault` acted out on every request (or ``fault.times`` requests).
     - ``api_key``: when set, requests need ``Authorization: Bearer <api_key>``.
     - ``models``: ids served by ``/v1/models``; other models get OpenAI's 404.
-    - ``requests``: every chat-completions body received, in order, so a test can assert
-      which context reached the model. ``request_count`` is its length.
+    - ``record_requests``: how many of the latest chat-completions bodies to keep, so a test
+      can assert which context reached the model (read them as :attr:`requests`). ``0``, the
+      default and the demo model's setting, keeps none: a body can be megabytes, and a
+      server that kept every one would grow for as long as it runs.
+    - ``request_count``: how many chat-completions requests arrived, recorded or not.
     """
 
     tokens_per_second: float | None = None
@@ -119,15 +123,24 @@ class SimulatorConfig:
     fault: Fault | None = None
     api_key: str | None = None
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    record_requests: int = 0
+    request_count: int = field(default=0, init=False)
+    _recorded: deque[dict[str, Any]] = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
 
+    def __post_init__(self) -> None:
+        if self.record_requests < 0:
+            raise ValueError("record_requests must be >= 0")
+        # A deque of maxlen 0 drops every append: recording off costs nothing.
+        self._recorded = deque(maxlen=self.record_requests)
+
     @property
-    def request_count(self) -> int:
-        """How many chat-completions requests arrived since start (or the last reset)."""
-        return len(self.requests)
+    def requests(self) -> list[dict[str, Any]]:
+        """The recorded chat-completions bodies, oldest first (at most ``record_requests``)."""
+        with self._lock:
+            return list(self._recorded)
 
     @property
     def interval(self) -> float:
@@ -136,9 +149,14 @@ class SimulatorConfig:
         return 1.0 / tps if tps else 0.0
 
     def record(self, body: dict[str, Any]) -> None:
-        """Remember a request body; called by the app for every chat-completions request."""
+        """Count a request and keep its body if recording; the app calls it for every
+        chat-completions request."""
         with self._lock:
-            self.requests.append(body)
+            self.request_count += 1
+            keep = max(0, self.record_requests)
+            if self._recorded.maxlen != keep:  # set again since the last request
+                self._recorded = deque(self._recorded, maxlen=keep)
+            self._recorded.append(body)
 
     def take_fault(self) -> Fault | None:
         """Return the configured fault for this request, counting down ``fault.times``."""
@@ -153,7 +171,8 @@ class SimulatorConfig:
             return fault
 
     def reset(self) -> None:
-        """Restore every field to its default in place (the running app keeps this object)."""
+        """Restore every field to its default in place (the running app keeps this object):
+        what was recorded is forgotten, and recording is off again."""
         fresh = SimulatorConfig()
         with self._lock:
             for item in fields(self):
@@ -166,6 +185,7 @@ class SimulatorConfig:
 
         Unset or empty variables keep the defaults (unpaced, no delay), so a test process
         that starts the background simulator gets fast answers unless it asks otherwise.
+        It records no request: the demo model runs as long as the server does.
         """
         env = os.environ if environ is None else environ
         config = cls()

@@ -3,7 +3,7 @@
 Order of checks for ``POST /v1/chat/completions`` (each can stop the request):
 
 1. API key (401) when ``config.api_key`` is set;
-2. JSON body (400), then the body is recorded in ``config.requests``;
+2. JSON body (400), then the request is counted (and its body kept, if ``config`` records);
 3. OpenAI's validation (400) and the model list (404), then ``[[sim:...]]`` directives (400);
 4. an ``http`` fault (its status), directive first, else the configured one;
 5. the engine writes the answer and :mod:`.delivery` sends it, paced, maybe faulted.

@@ -1,7 +1,7 @@
 """``[[sim:...]]`` directives: per-request control from inside the last user message.
 
 A test that runs the simulator in another process, or a person trying the demo, cannot
-reach the :class:`~conversations.simulator.config.SimulatorConfig` object. Writing
+reach the :class:`~simulator.config.SimulatorConfig` object. Writing
 ``[[sim:fault=drop:3]]`` or ``[[sim:tps=5]]`` into the message reaches the model instead.
 
 Syntax: ``[[sim:key=value]]``, several pairs separated by commas or several directives::
