@@ -54,9 +54,11 @@ async def hold_sockets(
     import websockets
 
     async def connect(index: int, cookie: str, conversation: str) -> object:
-        url = urls[index % len(urls)].replace("http", "ws") + f"/ws/conversations/{conversation}/"
+        base = urls[index % len(urls)]
+        url = base.replace("http", "ws") + f"/ws/conversations/{conversation}/"
         socket = await websockets.connect(
-            url, additional_headers={"Cookie": cookie, "Origin": "http://127.0.0.1"}
+            url,
+            additional_headers={"Cookie": cookie, "Origin": base},  # a page of that server
         )
         frame = json.loads(await socket.recv())
         assert frame["type"] == "ready", frame

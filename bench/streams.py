@@ -138,10 +138,9 @@ async def app_round(
     import websockets
 
     async def one(index: int, cookie: str, conversation_id: str) -> None:
-        url = (
-            urls[index % len(urls)].replace("http", "ws") + f"/ws/conversations/{conversation_id}/"
-        )
-        headers = {"Cookie": cookie, "Origin": "http://127.0.0.1"}
+        base = urls[index % len(urls)]
+        url = base.replace("http", "ws") + f"/ws/conversations/{conversation_id}/"
+        headers = {"Cookie": cookie, "Origin": base}  # a page of that server
         async with websockets.connect(url, additional_headers=headers, max_size=None) as socket:
             assert json.loads(await socket.recv())["type"] == "ready"
             connected.append(index)

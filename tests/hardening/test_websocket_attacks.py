@@ -40,8 +40,8 @@ async def assert_refused_before_accept(socket: AppSocket) -> None:
 )
 async def test_a_socket_opened_from_another_origin_is_refused(owner, conversation, origin):
     """Cross-site WebSocket hijacking: a page on another site opens the socket and the browser
-    sends the victim's cookie along. Without the origin check (AllowedHostsOriginValidator in
-    chatsite/asgi.py) the socket would be accepted and stream the victim's conversation."""
+    sends the victim's cookie along. Without the origin check (SiteOriginValidator in
+    chatsite/origins.py) the socket would be accepted and stream the victim's conversation."""
     socket = AppSocket(conversation.pk, cookie=await cookie_for(owner), origin=origin)
     await assert_refused_before_accept(socket)
 

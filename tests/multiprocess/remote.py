@@ -10,13 +10,12 @@ import websockets
 
 from tests.conversations.chat_client import FrameLog
 
-ORIGIN = "http://127.0.0.1"
-
 
 class RemoteSocket(FrameLog):
     def __init__(self, base_url: str, conversation_id: Any, cookie: str) -> None:
         self.url = base_url.replace("http", "ws", 1) + f"/ws/conversations/{conversation_id}/"
-        self.headers = {"Cookie": cookie, "Origin": ORIGIN}
+        # A page of the server itself: the same scheme, host and port.
+        self.headers = {"Cookie": cookie, "Origin": base_url}
         self.frames: list[dict[str, Any]] = []
         self.connection: Any = None
 
