@@ -1,7 +1,9 @@
 """The one place that knows the openai SDK: the client, the request, chunk -> event, errors.
 
-Everything else sees plain events (`Delta`, `Finished`) and `ModelError` with a sentence a user
-understands. The API key never leaves this module: not in an event, an error or a log line.
+Everything else sees plain events (`Delta`, `Finished`) and `ModelError` with a sentence of
+our own a user understands: what the model's server wrote about a failure (it can name internal
+addresses, or quote the request and its key) is logged for the operator, never shown. The API
+key never leaves this module: not in an event, an error or a log line.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import atexit
 import json
 import logging
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -232,10 +235,10 @@ async def chunks_of(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
 
 
 def _stream_error(error: Any) -> ModelError:
-    message = error.get("message") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    logger.warning("the model server reported an error in its stream: %s", server_words(message))
     return ModelError(
-        _("The model server reported an error while answering: %(reason)s")
-        % {"reason": without_key(str(message or _("no reason given")))[:300]},
+        _("The model server reported an error while answering. Try again."),
         code="stream_error",
     )
 
@@ -279,7 +282,7 @@ async def stream_reply(request: dict[str, Any]) -> AsyncIterator[Event]:
         raise describe_error(exc, request.get("model", "")) from exc
 
 
-def _status_message(status: int, model: str, server_message: str) -> str:
+def _status_message(status: int, model: str) -> str:
     if status == 401:
         return _(
             "The model server refused the API key. An administrator needs to check OPENAI_API_KEY."
@@ -293,9 +296,10 @@ def _status_message(status: int, model: str, server_message: str) -> str:
             "The model server is busy or the usage quota is used up. Wait a moment and try again."
         )
     if status == 400:
-        return _("The model server rejected the request: %(reason)s") % {
-            "reason": server_message or _("no reason given")
-        }
+        return _(
+            "The model server rejected the request (HTTP 400): the model may not support one of "
+            "this conversation's settings."
+        )
     if status >= 500:
         return _("The model server had an internal error (HTTP %(status)s). Try again.") % {
             "status": status
@@ -304,26 +308,60 @@ def _status_message(status: int, model: str, server_message: str) -> str:
 
 
 def without_key(text: str) -> str:
-    """Cut the API key out of a text from the model's server: some servers quote the request."""
+    """Cut the API key out of a text from the model's server: some servers quote the request,
+    some in capitals."""
     key = settings.OPENAI_API_KEY
-    return text.replace(key, "[API key]") if key else text
+    return re.sub(re.escape(key), "[API key]", text, flags=re.IGNORECASE) if key else text
+
+
+def server_words(text: Any) -> str:
+    """What the model's server wrote, for the log: without the key, and not a novel."""
+    return without_key(str(text or "no reason given"))[:500]
+
+
+def _could_not_connect(exc: BaseException) -> bool:
+    """Nothing answered at the server's address (connection refused, no such host, no route).
+    The SDK calls that a connection error, or a timeout when aiohttp carries its requests: the
+    HTTP layer's own exception, further down the chain, tells."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout | ConnectionRefusedError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def describe_error(exc: BaseException, model: str) -> ModelError:
-    """Turn whatever the SDK or its HTTP layer raised into a sentence for the user."""
+    """Turn whatever the SDK or its HTTP layer raised into a sentence of our own for the user;
+    the server's words go to the log."""
     if isinstance(exc, openai.APIStatusError):
-        server_message = ""
         body = exc.body
-        if isinstance(body, dict):
-            error = body.get("error", body)
-            if isinstance(error, dict):
-                server_message = without_key(str(error.get("message") or ""))[:300]
+        error = body.get("error", body) if isinstance(body, dict) else body
+        if isinstance(error, dict):
+            error = error.get("message")
+        logger.warning(
+            "the model server answered HTTP %s for %s: %s",
+            exc.status_code,
+            model,
+            server_words(error or exc.message),
+        )
         return ModelError(
-            _status_message(exc.status_code, model, server_message),
+            _status_message(exc.status_code, model),
             code=f"http_{exc.status_code}",
             status=exc.status_code,
         )
     name = type(exc).__name__
+    if _could_not_connect(exc):
+        logger.warning("the model server could not be reached: %s", server_words(exc.__cause__))
+        return ModelError(
+            _(
+                "The model server could not be reached. An administrator needs to check that it "
+                "is running and that OPENAI_BASE_URL points to it."
+            ),
+            code="unreachable",
+        )
     if isinstance(exc, openai.APITimeoutError) or "Timeout" in name:
         return ModelError(
             _("The model server stopped responding, so the answer was cut short. Try again."),

@@ -68,7 +68,7 @@ FAULTS = [
     ("stall:3", "stopped responding"),
     ("no_finish", "broke off"),
     ("broken_chunk:3", "could not be read"),
-    ("error_event:3", "reported an error while answering: The server had an error."),
+    ("error_event:3", "reported an error while answering. Try again."),
 ]
 
 

@@ -110,7 +110,10 @@ def test_the_debug_error_page_hides_the_key(settings):
 
 def server_error_echoing_the_key() -> openai.BadRequestError:
     request = httpx.Request("POST", "http://model.internal/v1/chat/completions")
-    message = f"Invalid header: Authorization: Bearer {CANARY} is not allowed here"
+    message = (
+        f"Invalid header: Authorization: Bearer {CANARY} is not allowed here "
+        f"(normalized: BEARER {CANARY.upper()})"
+    )
     return openai.BadRequestError(
         message,
         response=httpx.Response(400, request=request),
@@ -118,11 +121,15 @@ def server_error_echoing_the_key() -> openai.BadRequestError:
     )
 
 
-def test_a_model_server_that_echoes_the_key_in_its_error_does_not_put_it_in_the_reply(settings):
-    """Some OpenAI-compatible servers and proxies quote the request in a 400's message. The
-    app shows a 400's reason to the user (it is usually useful: a bad parameter); the key must
-    be cut out of it first, or every tab of the conversation, and the database, gets it."""
+def test_a_model_server_that_echoes_the_key_in_its_error_puts_it_nowhere(settings, caplog):
+    """Some OpenAI-compatible servers and proxies quote the request in a 400's message, some
+    in capitals. The reply says a sentence of our own, and the server's words, logged for the
+    operator, lose the key first: or the log, and before it every tab of the conversation and
+    the database, would carry it."""
     settings.OPENAI_API_KEY = CANARY
+    caplog.set_level(logging.INFO)
     error = llm.describe_error(server_error_echoing_the_key(), "gpt-4o-mini")
-    assert "Invalid header" in error.message
-    assert_no_key("the reply's error", error.message)
+    assert "HTTP 400" in error.message and "Invalid header" not in error.message
+    assert "Invalid header" in caplog.text
+    assert_no_key("the reply's error", error.message.lower())
+    assert_no_key("a log record", everything_logged(caplog).lower())
