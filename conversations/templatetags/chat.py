@@ -155,6 +155,11 @@ def chat_strings() -> dict[str, Any]:
         "connected": _("Connected"),
         "notFound": _("This conversation does not exist any more."),
         "notAuthenticated": _("You are logged out. Log in again to chat."),
+        "tooManySockets": _("Too many chats are open at once. Close one, then reconnect."),
+        "frameTooLarge": _("Something in this conversation is too large to show live."),
+        "serverFailed": _("The server failed while connecting this conversation."),
+        "refused": _("The server refused the connection."),
+        "connectionFailed": _("The connection keeps failing, so the page stopped trying."),
         "offlineKept": _(
             "You are offline. Your message stays here: send it when the connection is back."
         ),

@@ -9,7 +9,7 @@ import { MessageList } from "./messages.js";
 import { setStrings } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { setupPersonaPicker, setupSettings, setupSidebar } from "./sidebar.js";
-import { ChatSocket } from "./socket.js";
+import { ChatSocket, closedReason } from "./socket.js";
 import { ConversationUsage } from "./usage.js";
 
 const strings = JSON.parse(document.getElementById("chat-strings").textContent);
@@ -49,6 +49,7 @@ function startChat() {
   const id = config.conversationId;
   const errorBox = document.getElementById("chat-error");
   const status = document.getElementById("connection-status");
+  const reconnectButton = document.getElementById("reconnect-button");
   const stopButton = document.getElementById("stop-button");
   const sendButton = document.getElementById("send-button");
   const regenerateButton = document.getElementById("regenerate-button");
@@ -109,15 +110,18 @@ function startChat() {
 
   // The socket.
 
+  // A socket that stopped trying says why, beside a button that tries again.
   socket.addEventListener("state", (event) => {
-    const { state, seconds, code } = event.detail;
+    const { state, seconds } = event.detail;
     status.dataset.state = state;
     if (state === "open") status.textContent = "";
     else if (state === "waiting") status.textContent = format(strings.reconnectingIn, { seconds });
     else if (state === "connecting") status.textContent = status.dataset.seen ? strings.reconnecting : strings.connecting;
-    else if (state === "closed") status.textContent = code === 4401 ? strings.notAuthenticated : strings.notFound;
+    else if (state === "closed") status.textContent = closedReason(event.detail, strings);
     if (state === "open") status.dataset.seen = "1";
+    reconnectButton.hidden = state !== "closed";
   });
+  reconnectButton.addEventListener("click", () => socket.retry());
 
   socket.addEventListener("frame", (event) => {
     const frame = event.detail;

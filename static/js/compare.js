@@ -4,7 +4,7 @@
 
 import { config, strings } from "./page.js";
 import { MessageList } from "./messages.js";
-import { ChatSocket } from "./socket.js";
+import { ChatSocket, closedReason } from "./socket.js";
 
 function format(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
@@ -73,7 +73,7 @@ const showState = (column, detail) => {
   status.dataset.state = waiting ? waiting.state : "open";
   if (!waiting) status.textContent = "";
   else if (waiting.state === "waiting") status.textContent = format(strings.reconnectingIn, { seconds: waiting.seconds });
-  else if (waiting.state === "closed") status.textContent = strings.notFound;
+  else if (waiting.state === "closed") status.textContent = closedReason(waiting, strings);
   else status.textContent = strings.connecting;
 };
 

@@ -175,10 +175,10 @@ def test_a_second_tab_streams_the_same_reply(chat, fast_model):
 class SocketSwitch:
     """Stands between the page and the server's WebSocket (Playwright's routeWebSocket).
 
-    `drop()` closes both sides as a network failure would; while `blocked`, reconnection
-    attempts are refused. Frames flow through untouched otherwise, except `reply.ended`
-    frames, which are held while `hold_ended` is set so the test can read the text built from
-    deltas alone.
+    `drop()` closes both sides as a network failure would (1006, as a browser reports it); while
+    `blocked`, reconnection attempts fail the same way. Frames flow through untouched
+    otherwise, except `reply.ended` frames, which are held while `hold_ended` is set so the
+    test can read the text built from deltas alone.
     """
 
     def __init__(self, page) -> None:
@@ -191,7 +191,7 @@ class SocketSwitch:
 
     def handle(self, ws) -> None:
         if self.blocked:
-            ws.close(code=1011, reason="network down")
+            ws.close(code=1006, reason="network down")
             return
         self.connections += 1
         server = ws.connect_to_server()
@@ -209,7 +209,7 @@ class SocketSwitch:
     def drop(self) -> None:
         for ws, server in self.routes:
             server.close(code=1001)
-            ws.close(code=1011, reason="network down")
+            ws.close(code=1006, reason="network down")
         self.routes.clear()
 
     def release(self) -> None:
