@@ -33,14 +33,29 @@ run: $(VENV)/.installed
 	@echo "Serving on http://$(HOST):$(PORT)/"
 	DJANGO_DEBUG=$(DJANGO_DEBUG) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
-# Production: DJANGO_DEBUG off, several daphne processes behind one address (bin/serve-many,
-# docs/deploy.md). Needs DJANGO_SECRET_KEY, and REDIS_URL for more than one process.
+# Production: DJANGO_DEBUG off, PROCESSES daphne processes behind one address, kept running by
+# supervisor (deploy/supervisord.conf, docs/deploy.md). Needs DJANGO_SECRET_KEY, and REDIS_URL
+# for more than one process. supervisord's pid file and control socket go to RUN_DIR.
 PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+RUN_DIR ?= $(CURDIR)/.run
+# Only a proxy on this machine can reach a loopback address: trust its X-Forwarded-For and
+# X-Forwarded-Proto there, and elsewhere only when told (DAPHNE_ARGS=--proxy-headers).
+DAPHNE_ARGS ?= $(if $(filter 127.% localhost,$(HOST)),--proxy-headers)
+DOTENV_REDIS_URL := $(shell sed -n 's/^REDIS_URL=//p' .env 2>/dev/null | tail -n 1)
 serve: $(VENV)/.installed
+	@if [ "$(PROCESSES)" -gt 1 ] && [ -z "$${REDIS_URL-$(DOTENV_REDIS_URL)}" ]; then \
+		echo "make serve: $(PROCESSES) processes need REDIS_URL (a shared channel layer): without" \
+			"it a reply's tokens never reach a tab connected to another process." \
+			"Set it, or PROCESSES=1." >&2; \
+		exit 1; \
+	fi
 	DJANGO_DEBUG=0 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=0 $(PY) manage.py collectstatic --noinput -v0
 	DJANGO_DEBUG=0 $(PY) manage.py bootstrap
-	DJANGO_DEBUG=0 $(PY) bin/serve-many --processes $(PROCESSES) --host $(HOST) --port $(PORT)
+	@mkdir -p $(RUN_DIR)
+	@echo "Serving on http://$(HOST):$(PORT)/ (PROCESSES=$(PROCESSES))"
+	DJANGO_DEBUG=0 HOST=$(HOST) PORT=$(PORT) PROCESSES=$(PROCESSES) RUN_DIR=$(RUN_DIR) \
+		DAPHNE_ARGS="$(DAPHNE_ARGS)" $(VENV)/bin/supervisord -n -c deploy/supervisord.conf
 
 # Debian's Chromium for the browser tests; installed where missing and we are root.
 browser-deps:
