@@ -82,8 +82,20 @@ migrations-check: $(VENV)/.dev-installed
 test: $(VENV)/.dev-installed browser-deps lint migrations-check
 	$(VENV)/bin/pytest
 
+# Benchmarks, not part of `make test` (nor of CI): docs/benchmarks.md says how to run and read
+# them. The streams benchmark with every mechanism switched off in turn on the three stacks, the
+# capacity search (1, 2, 4 processes) and the memory soak. PostgreSQL and Redis as named below
+# (the database is created when missing).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chat_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
+BENCH_SAMPLES ?= 20
+SOAK_MINUTES ?= 5
+BENCH_STACK := DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL)
 bench: $(VENV)/.dev-installed
-	$(PY) bench/streams.py
+	$(PY) bench/ablation.py --samples $(BENCH_SAMPLES) \
+		--database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL)
+	$(BENCH_STACK) $(PY) bench/capacity.py
+	$(BENCH_STACK) $(PY) bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

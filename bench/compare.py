@@ -3,7 +3,7 @@
 The simulator runs in its own process at a fixed pace. For 2, 3 and 4 columns (the starter
 personas) the benchmark asks the same question twice in the app's own code:
 
-- one after another: each persona's reply started by `replies.start(services.post_message, …)`
+- one after another: each persona's reply started by `replies.post(…)`
   and awaited before the next (what a loop over the personas would cost);
 - as a compare: `compare.start_compare`, the function behind the Compare page, which starts all
   replies with `asyncio.gather` and lets them stream side by side.
@@ -56,8 +56,7 @@ async def one_after_another(user, targets, prompt) -> tuple[float, list[float]]:
         conversation = await database_sync_to_async(services.start_conversation)(
             user=user, persona=target.persona
         )
-        prepared = await replies.start(
-            services.post_message,
+        prepared = await replies.post(
             user=user,
             conversation_id=conversation.pk,
             content=prompt,

@@ -24,8 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
+from clients import make_sessions
 from processes import ROOT, free_port, start_daphne, wait_for
-from streams import make_sessions
 
 
 def rss_mb(pid: int) -> float:

@@ -3,215 +3,222 @@
 The simulator runs in its own process at a fixed pace; the app runs as a daphne process (or
 several) pointed at it. For each N the benchmark measures, in the same run:
 
-- time to first token through the app, and through a direct `AsyncOpenAI` stream from the same
-  simulator with the same concurrency; the difference is what the app adds (p50, p99);
+- time to first token through the app, and through a direct `AsyncOpenAI` stream of the same
+  request (the default persona's) from the same simulator at the same concurrency; the
+  difference is what the app adds (p50, p99);
+- the whole reply: when its last token reaches the socket, over when the direct stream's last
+  token arrives (p50, p99); how long after its last token `reply.ended` comes; the longest
+  wait between two pieces of a reply's text;
 - tokens delivered over tokens produced, and whether every delta arrived in order;
 - server CPU seconds per 1,000 tokens and peak resident memory of the app processes;
-- database statements per reply (PostgreSQL only: read from pg_stat_database).
+- database transactions and rows written per reply (PostgreSQL only, from pg_stat_database, at
+  the largest N: a round of its own per variant, alone on the database).
 
-Usage:  python bench/streams.py [--clients 1,50,200] [--tps 50] [--tokens 100]
-        [--processes 1] [--rounds 3] [--samples 20] [--write docs/benchmarks.md]
-With DATABASE_URL on PostgreSQL and REDIS_URL set, it measures that stack; otherwise SQLite and
-the in-memory layer (one process).
+Variants (`--variant NAME:VAR=VALUE,...`, repeatable) run the app again with settings changed
+(a mechanism switched off, a limit raised), each in processes of its own started side by side;
+every round measures the direct stream once and then each variant in turn, so they share the
+run's conditions. `bench/ablation.py` runs the standard ones on every stack.
+
+Usage:  python bench/streams.py [--clients 1,50,200,200:20] [--tps 50] [--tokens 100]
+        [--processes 1] [--rounds 3] [--samples 20] [--variant off:CHAT_GROUP_COMMIT=0]
+        [--json results.json] [--write docs/benchmarks.md]
+`200:20` is N = 200 with 20-token prompts (`[[sim:tokens=20]]`). With DATABASE_URL on
+PostgreSQL and REDIS_URL set, it measures that stack; otherwise SQLite and the in-memory layer.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from processes import ROOT, free_port, start_daphne, start_simulator, wait_for
+from clients import (
+    Timing,
+    direct_client,
+    direct_request,
+    direct_stream,
+    make_sessions,
+    open_socket,
+    send_and_read,
+)
+from processes import (
+    ROOT,
+    App,
+    bench_environment,
+    free_port,
+    percentile,
+    stack_name,
+    start_app,
+    start_simulator,
+    stop,
+    wait_for,
+)
+
+# The targets, as the benchmark measures them (docs/benchmarks.md).
+ADDED_P50_AT_1_MS = 10
+ADDED_P50_AT_200_MS = 150
+ADDED_P99_AT_200_MS = 400
+LAST_TOKEN_RATIO = 1.2
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+@dataclass(frozen=True)
+class Shape:
+    clients: int
+    tokens: int
+
+    @classmethod
+    def parse(cls, text: str, tokens: int) -> Shape:
+        clients, _, asked = text.partition(":")
+        return cls(int(clients), int(asked) if asked else tokens)
+
+    @property
+    def prompt(self) -> str:
+        return f"Benchmark question [[sim:tokens={self.tokens}]]"
+
+    @property
+    def label(self) -> str:
+        return f"{self.clients}" if self.tokens == 100 else f"{self.clients} ({self.tokens} tok.)"
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+@dataclass(frozen=True, eq=False)
+class Variant:
+    name: str
+    env: dict[str, str]
 
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        name, _, settings = text.partition(":")
+        pairs = [item.split("=", 1) for item in settings.split(",") if item]
+        return cls(name, {key: value for key, value in pairs})
 
-def proc_peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    def setting(self, name: str) -> float:
+        from django.conf import settings
+
+        return float(self.env.get(name, getattr(settings, name)))
+
+    def delta_interval(self, replies: int) -> float:
+        """`replies.delta_interval()` with this many replies streaming in one process."""
+        return max(
+            self.setting("CHAT_DELTA_SECONDS"), replies / self.setting("CHAT_DELTAS_PER_SECOND")
+        )
 
 
 @dataclass
-class RoundResult:
+class Result:
+    """One variant at one shape, over all its rounds."""
+
+    variant: str
     clients: int
-    app_ttft: list[float] = field(default_factory=list)
-    direct_ttft: list[float] = field(default_factory=list)
-    # The direct stream's first tokens timed from each request's own start, as rounds before
-    # 2026-11-27 (third) timed them: that leaves out how long a request waited for the ones
-    # sent before it, which the app's clients' clocks include.
-    direct_ttft_own: list[float] = field(default_factory=list)
-    produced: int = 0
-    delivered: int = 0
-    in_order: bool = True
+    tokens: int
+    processes: int
+    direct: list[Timing] = field(default_factory=list)
+    app: list[Timing] = field(default_factory=list)
     cpu_seconds: float = 0.0
-    statements: int | None = None
-    statements_per_reply: float | None = None
-    rounds: int = 1
-    saves_per_reply: float | None = None
+    transactions: int | None = None
+    rows_written: int | None = None
+    rounds: int = 0
     wall_seconds: float = 0.0
+    delta_interval: float = 0.0
+
+    def figures(self) -> dict[str, Any]:
+        """What the tables show, in ms where a time."""
+        app = [t for t in self.app if t.ok]
+        direct = [t for t in self.direct if t.ok]
+
+        def p(timings: list[Timing], name: str, q: float) -> float:
+            return percentile([getattr(t, name) for t in timings], q)
+
+        produced = sum(t.produced for t in self.app)
+        delivered = sum(t.delivered for t in self.app)
+        replies = len(self.app)
+        return {
+            "variant": self.variant,
+            "clients": self.clients,
+            "tokens": self.tokens,
+            "processes": self.processes,
+            "rounds": self.rounds,
+            "replies": replies,
+            "failed": replies - len(app),
+            "tokens_per_reply": produced / replies if replies else float("nan"),
+            "direct_ttft_p50": 1000 * p(direct, "first", 50),
+            "app_ttft_p50": 1000 * p(app, "first", 50),
+            "added_p50": 1000 * (p(app, "first", 50) - p(direct, "first", 50)),
+            "added_p99": 1000 * (p(app, "first", 99) - p(direct, "first", 99)),
+            "direct_last_p50": 1000 * p(direct, "last", 50),
+            "app_last_p50": 1000 * p(app, "last", 50),
+            "last_ratio_p50": p(app, "last", 50) / p(direct, "last", 50),
+            "last_ratio_p99": p(app, "last", 99) / p(direct, "last", 99),
+            "ended_lag_p50": 1000 * percentile([t.ended - t.last for t in app], 50),
+            "ended_lag_p99": 1000 * percentile([t.ended - t.last for t in app], 99),
+            "largest_gap_p99": 1000 * p(app, "largest_gap", 99),
+            "direct_largest_gap_p99": 1000 * p(direct, "largest_gap", 99),
+            "delta_interval": 1000 * self.delta_interval,
+            "delivered_ratio": delivered / produced if produced else float("nan"),
+            "in_order": all(t.in_order for t in self.app),
+            "cpu_per_1k_tokens": self.cpu_seconds / (delivered / 1000) if delivered else None,
+            # From a round of its own (`count_writes`), at the largest N on PostgreSQL only.
+            "transactions_per_reply": (
+                self.transactions / self.clients if self.transactions is not None else None
+            ),
+            "rows_written_per_reply": (
+                self.rows_written / self.clients if self.rows_written is not None else None
+            ),
+            "wall_per_round": self.wall_seconds / self.rounds if self.rounds else float("nan"),
+        }
 
 
-async def direct_chunks(client: Any, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """A stream as a plain client asks for it, `chat.completions.create`, read as the app reads
-    a stream: its raw lines, one `json.loads` a chunk (`llm.chunks_of`)."""
-    from conversations import llm
+async def direct_round(base_url: str, clients: int, request: dict[str, Any]) -> list[Timing]:
+    """The same request straight from the simulator, `clients` at once, with a plain
+    `AsyncOpenAI` client (the SDK's defaults) read as the app reads a stream: what differs from
+    the app round is what the app does around the model's stream.
 
-    async with client.chat.completions.with_streaming_response.create(**request) as response:
-        async for chunk in llm.chunks_of(response.iter_lines()):
-            yield chunk
-
-
-async def direct_round(base_url: str, clients: int, prompt: str) -> list[tuple[float, float]]:
-    """Time to first token straight from the simulator, same concurrency, same reading.
-
-    A plain `AsyncOpenAI` client with the SDK's defaults, asking as its documentation shows
-    (`direct_chunks`): what differs from the app round is what the app does around the
-    model's stream, and how it asks for it.
+    Every request's clock starts as the burst is asked for, as every socket's does in the app
+    round: the last to be sent waited for the others to go first.
     """
-    from openai import AsyncOpenAI
-
-    from conversations import llm
-
-    client = AsyncOpenAI(api_key="bench", base_url=base_url, max_retries=0, timeout=120)
-    request = llm.build_request(
-        {"model": "gpt-4o-mini", "temperature": 1.0}, [{"role": "user", "content": prompt}]
-    )
-
-    async def one(burst_started: float) -> tuple[float, float]:
-        """(from the burst's start, from this request's own) to its first token."""
-        started = time.perf_counter()
-        first = None
-        async for chunk in direct_chunks(client, request):
-            choices = chunk.get("choices") or []
-            if first is None and choices and choices[0]["delta"].get("content"):
-                first = time.perf_counter()
-        if first is None:
-            return float("nan"), float("nan")
-        return first - burst_started, first - started
-
+    client = direct_client(base_url)
     try:
-        await one(time.perf_counter())  # warm, as the app's client is: connected, SDK loaded
-        # Every request's clock starts as the burst is asked for, as every client's does in
-        # the app round: the last to be sent waited for the others to go first.
+        await direct_stream(client, request, time.perf_counter())  # warm: connected, SDK loaded
         started = time.perf_counter()
-        return list(await asyncio.gather(*(one(started) for _ in range(clients))))
+        return list(
+            await asyncio.gather(*(direct_stream(client, request, started) for _ in range(clients)))
+        )
     finally:
         await client.close()
 
 
 async def app_round(
-    urls: list[str],
+    app: App,
     sessions: list[tuple[str, str]],
     prompt: str,
-    result: RoundResult,
     on_connected: Callable[[], None] | None = None,
-) -> None:
+) -> list[Timing]:
     """Every socket connects, then all send at once; `on_connected` runs in between."""
-    import websockets
-
-    async def one(index: int, cookie: str, conversation_id: str) -> None:
-        base = urls[index % len(urls)]
-        url = base.replace("http", "ws") + f"/ws/conversations/{conversation_id}/"
-        headers = {"Cookie": cookie, "Origin": base}  # a page of that server
-        async with websockets.connect(url, additional_headers=headers, max_size=None) as socket:
-            assert json.loads(await socket.recv())["type"] == "ready"
-            connected.append(index)
-            if len(connected) == len(sessions):
-                if on_connected is not None:
-                    on_connected()
-                    await asyncio.sleep(PROFILER_ATTACH_SECONDS)
-                burst.append(time.perf_counter())
-                ready.set()
-            await ready.wait()
-            started = burst[0]
-            await socket.send(
-                json.dumps(
-                    {"type": "message.send", "client_id": uuid.uuid4().hex, "content": prompt}
-                )
-            )
-            first, seq, text = None, 0, ""
-            while True:
-                frame = json.loads(await socket.recv())
-                if frame["type"] == "reply.delta":
-                    if first is None:
-                        first = time.perf_counter() - started
-                    if frame["seq"] != seq + 1:
-                        result.in_order = False
-                    seq = frame["seq"]
-                    text += frame["text"]
-                elif frame["type"] == "reply.state":
-                    seq, text = frame["seq"], frame["content"]
-                elif frame["type"] == "reply.ended":
-                    # Tokens delivered: the produced tokens, in the share of the final text
-                    # that reached this client through the stream.
-                    final = frame["message"]["content"]
-                    produced = frame["message"]["usage"]["completion_tokens"] or 0
-                    result.produced += produced
-                    shown = len(text) if final.startswith(text) else 0
-                    result.delivered += round(produced * shown / max(1, len(final)))
-                    break
-                elif frame["type"] == "error":
-                    raise RuntimeError(frame)
-            result.app_ttft.append(first if first is not None else float("nan"))
-
-    ready = asyncio.Event()  # every socket connected: then all send at once
-    burst: list[float] = []  # when they were told to: every first token is timed from then
-    connected: list[int] = []
-    await asyncio.gather(
-        *(one(i, cookie, conversation) for i, (cookie, conversation) in enumerate(sessions))
+    sockets = await asyncio.gather(
+        *(open_socket(app.url(i), cookie, conv) for i, (cookie, conv) in enumerate(sessions))
     )
+    try:
+        if on_connected is not None:
+            on_connected()
+            await asyncio.sleep(PROFILER_ATTACH_SECONDS)
+        started = time.perf_counter()  # every first token is timed from the burst's start
+        return list(await asyncio.gather(*(send_and_read(s, prompt, started) for s in sockets)))
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets))
 
 
-def make_sessions(count: int) -> list[tuple[str, str]]:
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from conversations import services
-
-    sessions = []
-    run = uuid.uuid4().hex[:6]
-    for i in range(count):
-        user = get_user_model().objects.create_user(f"bench-{run}-{i}", password=None)
-        conversation = services.start_conversation(user=user)
-        client = Client()
-        client.force_login(user)
-        cookie = (
-            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-        )
-        sessions.append((cookie, str(conversation.pk)))
-    return sessions
-
-
-def pg_statements() -> int | None:
+def pg_counters() -> tuple[int, int] | None:
+    """(transactions, rows inserted + updated + deleted) of the benchmark's database so far."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -219,10 +226,12 @@ def pg_statements() -> int | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted "
+            "FROM pg_stat_database WHERE datname = %s",
             [connection.settings_dict["NAME"]],
         )
-        return int(cursor.fetchone()[0])
+        transactions, rows = cursor.fetchone()
+        return int(transactions), int(rows)
 
 
 # py-spy needs a moment to attach; the round's messages are sent once it has.
@@ -241,168 +250,213 @@ def profiler(pid: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([*command, *options])
 
 
-def start_profiler(spies: list[subprocess.Popen[bytes]], pid: int) -> None:
-    spies.append(profiler(pid))
+def app_burst(app: App, result: Result, prompt: str, profile: bool) -> None:
+    """One round of the app: N sockets, N messages at once; its CPU."""
+    sessions = make_sessions(result.clients)
+    cpu_before = app.cpu_seconds()
+    spies: list[subprocess.Popen[bytes]] = []
+    on_connected = (lambda: spies.append(profiler(app.pids[0]))) if profile else None
+    started = time.perf_counter()
+    result.app += asyncio.run(app_round(app, sessions, prompt, on_connected))
+    for spy in spies:
+        spy.wait()
+    result.wall_seconds += time.perf_counter() - started
+    result.cpu_seconds += app.cpu_seconds() - cpu_before
+    result.rounds += 1
+
+
+# An idle PostgreSQL backend publishes its counts within this long (PGSTAT_IDLE_INTERVAL, 10 s).
+STATS_PUBLISHED_SECONDS = 11.0
+
+
+def count_writes(app: App, result: Result, prompt: str) -> None:
+    """A round of its own, alone on the database, for its transactions and rows written.
+
+    PostgreSQL counts per database, and a backend publishes its counts up to 10 s after its
+    work: the round is preceded and followed by that wait, so neither the sessions made for it
+    nor another variant's round are counted with it.
+    """
+    sessions = make_sessions(result.clients)
+    time.sleep(STATS_PUBLISHED_SECONDS)
+    before = pg_counters()
+    asyncio.run(app_round(app, sessions, prompt))
+    time.sleep(STATS_PUBLISHED_SECONDS)
+    after = pg_counters()
+    if before is not None and after is not None:
+        result.transactions = after[0] - before[0]
+        result.rows_written = after[1] - before[1]
 
 
 def measure(
-    count: int,
+    shape: Shape,
     samples: int,
     least_rounds: int,
-    servers: list[subprocess.Popen[bytes]],
-    urls: list[str],
+    apps: dict[Variant, App],
     base_url: str,
-    prompt: str,
-) -> RoundResult:
-    """Rounds of `count` clients at once: enough for `samples` first tokens, and at least
-    `least_rounds` (one round of N is one burst: its p99 is that of a single moment)."""
-    result = RoundResult(clients=count)
-    rounds = max(least_rounds, -(-samples // count))
+    processes: int,
+) -> list[Result]:
+    """Rounds of `shape.clients` at once: enough for `samples` first tokens, and at least
+    `least_rounds` (one round of N is one burst: its p99 is that of a single moment). Each
+    round streams the direct burst once, then every variant's, in an order that turns."""
+    results = {
+        variant: Result(
+            variant.name,
+            shape.clients,
+            shape.tokens,
+            processes,
+            delta_interval=variant.delta_interval(-(-shape.clients // processes)),
+        )
+        for variant in apps
+    }
+    direct: list[Timing] = []
+    request = direct_request(shape.prompt)
+    rounds = max(least_rounds, -(-samples // shape.clients))
+    variants = list(apps)
     for index in range(rounds):
-        sessions = make_sessions(count)
-        for from_burst, from_own_start in asyncio.run(direct_round(base_url, count, prompt)):
-            result.direct_ttft.append(from_burst)
-            result.direct_ttft_own.append(from_own_start)
-        statements_before = pg_statements()
-        cpu_before = sum(proc_cpu_seconds(s.pid) for s in servers)
-        started = time.perf_counter()
-        spies: list[subprocess.Popen[bytes]] = []
-        on_connected = None
-        if os.environ.get("BENCH_PROFILE") and not index:
-            on_connected = functools.partial(start_profiler, spies, servers[0].pid)
-        asyncio.run(app_round(urls, sessions, prompt, result, on_connected))
-        for spy in spies:
-            spy.wait()
-        result.wall_seconds += time.perf_counter() - started
-        result.cpu_seconds += sum(proc_cpu_seconds(s.pid) for s in servers) - cpu_before
-        time.sleep(1.5)  # let PostgreSQL publish its statistics
-        statements_after = pg_statements()
-        if statements_before is not None and statements_after is not None:
-            result.statements = (result.statements or 0) + statements_after - statements_before
-    if result.statements is not None:
-        result.statements_per_reply = result.statements / (count * rounds)
-    result.rounds = rounds
-    return result
+        direct += asyncio.run(direct_round(base_url, shape.clients, request))
+        turn = index % len(variants)
+        for variant in variants[turn:] + variants[:turn]:
+            profile = bool(os.environ.get("BENCH_PROFILE")) and not index and variant is variants[0]
+            app_burst(apps[variant], results[variant], shape.prompt, profile)
+    for result in results.values():
+        result.direct = direct
+    return list(results.values())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", default="1,50,200")
+    parser.add_argument("--clients", default="1,50,200,200:20")
     parser.add_argument("--tps", type=float, default=50.0, help="simulator tokens per second")
-    parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per answer (at least)")
     parser.add_argument("--processes", type=int, default=1, help="daphne processes")
     parser.add_argument(
         "--samples", type=int, default=20, help="first tokens per N: rounds of N until there"
     )
     parser.add_argument("--rounds", type=int, default=3, help="at least this many rounds per N")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:VAR=VALUE,...: the app again with these settings, beside the default",
+    )
+    parser.add_argument("--json", default="", help="write every figure to this JSON file")
     parser.add_argument("--write", default="", help="append the results to this markdown file")
     args = parser.parse_args()
-    counts = [int(n) for n in args.clients.split(",")]
+    shapes = [Shape.parse(item, args.tokens) for item in args.clients.split(",")]
+    variants = [Variant("default", {}), *(Variant.parse(v) for v in args.variant)]
 
-    workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-" + uuid.uuid4().hex),
-        "CHAT_MAX_CONCURRENT_REPLIES": "1000",
-        "CHAT_MESSAGES_PER_MINUTE": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    if args.processes > 1 and not env.get("REDIS_URL"):
-        sys.exit("Several processes need REDIS_URL (a shared channel layer).")
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", "--noinput", verbosity=0)
-    from conversations.starter import ensure_starter_personas
-
-    ensure_starter_personas()
-
+    env = bench_environment("chat-bench-", args.processes)
     sim_port = free_port()
     simulator = start_simulator(sim_port, args.tps, env)
     base_url = f"http://127.0.0.1:{sim_port}/v1"
     app_env = {**env, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench"}
-    servers, urls = [], []
-    for _ in range(args.processes):
-        port = free_port()
-        servers.append(start_daphne(port, app_env))
-        urls.append(f"http://127.0.0.1:{port}")
-    prompt = f"Benchmark question [[sim:tokens={args.tokens}]]"
-    results: list[RoundResult] = []
+    apps: dict[Variant, App] = {}
+    results: list[Result] = []
     try:
         wait_for(f"{base_url}/models")
-        for url in urls:
-            wait_for(f"{url}/accounts/login/")
+        for variant in variants:
+            apps[variant] = start_app(args.processes, {**app_env, **variant.env})
         # A warm server: the first request of a process imports and connects what it needs.
-        for _ in range(3):
-            asyncio.run(app_round(urls, make_sessions(len(urls)), prompt, RoundResult(0)))
-        for count in counts:
-            result = measure(count, args.samples, args.rounds, servers, urls, base_url, prompt)
-            results.append(result)
-            print(format_row(result), flush=True)
-        peak = sum(proc_peak_rss_mb(s.pid) for s in servers)
+        for app in apps.values():
+            for _ in range(3):
+                asyncio.run(app_round(app, make_sessions(len(app.urls)), shapes[0].prompt))
+        for shape in shapes:
+            measured = measure(shape, args.samples, args.rounds, apps, base_url, args.processes)
+            results += measured
+            if pg_counters() is not None and shape.clients == max(s.clients for s in shapes):
+                for variant, result in zip(apps, measured, strict=True):
+                    count_writes(apps[variant], result, shape.prompt)
+            for result in measured:
+                print(format_row(result.figures()), flush=True)
+        peaks = {variant.name: app.peak_rss_mb() for variant, app in apps.items()}
     finally:
-        for process in [*servers, simulator]:
-            process.terminate()
-        for process in [*servers, simulator]:
-            process.wait(timeout=10)
+        for app in apps.values():
+            app.stop()
+        stop([simulator])
 
-    from django.db import connection
-
-    report = format_report(results, args, peak, connection.vendor, bool(env.get("REDIS_URL")))
+    stack = stack_name(env, args.processes)
+    report = format_report([r.figures() for r in results], args, stack, peaks, variants)
     print(report)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "stack": stack,
+                    "date": time.strftime("%Y-%m-%d"),
+                    "machine": machine(),
+                    "tps": args.tps,
+                    "peak_rss_mb": peaks,
+                    "variants": [asdict(v) for v in variants],
+                    "results": [r.figures() for r in results],
+                },
+                indent=1,
+            )
+        )
     if args.write:
-        path = ROOT / args.write
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as out:
+        with (ROOT / args.write).open("a", encoding="utf-8") as out:
             out.write(report + "\n")
 
 
-def ms(value: float) -> str:
-    return f"{value * 1000:.1f}"
-
-
-def format_row(result: RoundResult) -> str:
-    added_p50 = percentile(result.app_ttft, 50) - percentile(result.direct_ttft, 50)
-    added_p99 = percentile(result.app_ttft, 99) - percentile(result.direct_ttft, 99)
-    added_p99_own = percentile(result.app_ttft, 99) - percentile(result.direct_ttft_own, 99)
-    ratio = result.delivered / result.produced if result.produced else float("nan")
-    cpu = result.cpu_seconds / (result.delivered / 1000) if result.delivered else float("nan")
-    statements = (
-        f"{result.statements_per_reply:.1f}" if result.statements_per_reply is not None else "n/a"
-    )
+def machine() -> str:
     return (
-        f"| {result.clients} | {result.rounds} | {ms(percentile(result.direct_ttft, 50))} | "
-        f"{ms(percentile(result.app_ttft, 50))} | {ms(added_p50)} | {ms(added_p99)} | "
-        f"{ratio:.3f} | {'yes' if result.in_order else 'NO'} | {cpu:.3f} | {statements} | "
-        f"{result.wall_seconds / result.rounds:.1f} | {ms(added_p99_own)} |"
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+HEADER = (
+    "| variant | N | tokens / reply | added TTFT p50 (ms) | added TTFT p99 (ms) "
+    "| last token / direct end, p50 | p99 | `reply.ended` after last token, p50 / p99 (ms) "
+    "| delta interval (ms) | largest pause p99 (ms) | delivered, in order "
+    "| CPU s / 1k tokens | DB transactions / reply | rows written / reply |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def format_row(f: dict[str, Any]) -> str:
+    delivered = f"{f['delivered_ratio']:.3f}, {'yes' if f['in_order'] else 'NO'}"
+    if f["failed"]:
+        delivered += f" ({f['failed']} failed)"
+    return (
+        f"| {f['variant']} | {f['clients']} | {f['tokens_per_reply']:.0f} "
+        f"| {f['added_p50']:.1f} | {f['added_p99']:.1f} "
+        f"| {f['last_ratio_p50']:.2f} | {f['last_ratio_p99']:.2f} "
+        f"| {f['ended_lag_p50']:.0f} / {f['ended_lag_p99']:.0f} | {f['delta_interval']:.0f} "
+        f"| {f['largest_gap_p99']:.0f} | {delivered} | {number(f['cpu_per_1k_tokens'], 3)} "
+        f"| {number(f['transactions_per_reply'], 1)} | {number(f['rows_written_per_reply'], 1)} |"
     )
 
 
 def format_report(
-    results: list[RoundResult], args: argparse.Namespace, peak: float, vendor: str, redis: bool
+    figures: list[dict[str, Any]],
+    args: argparse.Namespace,
+    stack: str,
+    peaks: dict[str, float],
+    variants: list[Variant],
 ) -> str:
-    header = (
-        f"\n### {time.strftime('%Y-%m-%d')}: {args.processes} daphne process(es), {vendor}, "
-        f"{'Redis' if redis else 'in-memory'} channel layer\n\n"
-        f"Simulator at {args.tps:g} tokens/s, {args.tokens} tokens per answer; "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        f"Peak memory of the app processes: {peak:.0f} MB.\n\n"
-        "| clients | rounds | direct TTFT p50 (ms) | app TTFT p50 (ms) | added p50 (ms) "
-        "| added p99 (ms) | delivered / produced | in order | CPU s / 1k tokens "
-        "| DB statements / reply | wall per round (s) "
-        "| added p99, direct timed from each request's start (ms) |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    )
-    return "\n".join([header, *(format_row(r) for r in results)])
+    lines = [
+        f"\n### {time.strftime('%Y-%m-%d')}: {stack}\n",
+        f"Simulator at {args.tps:g} tokens/s; {machine()}. "
+        f"Peak memory of the app processes: "
+        + ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks.items())
+        + ".",
+    ]
+    changed = [v for v in variants if v.env]
+    if changed:
+        lines.append(
+            "Variants: "
+            + "; ".join(
+                f"{v.name}: " + ", ".join(f"`{k}={val}`" for k, val in v.env.items())
+                for v in changed
+            )
+            + "."
+        )
+    lines += ["", HEADER, *(format_row(f) for f in figures)]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
