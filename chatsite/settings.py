@@ -192,14 +192,14 @@ if REDIS_URL:
         "default": {
             # Pub/sub: a group send is one PUBLISH and a process receives every message on one
             # connection, not a round trip each (conversations/layers.py).
-            "BACKEND": "conversations.layers.RedisPubSubChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "conversations.layers.InMemoryChannelLayer",
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60},
         }
     }
@@ -290,7 +290,11 @@ DEMO_MODE = not OPENAI_API_KEY and not OPENAI_BASE_URL
 
 # Limits, each answered with a clear message.
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 20000, minimum=1)
+# Longest system prompt of a persona or a conversation (it is sent with every message).
+CHAT_MAX_SYSTEM_PROMPT_CHARS = env_int("CHAT_MAX_SYSTEM_PROMPT_CHARS", 20000, minimum=1)
 CHAT_MAX_CONCURRENT_REPLIES = env_int("CHAT_MAX_CONCURRENT_REPLIES", 4, minimum=1)
+# Chat sockets one user may hold open in one server process (a tab holds one).
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20, minimum=1)
 CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
 # Tokens of context sent per call; per-model overrides as "model=tokens,model=tokens".
 CHAT_CONTEXT_TOKENS = env_int("CHAT_CONTEXT_TOKENS", 16000, minimum=256)
@@ -298,6 +302,14 @@ CHAT_CONTEXT_TOKENS_PER_MODEL = env_mapping_int("CHAT_CONTEXT_TOKENS_PER_MODEL")
 # How often a streaming reply's text is saved, and how long its lease lasts.
 CHAT_FLUSH_SECONDS = env_float("CHAT_FLUSH_SECONDS", 1.0, minimum=0.05)
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0, minimum=1.0)
+# The garbage collector tuned for many replies in flight at once (chatsite/asgi.py).
+CHAT_GC_TUNING = env_bool("CHAT_GC_TUNING", True)
+# Messages sent at the same moment are stored together, one transaction a batch (group commit);
+# off, each is stored alone (docs/benchmarks.md measures both).
+CHAT_GROUP_COMMIT = env_bool("CHAT_GROUP_COMMIT", True)
+# On SIGTERM, how long a server process lets its streaming replies finish before it ends the
+# rest as interrupted and exits.
+CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0)
 # Tokens that arrive within this many seconds travel to the browser as one delta.
 CHAT_DELTA_SECONDS = env_float("CHAT_DELTA_SECONDS", 0.04, minimum=0.0)
 # Deltas a server process sends per second, all its streaming replies together: with many

@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -140,6 +140,7 @@ class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
         "model",
         "prompt_tokens",
         "completion_tokens",
+        "imported",
         "created_at",
     ]
     readonly_fields = fields
@@ -179,13 +180,16 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/conversations/conversation/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # One join over the messages serves both figures.
+        # One join over the messages serves both figures. Imported replies' tokens count in
+        # no usage figure (`usage`).
+        made_here = Q(messages__imported=False)
         return (
             super()
             .get_queryset(request)
             .annotate(
                 _message_count=Count("messages"),
-                _token_count=Sum("messages__prompt_tokens") + Sum("messages__completion_tokens"),
+                _token_count=Sum("messages__prompt_tokens", filter=made_here)
+                + Sum("messages__completion_tokens", filter=made_here),
             )
         )
 

@@ -2,7 +2,7 @@
 temperatures.
 
 Each column is an ordinary conversation (in the sidebar, continued like any other), made by
-`services.start_conversation` and asked by `services.post_message` through `replies.start`,
+`services.start_conversation` and asked by `replies.post` (`services.post_messages`),
 the same path as a message typed in the chat. The replies are started together with
 `asyncio.gather` and stream as the server's own tasks, side by side, so the whole compare takes
 about as long as its slowest reply rather than the sum of them (`bench/compare.py` measures it).
@@ -13,18 +13,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import replies, services
 from .errors import ChatError
-from .models import Conversation, Message, Persona, Role, Status
+from .models import Conversation, Persona
 
 MIN_COLUMNS = 2
 MAX_COLUMNS = 4
@@ -59,8 +57,8 @@ def check_room(user: Any, columns: int) -> None:
     `services.post_message` checks each message again; checking first means a compare never
     stops half-way with some columns asked and others refused.
     """
-    streaming = Message.objects.owned_by(user).filter(status=Status.STREAMING).count()
-    if streaming + columns > settings.CHAT_MAX_CONCURRENT_REPLIES:
+    state = services.user_state(user)
+    if state.running + columns > settings.CHAT_MAX_CONCURRENT_REPLIES:
         raise ChatError(
             "too_many_replies",
             _(
@@ -70,17 +68,10 @@ def check_room(user: Any, columns: int) -> None:
             % {
                 "columns": columns,
                 "limit": settings.CHAT_MAX_CONCURRENT_REPLIES,
-                "streaming": streaming,
+                "streaming": state.running,
             },
         )
-    since = timezone.now() - timedelta(minutes=1)
-    recent = Message.objects.owned_by(user).filter(role=Role.USER, created_at__gte=since).count()
-    if recent + columns > settings.CHAT_MESSAGES_PER_MINUTE:
-        raise ChatError(
-            "rate_limited",
-            _("You are sending messages too fast (%(limit)d a minute). Wait a moment.")
-            % {"limit": settings.CHAT_MESSAGES_PER_MINUTE},
-        )
+    services.check_rate(state, "", calls=columns)
 
 
 def _create_columns(user: Any, prompt: str, targets: list[Target]) -> list[Column]:
@@ -121,8 +112,7 @@ async def _start(user: Any, prompt: str, targets: list[Target]) -> list[Column]:
     columns = await database_sync_to_async(_create_columns)(user, prompt, targets)
     results = await asyncio.gather(
         *(
-            replies.start(
-                services.post_message,
+            replies.post(
                 user=user,
                 conversation_id=column.conversation.pk,
                 content=prompt,

@@ -8,7 +8,11 @@ before the state it follows, nor the same delta twice.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import secrets
 import time
+from collections import Counter
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -18,11 +22,13 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import replies, services
+from . import lifecycle, replies, services
 from .database import in_database
 from .errors import ChatError
 from .models import Conversation, Message, Status
-from .protocol import error_frame, message_payload, parse_frame
+from .protocol import ReplyOrder, error_frame, message_payload, parse_frame
+
+logger = logging.getLogger(__name__)
 
 # Frames larger than the longest allowed message (4 bytes a character) plus room for the JSON.
 FRAME_OVERHEAD_BYTES = 1024
@@ -30,6 +36,21 @@ FRAMES_PER_SECOND = 10
 FRAME_BURST = 30
 # How long to wait for a running reply's own state before falling back to the saved one.
 SYNC_TIMEOUT_SECONDS = 2.0
+# daphne refuses to send a WebSocket message over 1 MiB, and the socket dies with it: every
+# frame sent stays under this, with room to spare.
+MAX_FRAME_BYTES = 1024 * 1024 - 4096
+# The answer to `subscribe`: the newest messages after the client's, at most this many, in
+# frames of at most this size. Older ones the page fetches over HTTP, as when scrolling up.
+SYNC_MAX_MESSAGES = 100
+SYNC_PAGE_BYTES = 256 * 1024
+# Replies whose end this socket has forwarded, remembered to drop their late frames.
+ENDED_REMEMBERED = 32
+
+# Frames that start a reply, refused while the process shuts down.
+STARTS_A_REPLY = ("message.send", "message.edit", "reply.regenerate", "reply.continue")
+
+# This process's open chat sockets per user id (`CHAT_MAX_SOCKETS_PER_USER`).
+_sockets_per_user: Counter[Any] = Counter()
 
 
 def language_of(scope: dict[str, Any]) -> str:
@@ -46,18 +67,39 @@ def language_of(scope: dict[str, Any]) -> str:
     return settings.LANGUAGE_CODE
 
 
-class ReplyView:
-    """What this socket has forwarded of one streaming reply."""
+class ReplyView(ReplyOrder):
+    """What this socket has forwarded of one streaming reply, and when it last heard of it."""
 
     def __init__(self) -> None:
-        self.seq: int | None = None  # None until the client has a base to apply deltas to
-        self.pending: dict[int, dict[str, Any]] = {}
+        super().__init__()
         self.last_seen = time.monotonic()
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
     watchdog: asyncio.Task[None] | None = None
+    counted_user: Any = None
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        # Korean text as itself: three bytes a character instead of six for `\uXXXX`.
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Send a frame; one daphne could not send (over 1 MiB) is replaced by an error."""
+        text = await self.encode_json(content)
+        if len(text) * 3 > MAX_FRAME_BYTES and len(text.encode()) > MAX_FRAME_BYTES:
+            logger.error(
+                "a %s frame was too large to send (%d bytes)", content.get("type"), len(text)
+            )
+            text = await self.encode_json(
+                error_frame(
+                    ChatError(
+                        "too_large", _("Something here is too large to show live. Reload the page.")
+                    )
+                )
+            )
+        await self.send(text_data=text, close=close)
 
     # channels closes stale database connections before every handler, a trip to the
     # database thread each time: for a streaming reply one per delta per socket, queueing the
@@ -73,11 +115,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Messages for the person in their language, chosen as LocaleMiddleware does for
         # pages: the language cookie, then Accept-Language. It holds for this socket's task.
         translation.activate(language_of(self.scope))
+        lifecycle.install()
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.refuse("not_authenticated", _("Log in to chat."), 4401)
             return
+        if _sockets_per_user[user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
+            message = _(
+                "You have too many chat tabs open (%(limit)d). Close some, then reconnect."
+            ) % {"limit": settings.CHAT_MAX_SOCKETS_PER_USER}
+            await self.refuse("too_many_sockets", message, 4429)
+            return
+        _sockets_per_user[user.pk] += 1
+        self.counted_user = user.pk
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
             self.conversation = await in_database(services.get_owned)(
@@ -88,10 +139,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = replies.group_name(self.conversation.pk)
         self.views: dict[int, ReplyView] = {}
-        self.ended: set[int] = set()
+        # Insertion-ordered: the oldest is forgotten past ENDED_REMEMBERED.
+        self.ended: dict[int, None] = {}
         self.watchdog: asyncio.Task[None] | None = None
         self.allowance = float(FRAME_BURST)
         self.allowance_at = time.monotonic()
+        self.told_slow_down_at = float("-inf")
+        # The `sync_id` of the last answer to `subscribe`, until the client acknowledges it.
+        self.unacknowledged_sync: str | None = None
         # In the group before looking for a streaming reply: a reply that starts meanwhile is
         # announced to this socket, one that started before is found.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -112,6 +167,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=close_code)
 
     async def disconnect(self, code: int) -> None:
+        if self.counted_user is not None:
+            _sockets_per_user[self.counted_user] -= 1
+            if _sockets_per_user[self.counted_user] <= 0:
+                del _sockets_per_user[self.counted_user]
+            self.counted_user = None
         self.views = {}
         if self.watchdog is not None:
             self.watchdog.cancel()
@@ -124,30 +184,43 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.conversation is None:
             return
         try:
-            self.check_flood()
+            if not self.check_flood():
+                return
             max_bytes = settings.CHAT_MAX_MESSAGE_CHARS * 4 + FRAME_OVERHEAD_BYTES
             frame = parse_frame(text_data, max_bytes=max_bytes)
             await self.dispatch_frame(frame)
         except ChatError as exc:
             await self.send_json(error_frame(exc))
 
-    def check_flood(self) -> None:
+    def check_flood(self) -> bool:
+        """Whether to handle a frame. Over the rate a frame is dropped, and said so (raised) at
+        most once a second: answering each one would queue frames for a client that may not
+        read."""
         now = time.monotonic()
         self.allowance = min(
             FRAME_BURST, self.allowance + (now - self.allowance_at) * FRAMES_PER_SECOND
         )
         self.allowance_at = now
-        if self.allowance < 1:
+        if self.allowance >= 1:
+            self.allowance -= 1
+            return True
+        if now - self.told_slow_down_at >= 1:
+            self.told_slow_down_at = now
             raise ChatError("slow_down", _("Too many frames at once. Slow down."))
-        self.allowance -= 1
+        return False
 
     async def dispatch_frame(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
+        if kind in STARTS_A_REPLY and lifecycle.draining():
+            raise ChatError(
+                "server_restarting",
+                _("The server is restarting. Send your message again in a moment."),
+                frame.get("client_id"),
+            )
         user = self.scope["user"]
         common = {"user": user, "conversation_id": self.conversation.pk}
         if kind == "message.send":
-            prepared = await replies.start(
-                services.post_message,
+            prepared = await replies.post(
                 content=frame["content"],
                 client_id=frame["client_id"],
                 **common,
@@ -155,7 +228,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if not prepared.is_new:
                 # A resent frame: say what the first one stored, and store nothing.
                 await self.send_json(
-                    {"type": "sync", "messages": [message_payload(m) for m in prepared.created]}
+                    {
+                        "type": "sync",
+                        "messages": [message_payload(m) for m in prepared.created],
+                        "sync_id": "",
+                        "from_id": None,
+                        "done": True,
+                    }
                 )
         elif kind == "message.edit":
             await replies.start(
@@ -172,10 +251,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "reply.stop":
             await self.stop_reply(frame.get("reply_id"))
         elif kind == "subscribe":
-            await self.send_sync(frame.get("after_id"))
-            streaming = await self.streaming_reply()
-            if streaming is not None:
-                await self.catch_up(streaming)
+            await self.subscribe(frame.get("after_id"), frame.get("ack"))
 
     async def stop_reply(self, reply_id: int | None) -> None:
         reply = await self.streaming_reply(reply_id)
@@ -183,16 +259,42 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise ChatError("nothing_to_stop", _("No answer is being written."))
         await replies.request_stop(reply)
 
-    async def send_sync(self, after_id: int | None) -> None:
-        messages = await database_sync_to_async(self.messages_after)(after_id)
-        await self.send_json({"type": "sync", "messages": [message_payload(m) for m in messages]})
+    async def subscribe(self, after_id: int | None, ack: str | None) -> None:
+        """Catch a client up: the newest messages after `after_id`, then a streaming reply.
 
-    def messages_after(self, after_id: int | None) -> list[Message]:
+        One answer at a time: another `subscribe` is answered once the client acknowledges the
+        last answer with its `sync_id`, which only reading it tells. A socket that never reads
+        cannot make the server queue catch-up after catch-up for it.
+        """
+        if self.unacknowledged_sync is not None and ack != self.unacknowledged_sync:
+            raise ChatError("slow_down", _("Still catching up: read the last answer first."))
+        self.unacknowledged_sync = sync_id = secrets.token_urlsafe(9)
+        messages, from_id = await database_sync_to_async(self.messages_after)(after_id)
+        pages = sync_pages([message_payload(m) for m in messages])
+        for number, page in enumerate(pages, 1):
+            await self.send_json(
+                {
+                    "type": "sync",
+                    "messages": page,
+                    "sync_id": sync_id,
+                    "from_id": from_id,
+                    "done": number == len(pages),
+                }
+            )
+        streaming = await self.streaming_reply()
+        if streaming is not None:
+            await self.catch_up(streaming)
+
+    def messages_after(self, after_id: int | None) -> tuple[list[Message], int | None]:
+        """The newest SYNC_MAX_MESSAGES messages after `after_id`, oldest first, and the
+        newest one left out (None when none was)."""
         services.sweep_orphaned_replies(self.conversation.pk)
         queryset = self.conversation.messages.all()
         if after_id is not None:
             queryset = queryset.filter(id__gt=after_id)
-        return list(queryset)
+        newest = list(queryset.order_by("-id")[: SYNC_MAX_MESSAGES + 1])
+        from_id = newest[SYNC_MAX_MESSAGES].pk if len(newest) > SYNC_MAX_MESSAGES else None
+        return newest[:SYNC_MAX_MESSAGES][::-1], from_id
 
     async def streaming_reply(self, reply_id: int | None = None) -> Message | None:
         return await in_database(services.streaming_reply)(self.conversation.pk, reply_id)
@@ -262,9 +364,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if reply is not None and reply.status != Status.STREAMING:
             frame = {"type": "reply.ended", "message": message_payload(reply)}
             if swept:
-                await replies.send_to_group(self.conversation.pk, frame)
-            else:  # it ended without this socket hearing of it
-                await self.end_reply(frame)
+                try:
+                    await replies.send_to_group(self.conversation.pk, frame)
+                    return reply
+                except Exception as exc:  # the others find it as this socket did
+                    logger.warning("announcing swept reply %s failed (%r)", reply_id, exc)
+            await self.end_reply(frame)  # it ended without this socket hearing of it
         return reply
 
     def sweep_reply(self, reply_id: int) -> tuple[int, Message | None]:
@@ -285,12 +390,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if kind == "reply.delta":
             await self.apply_delta(frame)
             return
+        if kind == "reply.state":  # the text so far, after the layer lost some deltas
+            await self.apply_state(frame)
+            return
         if kind == "message.created" and frame["message"]["status"] == Status.STREAMING:
             view = self.view(frame["message"]["id"])
             if view.seq is None:
-                view.seq = 0
                 await self.send_json(frame)
-                await self.drain(frame["message"]["id"], view)
+                await self.send_all(view.begin())
                 return
         if kind == "reply.ended":
             await self.end_reply(frame)
@@ -305,7 +412,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """
         message = frame["message"]
         view = self.views.pop(message["id"], None)
-        self.ended.add(message["id"])
+        self.ended[message["id"]] = None
+        if len(self.ended) > ENDED_REMEMBERED:
+            del self.ended[next(iter(self.ended))]
         if view is None or view.seq is None or view.seq < message["seq"]:
             await self.send_json(
                 {
@@ -323,24 +432,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def apply_state(self, frame: dict[str, Any]) -> None:
         view = self.live_view(frame["reply_id"])
-        if view is None or (view.seq is not None and view.seq >= frame["seq"]):
-            return
-        view.seq = frame["seq"]
-        await self.send_json(frame)
-        await self.drain(frame["reply_id"], view)
+        if view is not None:
+            await self.send_all(view.state(frame))
 
     async def apply_delta(self, frame: dict[str, Any]) -> None:
         view = self.live_view(frame["reply_id"])
-        if view is None or (view.seq is not None and frame["seq"] <= view.seq):
-            return
-        view.pending[frame["seq"]] = frame
-        await self.drain(frame["reply_id"], view)
+        if view is not None:
+            await self.send_all(view.delta(frame))
 
-    async def drain(self, reply_id: int, view: ReplyView) -> None:
-        if view.seq is None:
-            return
-        for seq in sorted(s for s in view.pending if s <= view.seq):
-            del view.pending[seq]
-        while view.seq + 1 in view.pending:
-            view.seq += 1
-            await self.send_json(view.pending.pop(view.seq))
+    async def send_all(self, frames: list[dict[str, Any]]) -> None:
+        for frame in frames:
+            await self.send_json(frame)
+
+
+def sync_pages(payloads: list[Any]) -> list[list[Any]]:
+    """Messages in pages of at most SYNC_PAGE_BYTES of JSON (one message alone may exceed it,
+    never MAX_FRAME_BYTES: the page fetches such a one over HTTP). Always at least one page."""
+    pages: list[list[Any]] = [[]]
+    size = 0
+    for payload in payloads:
+        length = len(json.dumps(payload, ensure_ascii=False).encode())
+        if length > MAX_FRAME_BYTES - FRAME_OVERHEAD_BYTES:
+            logger.warning(
+                "message %s is too large for the socket; left out of a sync", payload["id"]
+            )
+            continue
+        if pages[-1] and size + length > SYNC_PAGE_BYTES:
+            pages.append([])
+            size = 0
+        pages[-1].append(payload)
+        size += length
+    return pages

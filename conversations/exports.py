@@ -2,25 +2,34 @@
 
 An export is a JSON document of one or more conversations (the chat's *Download as JSON*, the
 admin's action for several). An import reads such a document back. Nothing in the file decides
-whose account it lands in: `services.import_conversations` always writes into the importing
-user's. Every check runs before anything is written, so a file that fails any of them stores
-nothing, and the person is told what is wrong in a sentence that names the place in the file.
+whose account it lands in (`imports.import_conversations` always writes into the importing
+user's), nor what the admin controls: the model and the token limit are the persona's, and the
+usage a file records counts in no figure here. Every check runs before anything is written, so
+a file that fails any of them stores nothing, and the person is told what is wrong in a
+sentence that names the place in the file.
+
+The Markdown export is read in previewers that render HTML: what a model, a user or a file
+wrote reaches it as text (`_inert`), and a title is one line, so it cannot make up a turn.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import number_format
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from markdown_it import MarkdownIt
 
 from . import confidence
 from .models import Conversation, Message, Persona, Role, Status
@@ -29,12 +38,22 @@ from .rendering import json_check, pretty_json
 
 FORMAT = "chatsite.conversations"
 VERSION = 1
-# Limits of one import file. A conversation the app itself made stays far below them.
+# Limits of one import file. A conversation the app itself made stays far below them; a file
+# at all of them is stored in about a second (tests/hardening/test_import_does_not_stall_others).
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_CONVERSATIONS = 100
 MAX_MESSAGES = 5000
+# Messages of the whole file: what bounds the rows an import writes (5 MB of empty messages
+# were 170,000 of them).
+MAX_IMPORT_MESSAGES = 10_000
+# A reply is empty when it failed before its first word; the app never stores an empty message
+# of the user's. Many empty rows are cheap to send and cost as much to store as full ones.
+MAX_EMPTY_REPLIES = 200
 MAX_CONTENT_CHARS = 200_000
 MAX_DEPTH = 40
+# Settings a user may change in a conversation: these come from the file. The model and the
+# token limit are the persona's (the admin's choice), whatever the file says.
+USER_SETTINGS = ("system_prompt", "temperature", "response_format", "logprobs", "top_logprobs")
 
 
 # Export.
@@ -111,9 +130,119 @@ def _when(value: datetime | None) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+# CommonMark with raw HTML on, as the previewers that read an export parse it.
+_commonmark = MarkdownIt("commonmark")
+# A `<` that can start HTML or an autolink: a tag, a closing tag, a comment, a declaration, a
+# processing instruction, a URL. `a < b` starts none and is left alone.
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def _escape(text: str) -> str:
+    return _TAG_START.sub("&lt;", text)
+
+
+def _line(text: str) -> str:
+    """Text for one line of the export (a title, a name, an error): its line breaks would
+    start headings or turns of their own."""
+    return _escape(" ".join(text.split()))
+
+
+def _escape_outside_code_spans(line: str) -> str:
+    """`_escape` except inside `code spans` of the line, which show `<` as written."""
+    parts, position = [], 0
+    runs = list(_BACKTICKS.finditer(line))
+    opener = 0
+    while opener < len(runs):
+        run = runs[opener]
+        closer = next(
+            (i for i in range(opener + 1, len(runs)) if len(runs[i].group()) == len(run.group())),
+            None,
+        )
+        if closer is None:
+            opener += 1
+            continue
+        parts += [_escape(line[position : run.start()]), line[run.start() : runs[closer].end()]]
+        position = runs[closer].end()
+        opener = closer + 1
+    parts.append(_escape(line[position:]))
+    return "".join(parts)
+
+
+@dataclass
+class _Blocks:
+    """What a parse of Markdown says about its code: the lines of its code blocks, the fence
+    left open at the end (if any), and the `<` that could start a tag outside code blocks and
+    inside code spans."""
+
+    code: set[int]
+    unclosed: str
+    tags_outside_blocks: int
+    tags_in_spans: int
+
+
+def _closes(lines: list[str], start: int, end: int, markup: str) -> bool:
+    """Whether a fence's last line closes it: its character, as many times or more, alone."""
+    last = lines[end - 1]
+    mark = last.strip()
+    return (
+        end - start >= 2
+        and len(last) - len(last.lstrip(" ")) < 4
+        and len(mark) >= len(markup)
+        and set(mark) == {markup[0]}
+    )
+
+
+def _blocks(markdown: str) -> _Blocks:
+    lines = markdown.split("\n")
+    blocks = _Blocks(set(), "", 0, 0)
+    for token in _commonmark.parse(markdown):
+        if token.type in ("fence", "code_block") and token.map:
+            start, end = token.map
+            blocks.code.update(range(start, end))
+            if token.type == "fence" and token.level == 0:
+                blocks.unclosed = "" if _closes(lines, start, end, token.markup) else token.markup
+        for child in token.children or ():
+            if child.type == "code_inline":
+                blocks.tags_in_spans += len(_TAG_START.findall(child.content))
+    blocks.tags_outside_blocks = sum(
+        len(_TAG_START.findall(line)) for i, line in enumerate(lines) if i not in blocks.code
+    )
+    return blocks
+
+
+def _inert(text: str) -> str:
+    """Markdown as written, except that nothing in it is raw HTML any more.
+
+    Outside code, a `<` that could start a tag becomes `&lt;`: a previewer shows it and starts
+    no tag. Code blocks keep theirs (HTML means nothing there, and `&lt;` would be shown as
+    written). Code spans keep theirs too when a parse of the result confirms that every `<`
+    left is inside one; otherwise they are escaped as well. A code block left open is closed,
+    or it would run on into the next turn and end inside another message.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "<" not in text and "```" not in text and "~~~" not in text:
+        return text
+    # Escaped everywhere it holds no HTML, and escaping inside code blocks changes no block:
+    # its code blocks are those of every text composed below.
+    blocks = _blocks(_escape(text))
+    closing = f"\n{blocks.unclosed}" if blocks.unclosed else ""
+    lines = text.split("\n")
+
+    def compose(escape_line: Any) -> str:
+        kept = (line if i in blocks.code else escape_line(line) for i, line in enumerate(lines))
+        return "\n".join(kept) + closing
+
+    spans_kept = compose(_escape_outside_code_spans)
+    check = _blocks(spans_kept)
+    if not check.unclosed and check.tags_outside_blocks == check.tags_in_spans:
+        return spans_kept
+    return compose(_escape)
+
+
 def _settings_line(conversation: Conversation) -> str:
     parts = [
-        conversation.effective_model,
+        _line(conversation.effective_model),
         _("temperature %(value)s") % {"value": conversation.temperature},
     ]
     if conversation.max_completion_tokens:
@@ -129,11 +258,13 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
     """The conversation as a Markdown document a person reads: who said what, and how."""
     messages = [m for m in messages if m.role in (Role.USER, Role.ASSISTANT)]
     persona = conversation.persona
-    assistant = persona.display_name() if persona else _("Assistant")
-    emoji = f"{persona.emoji} " if persona and persona.emoji else ""
-    prompt = sum(m.prompt_tokens or 0 for m in messages)
-    completion = sum(m.completion_tokens or 0 for m in messages)
-    title = conversation.title or _("New chat")
+    assistant = _line(persona.display_name()) if persona else _("Assistant")
+    emoji = f"{_line(persona.emoji)} " if persona and persona.emoji else ""
+    # The same rule as every usage figure (`usage`): tokens an import recorded do not count.
+    counted = [m for m in messages if not m.imported]
+    prompt = sum(m.prompt_tokens or 0 for m in counted)
+    completion = sum(m.completion_tokens or 0 for m in counted)
+    title = _line(conversation.title) or _("New chat")
     tokens = _("%(total)s (%(prompt)s in · %(completion)s out)") % {
         "total": prompt + completion,
         "prompt": prompt,
@@ -150,7 +281,8 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
         lines.append(f"- {label}: {value}")
     if conversation.system_prompt:
         lines += ["", "**{}**".format(_("System prompt")), ""]
-        lines += [f"> {line}" if line else ">" for line in conversation.system_prompt.splitlines()]
+        prompt_lines = _inert(conversation.system_prompt).split("\n")
+        lines += [f"> {line}" if line else ">" for line in prompt_lines]
     you = _("You")
     invalid_json = _("Not valid JSON: shown as the model wrote it.")
     for message in messages:
@@ -168,9 +300,9 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
             if json_check(message.content, parameters, message.status) == "invalid":
                 lines += ["", f"*{invalid_json}*"]
         else:
-            lines.append(message.content)
+            lines.append(_inert(message.content))
         if message.error:
-            lines += ["", f"*{message.error}*"]
+            lines += ["", f"*{_line(message.error)}*"]
         notes = []
         if message.prompt_tokens is not None or message.completion_tokens is not None:
             notes.append(
@@ -204,7 +336,11 @@ class ImportRefused(Exception):
 
 @dataclass
 class ImportedConversation:
-    """A conversation from a file, checked and ready to be written for some user."""
+    """A conversation from a file, checked and ready to be written for some user.
+
+    `settings` are complete: the persona's model and token limit, and the file's choices of
+    what a user may change in a conversation.
+    """
 
     title: str
     persona: Persona | None
@@ -219,6 +355,10 @@ def _refuse(where: str, problem: str) -> ImportRefused:
         _("This file cannot be imported: %(where)s %(problem)s")
         % {"where": where, "problem": problem}
     )
+
+
+def _count(number: int) -> str:
+    return number_format(number, force_grouping=True)
 
 
 def _object(value: Any, where: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
@@ -260,11 +400,19 @@ def _number(value: Any, where: str) -> float:
 def _moment(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is not None:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+            # Stored in UTC: a moment that has no UTC time (year 1 east of Greenwich,
+            # 9999-12-31 west of it) is no date either.
+            parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Well formed, but no such moment: February 30th, 25 o'clock, an offset of 99 hours.
+        parsed = None
     if parsed is None:
         raise _refuse(where, _("must be a date and time such as 2026-01-31T12:00:00Z, or null."))
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
     return parsed
 
 
@@ -315,21 +463,34 @@ MESSAGE_FIELDS = {
 }
 
 
-def _message(value: Any, where: str) -> dict[str, Any]:
+# Looked up once: a file holds thousands of messages, and Django's choices build a new list at
+# every `.values` (it was a third of an import's checking).
+_USER, _ASSISTANT = Role.USER.value, Role.ASSISTANT.value
+_STATUSES = frozenset(Status.values)
+_COMPLETE, _STREAMING, _INTERRUPTED = (
+    Status.COMPLETE.value,
+    Status.STREAMING.value,
+    Status.INTERRUPTED.value,
+)
+
+
+def _message(value: Any, where: str, index: int) -> dict[str, Any]:
+    if index % MAKE_WAY_EVERY == 0:
+        _make_way()
     data = _object(value, where, MESSAGE_FIELDS, {"role", "content"})
     role = data["role"]
-    if role not in (Role.USER, Role.ASSISTANT):
+    if role not in (_USER, _ASSISTANT):
         raise _refuse(f"{where}.role", _("must be “user” or “assistant”."))
-    status = data.get("status", Status.COMPLETE)
-    if status not in Status.values:
+    status = data.get("status", _COMPLETE)
+    if not isinstance(status, str) or status not in _STATUSES:
         raise _refuse(
             f"{where}.status",
             _("must be one of: %(choices)s.") % {"choices": ", ".join(Status.values)},
         )
-    if status == Status.STREAMING:
+    if status == _STREAMING:
         # No process is writing it here: it is what it was when the export was made.
-        status = Status.INTERRUPTED
-    if role == Role.USER and status != Status.COMPLETE:
+        status = _INTERRUPTED
+    if role == _USER and status != _COMPLETE:
         raise _refuse(f"{where}.status", _("must be “complete” for a user's message."))
     usage = _object(
         data.get("usage") or {}, f"{where}.usage", {"prompt_tokens", "completion_tokens"}, set()
@@ -338,9 +499,16 @@ def _message(value: Any, where: str) -> dict[str, Any]:
     if parameters is not None and not isinstance(parameters, dict):
         raise _refuse(f"{where}.parameters", _("must be a JSON object or null."))
     created_at = _moment(data.get("created_at"), f"{where}.created_at")
+    content = _string(
+        data["content"],
+        f"{where}.content",
+        limit=MAX_CONTENT_CHARS,
+        # The app never stores an empty message of the user's (sending one is refused).
+        blank=role == _ASSISTANT,
+    )
     return {
         "role": role,
-        "content": _string(data["content"], f"{where}.content", limit=MAX_CONTENT_CHARS),
+        "content": content,
         "status": status,
         "finish_reason": _string(data.get("finish_reason", ""), f"{where}.finish_reason", limit=32),
         "model": _string(data.get("model", ""), f"{where}.model", limit=100),
@@ -367,23 +535,37 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _settings(value: Any, where: str) -> dict[str, Any]:
+def _validate(candidate: Conversation, where: str) -> None:
+    """The model's own rules (temperature 0–2, the system prompt's length, JSON mode, …), as
+    for a conversation made here; the first one broken is refused."""
+    try:
+        candidate.full_clean(
+            exclude=["user", "persona", "title"], validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as exc:
+        name, errors = next(iter(exc.message_dict.items()))
+        place = f"{where}.{name}:" if name in Conversation.SETTING_FIELDS else f"{where}:"
+        raise _refuse(place, errors[0]) from None
+
+
+def _settings(value: Any, where: str, base: Persona | None) -> dict[str, Any]:
+    """The conversation's settings: `base`'s (the persona's, or the default persona's), with
+    the file's choices of what a user may change.
+
+    The file's model and token limit are checked, so a broken file is refused as a whole, and
+    then dropped: they are the admin's to choose.
+    """
     data = _object(value, where, set(Conversation.SETTING_FIELDS), set())
-    settings: dict[str, Any] = {}
     for name, item in data.items():
         kinds = SETTING_TYPES[name]
         if (isinstance(item, bool) and bool not in kinds) or not isinstance(item, kinds):
             raise _refuse(f"{where}.{name}", _("has the wrong type."))
-        settings[name] = item
-    # The model's own rules (temperature 0–2, JSON mode, …), as for a conversation made here.
+    _validate(Conversation(**data), where)
+    settings = base.settings_dict() if base else {}
+    settings.update({name: data[name] for name in USER_SETTINGS if name in data})
     candidate = Conversation(**settings)
-    try:
-        candidate.full_clean(exclude=["user", "persona", "title"])
-    except ValidationError as exc:
-        name, errors = next(iter(exc.message_dict.items()))
-        place = f"{where}.{name}" if name in Conversation.SETTING_FIELDS else where
-        raise _refuse(place, errors[0]) from None
-    return {name: getattr(candidate, name) for name in Conversation.SETTING_FIELDS}
+    _validate(candidate, where)
+    return candidate.settings_dict()
 
 
 CONVERSATION_FIELDS = {
@@ -397,49 +579,155 @@ CONVERSATION_FIELDS = {
 }
 
 
-def _conversation(value: Any, where: str, personas: dict[str, Persona]) -> ImportedConversation:
+def _conversation(
+    value: Any, where: str, personas: dict[str, Persona], default: Persona | None
+) -> ImportedConversation:
     data = _object(value, where, CONVERSATION_FIELDS, {"messages"})
     messages = data["messages"]
     if not isinstance(messages, list):
         raise _refuse(f"{where}.messages", _("must be a list."))
-    if len(messages) > MAX_MESSAGES:
-        raise _refuse(
-            f"{where}.messages", _("has more than %(limit)d messages.") % {"limit": MAX_MESSAGES}
-        )
     persona_name = data.get("persona")
     if persona_name is not None:
         _string(persona_name, f"{where}.persona", limit=80)
+    # An active persona of that name on this server, if there is one.
+    persona = personas.get(persona_name) if persona_name else None
     pinned = data.get("pinned", False)
     if not isinstance(pinned, bool):
         raise _refuse(f"{where}.pinned", _("must be true or false."))
     return ImportedConversation(
         title=_string(data.get("title", ""), f"{where}.title", limit=200),
-        # A persona of that name on this server, if there is one; the settings come along
-        # either way, so the conversation goes on as it was.
-        persona=personas.get(persona_name) if persona_name else None,
+        persona=persona,
         pinned=pinned,
         created_at=_moment(data.get("created_at"), f"{where}.created_at"),
-        settings=_settings(data.get("settings") or {}, f"{where}.settings"),
-        messages=[_message(m, f"{where}.messages[{i}]") for i, m in enumerate(messages)],
+        settings=_settings(data.get("settings") or {}, f"{where}.settings", persona or default),
+        messages=[_message(m, f"{where}.messages[{i}]", i) for i, m in enumerate(messages)],
     )
+
+
+# Checking a file is pure Python, about 0.2 s of it at the caps. Held in one go, every other
+# thread of the process (the event loop serving everyone's sockets among them) waits up to the
+# interpreter's switch interval (5 ms) each time it needs to run, and other users' replies took
+# 3 to 5 times as long. Every few dozen messages the check lets them go first.
+MAKE_WAY_EVERY = 50
+
+
+def _make_way() -> None:
+    time.sleep(0)
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
-    """How deeply lists and objects nest, up to `limit` + 1 (checked without recursion)."""
-    deepest, stack = 0, [(value, 1)]
+# What no database column holds: NUL (PostgreSQL refuses it in text and in JSON) and the
+# halves of a surrogate pair without their other half (no UTF-8 encodes them). JSON's `\u`
+# escapes write both.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# The largest whole number a column or a JSON value here holds (a 64-bit integer).
+LARGEST_INTEGER = 2**63 - 1
+
+Place = tuple["Place | None", str | int] | None
+
+
+def _place(place: Place) -> str:
+    """ "conversations[0].messages[3].content" from the keys on the way to a value."""
+    keys: list[str | int] = []
+    while place is not None:
+        place, key = place
+        keys.append(key)
+    written = ""
+    for key in reversed(keys):
+        written += f"[{key}]" if isinstance(key, int) else f".{key}" if written else key
+    return written or _("the file")
+
+
+def _scan(document: Any) -> None:
+    """Walk the whole document (without recursion): how deeply it nests, and whether every text
+    and number in it, field names included, can be stored. Quickly first; only a file with a
+    problem is walked again to say where it is."""
+    if not _storable(document):
+        _locate(document)
+
+
+def _storable(document: dict[str, Any]) -> bool:
+    stack = [(document, 0)]
+    walked = 0
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                return deepest
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+        container, depth = stack.pop()
+        walked += 1
+        if walked % MAKE_WAY_EVERY == 0:
+            _make_way()
+        if depth >= MAX_DEPTH:
+            return False
+        if type(container) is dict:
+            if any(_UNSTORABLE.search(key) for key in container):
+                return False
+            items: Iterable[Any] = container.values()
+        else:
+            items = container
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                if _UNSTORABLE.search(item):
+                    return False
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            elif kind is float:
+                if not math.isfinite(item):
+                    return False
+            elif kind is int and not -LARGEST_INTEGER <= item <= LARGEST_INTEGER:
+                return False
+    return True
+
+
+def _locate(document: Any) -> None:
+    """Raise `ImportRefused` for the first value `_storable` objects to, with its place."""
+    unstorable = _(
+        "holds text that cannot be stored (a NUL character or half of a surrogate pair)."
+    )
+    stack: list[tuple[Any, int, Place]] = [(document, 0, None)]
+    while stack:
+        value, depth, place = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                raise _refuse(_place(place), unstorable)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise _refuse(_place(place), _("is a number too large to store."))
+        elif isinstance(value, int):
+            if abs(value) > LARGEST_INTEGER:
+                raise _refuse(_place(place), _("is a number too large to store."))
+        elif depth >= MAX_DEPTH:
+            raise ImportRefused(_("This file cannot be imported: it nests too deeply."))
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                if _UNSTORABLE.search(key):
+                    raise _refuse(_place(place), unstorable)
+                stack.append((child, depth + 1, (place, key)))
+        else:
+            stack.extend((child, depth + 1, (place, i)) for i, child in enumerate(value))
+
+
+def _count_messages(conversations: list[Any]) -> None:
+    """Refuse a file by its number of messages, before any of them is checked one by one."""
+    total = 0
+    for i, conversation in enumerate(conversations):
+        messages = conversation.get("messages") if isinstance(conversation, dict) else None
+        if not isinstance(messages, list):
+            continue  # `_conversation` says what is wrong with it
+        if len(messages) > MAX_MESSAGES:
+            raise _refuse(
+                f"conversations[{i}].messages",
+                _("has more than %(limit)s messages.") % {"limit": _count(MAX_MESSAGES)},
+            )
+        total += len(messages)
+    if total > MAX_IMPORT_MESSAGES:
+        raise ImportRefused(
+            _("This file cannot be imported: it has more than %(limit)s messages.")
+            % {"limit": _count(MAX_IMPORT_MESSAGES)}
+        )
 
 
 def parse_import(data: bytes) -> list[ImportedConversation]:
@@ -455,8 +743,6 @@ def parse_import(data: bytes) -> list[ImportedConversation]:
                 "“Download as JSON”."
             )
         ) from None
-    if _depth(document) > MAX_DEPTH:
-        raise ImportRefused(_("This file cannot be imported: it nests too deeply."))
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused(
             _(
@@ -486,8 +772,26 @@ def parse_import(data: bytes) -> list[ImportedConversation]:
             "“conversations”",
             _("has more than %(limit)d conversations.") % {"limit": MAX_CONVERSATIONS},
         )
-    personas = {p.name: p for p in Persona.objects.all()}
-    return [_conversation(c, f"conversations[{i}]", personas) for i, c in enumerate(conversations)]
+    _count_messages(conversations)
+    _scan(document)
+    personas = {p.name: p for p in Persona.objects.active()}
+    default = Persona.objects.default()
+    checked = [
+        _conversation(c, f"conversations[{i}]", personas, default)
+        for i, c in enumerate(conversations)
+    ]
+    empty = sum(
+        1
+        for c in checked
+        for m in c.messages
+        if m["role"] == _ASSISTANT and not m["content"].strip()
+    )
+    if empty > MAX_EMPTY_REPLIES:
+        raise ImportRefused(
+            _("This file cannot be imported: it has more than %(limit)s empty replies.")
+            % {"limit": _count(MAX_EMPTY_REPLIES)}
+        )
+    return checked
 
 
 def too_large_message(size: int) -> str:

@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -37,6 +38,26 @@ RESPONSE_FORMAT_HELP = _(
 MAX_COMPLETION_TOKENS_LIMIT = 200_000
 
 
+def validate_system_prompt_length(value: str) -> None:
+    """At most CHAT_MAX_SYSTEM_PROMPT_CHARS characters: the prompt goes with every request.
+
+    Read when it runs, so the limit is the setting's, not a number frozen in a migration.
+    """
+    limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+    if len(value) > limit:
+        raise ValidationError(
+            _(
+                "The system prompt can be at most %(limit)s characters long; "
+                "this one has %(count)s."
+            ),
+            code="max_length",
+            params={
+                "limit": number_format(limit, force_grouping=True),
+                "count": number_format(len(value), force_grouping=True),
+            },
+        )
+
+
 class ResponseFormat(models.TextChoices):
     TEXT = "text", _("Text")
     JSON_OBJECT = "json_object", _("JSON object")
@@ -48,6 +69,7 @@ class GenerationSettings(models.Model):
     system_prompt = models.TextField(
         _("system prompt"),
         blank=True,
+        validators=[validate_system_prompt_length],
         help_text=_("Instructions the model reads before the conversation: its role and tone."),
     )
     model = models.CharField(
@@ -256,7 +278,7 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
     def owned_by(self, user: Any) -> ConversationQuerySet:
         if not getattr(user, "is_authenticated", False):
             return self.none()
-        return self.filter(user=user)
+        return self.filter(user=user, importing=False)
 
 
 class Conversation(GenerationSettings):
@@ -281,6 +303,9 @@ class Conversation(GenerationSettings):
     pinned = models.BooleanField(_("pinned"), default=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("last activity"), default=timezone.now)
+    # Set while an import is still storing its messages: until then no page, socket or list
+    # of its owner's shows it (`owned_by`), so nobody sees half of it (`conversations.imports`).
+    importing = models.BooleanField(_("being imported"), default=False, editable=False)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -348,6 +373,9 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
     logprobs = models.JSONField(_("logprobs"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # Came from an import file: the tokens it records were spent elsewhere (or never), so no
+    # usage figure counts them (`conversations.usage`); they are kept to be shown.
+    imported = models.BooleanField(_("imported"), default=False, editable=False)
     # Which earlier messages the model saw: every message from this id to the reply.
     context_from_id = models.PositiveBigIntegerField(null=True, blank=True)
     # How many deltas of a streaming reply the saved content holds.
@@ -406,3 +434,25 @@ class Message(models.Model):
     @property
     def is_reply(self) -> bool:
         return self.role == Role.ASSISTANT
+
+
+class ModelCall(models.Model):
+    """One call of the model made for a user: a message, a regeneration, an edit, a
+    continuation, a compare's column.
+
+    The per-minute limit counts these, not the user's messages: every action that calls the
+    model is counted, and deleting conversations or messages does not lower the count.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_calls"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("model call")
+        verbose_name_plural = _("model calls")
+        indexes = [models.Index(fields=["user", "started_at"], name="model_call_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"

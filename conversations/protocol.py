@@ -42,7 +42,10 @@ class MessagePayload(TypedDict):
     usage: Usage
     parameters: dict[str, Any] | None
     context_from_id: int | None
-    logprobs: list[dict[str, Any]] | None
+    # Never the tokens themselves: a reply's logprobs can be megabytes (20 alternatives a
+    # token), more than one frame may carry. Whether it has them; the page fetches them over
+    # HTTP (`logprobs_url`).
+    has_logprobs: bool
     seq: int
 
 
@@ -84,8 +87,15 @@ class ConversationFrame(TypedDict):
 
 
 class SyncFrame(TypedDict):
+    """One page of the answer to `subscribe`. The pages of one answer share its `sync_id`;
+    the last has `done`. `from_id` is the newest message not sent (the answer covers what is
+    after it), null when nothing was left out."""
+
     type: Literal["sync"]
     messages: list[MessagePayload]
+    sync_id: str
+    from_id: int | None
+    done: bool
 
 
 class ErrorFrame(TypedDict):
@@ -97,6 +107,17 @@ class ErrorFrame(TypedDict):
 
 def iso_time(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+# What a message's parameters keep on the socket: the system prompt (up to
+# `CHAT_MAX_SYSTEM_PROMPT_CHARS`) travels with no frame; the page shows it from the settings.
+SOCKET_PARAMETERS_LEFT_OUT = ("system_prompt",)
+
+
+def socket_parameters(parameters: dict[str, Any] | None) -> dict[str, Any] | None:
+    if parameters is None:
+        return None
+    return {k: v for k, v in parameters.items() if k not in SOCKET_PARAMETERS_LEFT_OUT}
 
 
 def message_payload(message: Message) -> MessagePayload:
@@ -115,9 +136,9 @@ def message_payload(message: Message) -> MessagePayload:
             "prompt_tokens": message.prompt_tokens,
             "completion_tokens": message.completion_tokens,
         },
-        "parameters": message.parameters,
+        "parameters": socket_parameters(message.parameters),
         "context_from_id": message.context_from_id,
-        "logprobs": message.logprobs,
+        "has_logprobs": bool(message.logprobs),
         "seq": message.seq,
     }
 
@@ -143,10 +164,15 @@ def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
         )
     try:
         frame = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: brackets nested deeper than the parser goes (80,000 `[`).
         raise ChatError("bad_json", _("This frame is not valid JSON.")) from None
     if not isinstance(frame, dict):
         raise ChatError("bad_json", _("A frame must be a JSON object."))
+    if not all(storable(value) for value in _strings(frame)):
+        # A lone surrogate (`"\ud800"`) cannot be encoded for the database, a NUL PostgreSQL
+        # refuses: refused here, the frame fails alone instead of the write it would join.
+        raise ChatError("invalid", _("The frame holds characters that cannot be stored."))
     kind = frame.get("type")
     client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
     if kind not in CLIENT_TYPES:
@@ -163,7 +189,36 @@ def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
         _require(frame, "reply_id", int, client_id)
     if kind == "subscribe" and frame.get("after_id") is not None:
         _require(frame, "after_id", int, client_id)
+    if kind == "subscribe" and frame.get("ack") is not None:
+        _require(frame, "ack", str, client_id)
     return frame
+
+
+def storable(text: str) -> bool:
+    """Whether a text can be stored as it is: UTF-8 encodable (no lone surrogate), no NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a parsed frame, keys included."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _require(frame: dict[str, Any], name: str, kind: type, client_id: str | None) -> None:
@@ -182,3 +237,43 @@ def _require_client_id(frame: dict[str, Any]) -> None:
         raise ChatError(
             "invalid", _("The field “client_id” must be a string of 1 to 64 characters.")
         )
+
+
+class ReplyOrder:
+    """What a reader has applied of one streaming reply: deltas in `seq` order, a state as a
+    new base, nothing twice ("Keeping up" in docs/protocol.md). The socket and the terminal
+    chat both read replies through it; each method returns the frames ready to show, in order.
+    """
+
+    def __init__(self, seq: int | None = None) -> None:
+        self.seq = seq  # None until there is a base to apply deltas to
+        self.pending: dict[int, dict[str, Any]] = {}
+
+    def begin(self) -> list[dict[str, Any]]:
+        """The reply starts empty here (its `message.created`): deltas from 1 apply."""
+        if self.seq is None:
+            self.seq = 0
+        return self._ready()
+
+    def state(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.seq is not None and self.seq >= frame["seq"]:
+            return []  # older than what was shown
+        self.seq = frame["seq"]
+        return [frame, *self._ready()]
+
+    def delta(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.seq is not None and frame["seq"] <= self.seq:
+            return []  # shown already
+        self.pending[frame["seq"]] = frame
+        return self._ready()
+
+    def _ready(self) -> list[dict[str, Any]]:
+        if self.seq is None:
+            return []
+        for seq in [s for s in self.pending if s <= self.seq]:
+            del self.pending[seq]
+        ready = []
+        while self.seq + 1 in self.pending:
+            self.seq += 1
+            ready.append(self.pending.pop(self.seq))
+        return ready

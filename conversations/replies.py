@@ -31,8 +31,10 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from . import database, llm, services
+from .errors import ChatError
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
 
@@ -48,6 +50,9 @@ FINISH_STATUS = {
 }
 
 
+# The most tokens' logprobs one delta frame carries.
+LOGPROBS_PER_DELTA = 100
+
 # A token that arrives later than this after the reader was ready for it had to be waited for.
 READ_DRAINED_SECONDS = 0.001
 
@@ -57,18 +62,54 @@ def group_name(conversation_id: Any) -> str:
 
 
 async def send_to_group(conversation_id: Any, *frames: dict[str, Any]) -> None:
-    """Send frames to every socket showing the conversation; several go as one message."""
+    """Send frames to every socket showing the conversation; several go as one message.
+
+    Raises what the channel layer raised; a layer that does not answer within
+    PUBLISH_TIMEOUT_SECONDS raises TimeoutError."""
     event = (
         {"type": "chat.event", "frame": frames[0]}
         if len(frames) == 1
         else {"type": "chat.events", "frames": list(frames)}
     )
-    await get_channel_layer().group_send(group_name(conversation_id), event)
+    async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+        await get_channel_layer().group_send(group_name(conversation_id), event)
+
+
+# A publish that takes longer than this has failed: the layer is down or unreachable.
+PUBLISH_TIMEOUT_SECONDS = 2.0
+# How long a reply's end is offered to a failing layer before the tabs are left to find it in
+# the database (a socket that hears nothing of a reply looks there within half a lease).
+END_RETRY_SECONDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a reply ended: what its final save writes."""
+
+    status: str
+    finish_reason: str = ""
+    error: str = ""
+    usage: llm.Finished | None = None
 
 
 # Tasks of the replies this process is producing. asyncio keeps only weak references to tasks,
 # so without this a running reply could be garbage-collected mid-stream.
 _running: dict[int, ReplyRunner] = {}
+
+# Stops that reached this process for a reply stored but not started yet (the moment between
+# its row's commit and its task's start): honoured when it starts. Kept a short while, bounded.
+_early_stops: dict[int, float] = {}
+EARLY_STOP_SECONDS = 30.0
+EARLY_STOPS_KEPT = 1000
+
+
+def _remember_stop(reply_id: int) -> None:
+    now = time.monotonic()
+    for old in [r for r, at in _early_stops.items() if now - at > EARLY_STOP_SECONDS]:
+        del _early_stops[old]
+    if len(_early_stops) >= EARLY_STOPS_KEPT:
+        del _early_stops[next(iter(_early_stops))]
+    _early_stops[reply_id] = now
 
 
 def delta_interval() -> float:
@@ -126,6 +167,9 @@ class ReplyRunner:
         self.lease_renewed_at = time.monotonic()
         self._wake = asyncio.Event()
         self._closing = False
+        # The last publish failed: the next one sends the whole text so far (a state), which
+        # replaces the deltas the tabs missed.
+        self.publish_failed = False
         self.stop_requested = False
         self.task: asyncio.Task[None] | None = None
         self._stream_task: asyncio.Task[llm.Finished | None] | None = None
@@ -144,36 +188,69 @@ class ReplyRunner:
             context=contextvars.Context(),
         )
         _running[self.reply.pk] = self
+        if _early_stops.pop(self.reply.pk, None) is not None:
+            self.stop_requested = True
 
     async def run(self, language: str | None = None) -> None:
+        """Produce the reply, then end it whatever happened: every way out is a status."""
         if language:
             translation.activate(language)
         progress_saves().add(self)
         publisher = asyncio.create_task(self._publish())
-        status, finish_reason, error = Status.ERROR, "", ""
-        usage: llm.Finished | None = None
+        outcome = Outcome(
+            Status.ERROR, error=_("Something went wrong on the server while writing this answer.")
+        )
         try:
-            self._stream_task = asyncio.create_task(self._stream())
-            try:
-                usage = await self._stream_task
-                finish_reason = usage.finish_reason if usage else ""
-                status = FINISH_STATUS.get(finish_reason, Status.COMPLETE)
-            except asyncio.CancelledError:
-                if not self.stop_requested:
-                    raise
-                status = Status.STOPPED
-            except llm.ModelError as exc:
-                status, error = Status.ERROR, exc.message
-                logger.info("reply %s failed: %s", self.reply.pk, exc.code)
+            outcome = await self._produce()
+        except asyncio.CancelledError:
+            # Not a stop: the task itself was cancelled (the server process is shutting down).
+            outcome = Outcome(
+                Status.INTERRUPTED,
+                error=_("The server was restarted while this answer was being written."),
+            )
+            raise
+        except Exception:
+            logger.exception("reply %s failed", self.reply.pk)
         finally:
-            self._closing = True
-            self._wake.set()
+            await self._teardown(publisher, outcome)
+
+    async def _produce(self) -> Outcome:
+        if self.stop_requested:  # stopped before it started
+            return Outcome(Status.STOPPED)
+        self._stream_task = asyncio.create_task(self._stream())
+        try:
+            finished = await self._stream_task
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.stop_requested and not (task and task.cancelling()):
+                return Outcome(Status.STOPPED)
+            raise
+        except llm.ModelError as exc:
+            logger.info("reply %s failed: %s", self.reply.pk, exc.code)
+            return Outcome(Status.ERROR, error=exc.message)
+        reason = finished.finish_reason if finished else ""
+        return Outcome(FINISH_STATUS.get(reason, Status.COMPLETE), reason, usage=finished)
+
+    async def _teardown(self, publisher: asyncio.Task[None], outcome: Outcome) -> None:
+        """Stop publishing, leave the progress saves, save the end, tell the tabs, leave the
+        running set: each step whatever the one before it raised."""
+        self._closing = True
+        self._wake.set()
+        try:
             await publisher
+        except Exception:
+            logger.exception("publishing reply %s failed", self.reply.pk)
+        finally:
             progress_saves().discard(self)
-            try:
-                await self._finish(status, finish_reason, error, usage)
-            finally:
-                _running.pop(self.reply.pk, None)
+        try:
+            reply = await database_sync_to_async(self._save_final)(outcome)
+        except Exception:
+            # Its lease runs out and a sweep marks it interrupted.
+            logger.exception("saving the end of reply %s failed", self.reply.pk)
+            _running.pop(self.reply.pk, None)
+            return
+        _running.pop(self.reply.pk, None)
+        await self._announce_end(reply)
 
     async def _stream(self) -> llm.Finished | None:
         """Read the model's stream. Only this task is cancelled by a stop: it writes nowhere."""
@@ -201,7 +278,8 @@ class ReplyRunner:
         """Send what arrived as deltas: at once when idle, then at most every `delta_interval`.
 
         The first token goes out immediately; under a fast stream several tokens share one
-        delta, which keeps channel-layer messages and socket frames per second bounded.
+        delta, which keeps channel-layer messages and socket frames per second bounded. A
+        failing channel layer costs the tabs their live view for a while, never the reply.
         """
         while True:
             await self._wake.wait()
@@ -217,18 +295,37 @@ class ReplyRunner:
             return
         text = "".join(self.parts[self.published :])
         self.published = len(self.parts)
-        self.seq += 1
-        frame: dict[str, Any] = {
-            "type": "reply.delta",
-            "reply_id": self.reply.pk,
-            "seq": self.seq,
-            "text": text,
-        }
-        if len(self.logprobs) > self.published_logprobs:
-            frame["logprobs"] = self.logprobs[self.published_logprobs :]
-            self.published_logprobs = len(self.logprobs)
         self.published_text += text
-        await send_to_group(self.conversation.pk, frame)
+        frames: list[dict[str, Any]] = []
+        # The tokens' logprobs go in pieces (20 alternatives a token make a kilobyte): a delta
+        # that waited behind many tokens is split, each frame far below the socket's limit.
+        while not frames or len(self.logprobs) > self.published_logprobs:
+            self.seq += 1
+            frame: dict[str, Any] = {
+                "type": "reply.delta",
+                "reply_id": self.reply.pk,
+                "seq": self.seq,
+                "text": "" if frames else text,
+            }
+            if len(self.logprobs) > self.published_logprobs:
+                end = self.published_logprobs + LOGPROBS_PER_DELTA
+                frame["logprobs"] = self.logprobs[self.published_logprobs : end]
+                self.published_logprobs = min(end, len(self.logprobs))
+            frames.append(frame)
+        if self.publish_failed:
+            frames = [self.snapshot()]  # everything so far, in place of the deltas missed
+        try:
+            await send_to_group(self.conversation.pk, *frames)
+        except Exception as exc:
+            if not self.publish_failed:
+                logger.warning(
+                    "publishing reply %s failed (%r); it goes on and its tabs catch up",
+                    self.reply.pk,
+                    exc,
+                )
+            self.publish_failed = True
+        else:
+            self.publish_failed = False
 
     def snapshot(self) -> dict[str, Any]:
         """The reply as sent so far, for a socket catching up."""
@@ -257,47 +354,37 @@ class ReplyRunner:
         self.saved_seq = max(self.saved_seq, progress.seq)
         self.lease_renewed_at = now
 
-    async def _finish(
-        self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
-    ) -> None:
-        reply = await database_sync_to_async(self._save_final)(status, finish_reason, error, usage)
-        await send_to_group(
-            self.conversation.pk, {"type": "reply.ended", "message": message_payload(reply)}
-        )
+    async def _announce_end(self, reply: Message) -> None:
+        """Tell every tab the reply ended, trying again a few times while the layer fails.
+        A tab that never hears it finds the end in the database (the consumer's watchdog)."""
+        frame = {"type": "reply.ended", "message": message_payload(reply)}
+        for pause in (*END_RETRY_SECONDS, None):
+            try:
+                await send_to_group(self.conversation.pk, frame)
+                return
+            except Exception as exc:
+                if pause is None:
+                    logger.warning("reply %s ended unannounced (%r)", self.reply.pk, exc)
+                    return
+                await asyncio.sleep(pause)
 
-    def _save_final(
-        self, status: str, finish_reason: str, error: str, usage: llm.Finished | None
-    ) -> Message:
-        reply = self.reply
-        reply.content = self.text
-        reply.seq = self.seq
-        reply.status = status
-        reply.finish_reason = finish_reason
-        reply.error = error
-        reply.logprobs = self.logprobs or None
-        reply.prompt_tokens = usage.prompt_tokens if usage else None
-        reply.completion_tokens = usage.completion_tokens if usage else None
-        reply.completed_at = timezone.now()
-        reply.lease_expires_at = None
-        reply.runner_channel = ""
-        # Whatever a sweep wrote meanwhile, the process that produced the reply knows best.
-        reply.save(
-            update_fields=[
-                "content",
-                "seq",
-                "status",
-                "finish_reason",
-                "error",
-                "logprobs",
-                "prompt_tokens",
-                "completion_tokens",
-                "completed_at",
-                "lease_expires_at",
-                "runner_channel",
-            ]
-        )
+    def _save_final(self, outcome: Outcome) -> Message:
+        usage = outcome.usage
+        final = {
+            "content": self.text,
+            "seq": self.seq,
+            "finish_reason": outcome.finish_reason,
+            "error": outcome.error,
+            "logprobs": self.logprobs or None,
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+        }
+        reply = Message.objects.filter(pk=self.reply.pk)
+        if not services.end_replies(reply, status=outcome.status, **final):
+            # A sweep ended it first (its lease ran out while the database was unreachable).
+            logger.warning("reply %s had been ended before its process could", self.reply.pk)
         Conversation.objects.filter(pk=self.conversation.pk).update(updated_at=timezone.now())
-        return reply
+        return reply.get()
 
 
 class ProgressSaves:
@@ -397,10 +484,12 @@ async def _listen(layer: Any, channel: str) -> None:
 
 
 async def _answer(layer: Any, message: dict[str, Any]) -> None:
+    kind = message.get("type")
     runner = _running.get(message.get("reply_id"))
     if runner is None:
-        return  # it ended meanwhile: its end reaches every tab through the group
-    kind = message.get("type")
+        if kind == "reply.stop" and isinstance(message.get("reply_id"), int):
+            _remember_stop(message["reply_id"])  # stored, about to start
+        return  # or it ended meanwhile: its end reaches every tab through the group
     if kind == "reply.stop":
         runner.stop()
     elif kind == "reply.sync" and message.get("reply_to"):
@@ -428,11 +517,9 @@ async def start(prepare: PrepareFn, **kwargs: Any) -> Any:
     """Prepare a reply with a `services` function, announce it and stream it in the background.
 
     Returns what `prepare` returned. A replayed frame (known client id) starts nothing. A
-    message sent (`services.post_message`) is stored together with those of other sockets
-    sending at the same moment (`post`).
+    message sent goes through `post` instead: it is stored together with those of other
+    sockets sending at the same moment.
     """
-    if prepare is services.post_message:
-        return await post(**kwargs)
     channel = await control_channel()
     prepared = await database.in_database(prepare)(runner_channel=channel, **kwargs)
     if prepared.is_new:
@@ -586,10 +673,16 @@ async def post(
     """
     channel = await control_channel()
     language = translation.get_language()
-    future = post_queue().put(
-        services.Post(user, conversation_id, content, client_id, channel, language)
-    )
-    prepared, announcing = await future
+    post = services.Post(user, conversation_id, content, client_id, channel, language)
+    if not settings.CHAT_GROUP_COMMIT:  # each message in a trip and a transaction of its own
+        prepared = await database.in_database(services.post_messages)([post])
+        result = prepared[0]
+        if isinstance(result, Exception):
+            raise result
+        if result.is_new:
+            await _launch(result, language)
+        return result
+    prepared, announcing = await post_queue().put(post)
     if announcing is not None:
         await asyncio.shield(announcing)
     return prepared
@@ -610,14 +703,26 @@ def _deliver(batch: list[Waiting], results: list[services.PreparedReply | Except
 async def request_stop(reply: Message) -> None:
     """Ask the runner of a reply, in whatever process, to stop it."""
     if reply.runner_channel:
-        await get_channel_layer().send(
-            reply.runner_channel, {"type": "reply.stop", "reply_id": reply.pk}
-        )
+        try:
+            await get_channel_layer().send(
+                reply.runner_channel, {"type": "reply.stop", "reply_id": reply.pk}
+            )
+        except Exception as exc:
+            logger.warning("asking reply %s to stop failed (%r)", reply.pk, exc)
+            raise ChatError(
+                "unavailable", _("The answer could not be reached to stop it. Try again.")
+            ) from None
 
 
 async def request_sync(reply: Message, reply_to: str) -> None:
-    """Ask the runner of a reply for its text so far, to be sent to channel `reply_to`."""
+    """Ask the runner of a reply for its text so far, to be sent to channel `reply_to`.
+
+    A failing layer loses the request: the socket falls back to the saved text."""
     if reply.runner_channel:
-        await get_channel_layer().send(
-            reply.runner_channel, {"type": "reply.sync", "reply_id": reply.pk, "reply_to": reply_to}
-        )
+        try:
+            await get_channel_layer().send(
+                reply.runner_channel,
+                {"type": "reply.sync", "reply_id": reply.pk, "reply_to": reply_to},
+            )
+        except Exception as exc:
+            logger.warning("asking reply %s for its text failed (%r)", reply.pk, exc)

@@ -25,9 +25,11 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from .models import Conversation, Message
+from .models import Conversation, Message, Role
 
 SIDEBAR_LIMIT = 100
+# How many messages a page (or a scroll-up) loads.
+PAGE_SIZE = 50
 # Words of a query taken into account; a longer query is a paste, not a search.
 SEARCH_MAX_WORDS = 12
 # Letters and digits of any script: what PostgreSQL's parser makes words of.
@@ -79,3 +81,41 @@ def sidebar_conversations(*, user: Any, query: str = "") -> list[Conversation]:
     if query:
         conversations = conversations.filter(_matching(query, user))
     return list(conversations.order_by("-pinned", "-updated_at")[:SIDEBAR_LIMIT])
+
+
+def mark_context(page: list[Message], context_from_id: int | None) -> None:
+    """Flag the messages the latest reply's model call no longer saw (`context_from_id`)."""
+    for message in page:
+        message.excluded = bool(context_from_id) and message.pk < context_from_id
+
+
+def latest_context_from_id(conversation: Conversation, page: list[Message]) -> int | None:
+    replies = [m for m in page if m.role == Role.ASSISTANT]
+    if replies:
+        return replies[-1].context_from_id
+    if not page:
+        return None
+    # No reply among the newest page (rare): ask for the latest one directly.
+    return (
+        conversation.messages.filter(role=Role.ASSISTANT)
+        .order_by("-id")
+        .values_list("context_from_id", flat=True)
+        .first()
+    )
+
+
+def message_page(
+    conversation: Conversation, *, before: int | None = None, context_from_id: Any = False
+) -> tuple[list[Message], bool]:
+    """Up to PAGE_SIZE messages before `before` (or the newest), oldest first, and whether
+    older ones exist."""
+    queryset = conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
+    if before is not None:
+        queryset = queryset.filter(pk__lt=before)
+    rows = list(queryset.order_by("-id")[: PAGE_SIZE + 1])
+    has_older = len(rows) > PAGE_SIZE
+    page = rows[:PAGE_SIZE][::-1]
+    if context_from_id is False:
+        context_from_id = latest_context_from_id(conversation, page)
+    mark_context(page, context_from_id)
+    return page, has_older

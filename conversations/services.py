@@ -13,21 +13,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import llm
 from .context import HistoryItem, select_context
 from .errors import ChatError
-from .models import Conversation, Message, Persona, Role, Status
-
-if TYPE_CHECKING:
-    from .exports import ImportedConversation
+from .models import Conversation, Message, ModelCall, Persona, Role, Status
 
 TITLE_CHARS = 60
 
@@ -50,6 +48,23 @@ def start_conversation(
     return conversation
 
 
+def end_replies(replies: Any, *, status: str, **final: Any) -> int:
+    """Move streaming replies to their end: the one way a reply leaves `streaming`.
+
+    The UPDATE is guarded on the status it expects, so the process that produced a reply and
+    a sweep that found it orphaned can never overwrite each other: whichever ends it first
+    wins, the other changes nothing (its count says so).
+    """
+    assert status != Status.STREAMING
+    return replies.filter(status=Status.STREAMING).update(
+        status=status,
+        completed_at=timezone.now(),
+        lease_expires_at=None,
+        runner_channel="",
+        **final,
+    )
+
+
 def sweep_orphaned_replies(*conversation_ids: Any) -> int:
     """Mark replies left `streaming` by a process that died as `interrupted`: those of the
     conversations named, or all of them.
@@ -58,21 +73,18 @@ def sweep_orphaned_replies(*conversation_ids: Any) -> int:
     producing it any more. The status and lease are part of the UPDATE's own filter, so this is
     safe to run from any process at any time: a reply that finishes meanwhile is not touched.
     """
-    now = timezone.now()
-    replies = Message.objects.orphaned(now)
+    replies = Message.objects.orphaned(timezone.now())
     if conversation_ids:
         replies = replies.filter(conversation_id__in=conversation_ids)
     # Called on every socket connect and page view: a read (on the partial index of streaming
     # replies) spares the write, and SQLite's write lock, when there is nothing to sweep.
     if not replies.exists():
         return 0
-    return replies.update(
+    return end_replies(
+        replies,
         status=Status.INTERRUPTED,
         finish_reason="",
         error=_("The server stopped while this answer was being written."),
-        completed_at=now,
-        lease_expires_at=None,
-        runner_channel="",
     )
 
 
@@ -135,7 +147,7 @@ def _conversation_pk(value: Any) -> Any:
 def _lock_for_replies(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Conversation]:
     """Lock the conversations of (user, conversation id) pairs and their owners' rows.
 
-    The user's row: the limits count this user's replies and messages across all of their
+    The user's row: the limits count this user's replies and model calls across all of their
     conversations, so starts in two conversations at once must see each other. The
     conversation's: two tabs sending at the same moment must not both pass the "no reply is
     streaming" check. One statement for all the pairs, locking in the order of the owners'
@@ -150,51 +162,13 @@ def _lock_for_replies(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Conversatio
             user_ids.add(user.pk)
     if not conversation_ids:
         return {}
-    connection = connections[Conversation.objects.db]
-    sql, params = _lock_sql(connection, sorted(conversation_ids, key=str), sorted(user_ids))
-    locked = Conversation.objects.raw(sql, params)
+    locked = (
+        Conversation.objects.select_related("user")
+        .select_for_update(of=("self", "user"))
+        .filter(pk__in=conversation_ids, user_id__in=user_ids)
+        .order_by("user_id", "pk")
+    )
     return {conversation.pk: conversation for conversation in locked}
-
-
-def _lock_sql(
-    connection: Any, conversation_ids: list[Any], user_ids: list[Any]
-) -> tuple[str, dict[str, Any]]:
-    """The lock of `_lock_for_replies` as SQL: the same statement `select_related("user")
-    .select_for_update(of=("self", "user"))` builds, without the ORM compiling it for every
-    message sent (about a millisecond of CPU, a fifth of the message's transaction)."""
-    ops = connection.ops
-    user_model = Conversation._meta.get_field("user").related_model
-    conversation_table = ops.quote_name(Conversation._meta.db_table)
-    user_table = ops.quote_name(user_model._meta.db_table)
-    user_column = ops.quote_name(Conversation._meta.get_field("user").column)
-    pk_column = ops.quote_name(Conversation._meta.pk.column)
-    columns = ", ".join(
-        f"{conversation_table}.{ops.quote_name(field.column)}"
-        for field in Conversation._meta.concrete_fields
-    )
-    lock = ""
-    if connection.features.has_select_for_update_of:
-        lock = f" FOR UPDATE OF {conversation_table}, {user_table}"
-    elif connection.features.has_select_for_update:
-        lock = " FOR UPDATE"
-    params: dict[str, Any] = {}
-    conversations = _placeholders(
-        "c",
-        (Conversation._meta.pk.get_db_prep_value(pk, connection) for pk in conversation_ids),
-        params,
-    )
-    users = _placeholders(
-        "u", (user_model._meta.pk.get_db_prep_value(pk, connection) for pk in user_ids), params
-    )
-    sql = (
-        f"SELECT {columns} FROM {conversation_table} INNER JOIN {user_table} "
-        f"ON {conversation_table}.{user_column} = {user_table}."
-        f"{ops.quote_name(user_model._meta.pk.column)} "
-        f"WHERE {conversation_table}.{pk_column} IN ({conversations}) "
-        f"AND {conversation_table}.{user_column} IN ({users}) "
-        f"ORDER BY {conversation_table}.{user_column}, {conversation_table}.{pk_column}{lock}"
-    )
-    return sql, params
 
 
 def _owned_from(locked: dict[Any, Conversation], user: Any, conversation_id: Any) -> Conversation:
@@ -215,39 +189,8 @@ class ReplyState:
     replayed_id: int | None
     streaming_here: int
     running: int
-    recent_messages: int
-
-
-# Read on every message sent, for all the conversations of a batch at once. Written as SQL:
-# built with the ORM, compiling these filtered aggregates cost about 2 ms of CPU, ten times the
-# query itself (docs/benchmarks.md). Plain SQL that SQLite and PostgreSQL both run; values are
-# adapted by the fields themselves, as the ORM would. A row per conversation, and per client id
-# of the batch found in it: its first message is what a resent frame stored.
-REPLY_STATES_SQL = """
-SELECT m.conversation_id, c.user_id, {resent} AS resent_client_id, MIN(m.id),
-    COUNT(CASE WHEN m.status = %(streaming)s THEN 1 END),
-    COUNT(CASE WHEN m.role = %(user_role)s AND m.created_at >= %(since)s THEN 1 END)
-FROM {message} m INNER JOIN {conversation} c ON m.conversation_id = c.id
-WHERE c.user_id IN ({users}) AND (
-    m.status = %(streaming)s
-    OR (m.role = %(user_role)s AND m.created_at >= %(since)s)
-    OR {resent} IS NOT NULL
-)
-GROUP BY m.conversation_id, c.user_id, {resent}
-"""
-RESENT_SQL = (
-    "CASE WHEN m.conversation_id IN ({conversations}) AND m.client_id IN ({client_ids}) "
-    "THEN m.client_id END"
-)
-
-
-def _placeholders(prefix: str, values: Iterable[Any], params: dict[str, Any]) -> str:
-    names = []
-    for index, value in enumerate(values):
-        params[f"{prefix}{index}"] = value
-        names.append(f"%({prefix}{index})s")
-    # No client id is NULL: an empty list matches nothing.
-    return ", ".join(names) or "NULL"
+    # The user's model calls in the last minute, whatever action made them.
+    recent_calls: int
 
 
 class ReplyStates:
@@ -272,45 +215,45 @@ class ReplyStates:
 
     @classmethod
     def _query(cls, conversations: Sequence[Conversation], client_ids: list[str]) -> ReplyStates:
-        states = cls()
-        if not conversations:
-            return states
-        connection = connections[Message.objects.db]
-        pk_field = Conversation._meta.pk
-        user_field = Conversation._meta.get_field("user")
-        since = timezone.now() - timedelta(minutes=1)
-        params: dict[str, Any] = {
-            "streaming": Status.STREAMING.value,
-            "user_role": Role.USER.value,
-            "since": Message._meta.get_field("created_at").get_db_prep_value(since, connection),
-        }
-        pks = sorted({c.pk for c in conversations}, key=str)
-        users = sorted({c.user_id for c in conversations}, key=str)
-        resent = RESENT_SQL.format(
-            conversations=_placeholders(
-                "c", (pk_field.get_db_prep_value(pk, connection) for pk in pks), params
-            ),
-            client_ids=_placeholders("k", client_ids, params),
-        )
-        sql = REPLY_STATES_SQL.format(
-            resent=resent,
-            users=_placeholders(
-                "u", (user_field.get_db_prep_value(u, connection) for u in users), params
-            ),
-            message=connection.ops.quote_name(Message._meta.db_table),
-            conversation=connection.ops.quote_name(Conversation._meta.db_table),
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        for conversation_id, user_id, client_id, first_id, streaming, recent in rows:
-            conversation_id = pk_field.to_python(conversation_id)
-            user_id = user_field.target_field.to_python(user_id)
-            states.streaming[conversation_id] += streaming
-            states.running[user_id] += streaming
-            states.recent[user_id] += recent
-            if client_id is not None:
+        """Three reads for all the conversations of a batch: the replies streaming for their
+        owners, the owners' model calls in the last minute, and what resent frames stored."""
+        states = cls.of_users({c.user_id for c in conversations})
+        pks = {c.pk for c in conversations}
+        if client_ids and pks:
+            resent = (
+                Message.objects.filter(conversation_id__in=pks, client_id__in=client_ids)
+                .values_list("conversation_id", "client_id")
+                .annotate(first_id=Min("id"))
+                .order_by()
+            )
+            for conversation_id, client_id, first_id in resent:
                 states.first_ids[(conversation_id, client_id)] = first_id
+        return states
+
+    @classmethod
+    def of_users(cls, users: set[Any]) -> ReplyStates:
+        """The replies streaming for these users, and their model calls in the last minute."""
+        states = cls()
+        if not users:
+            return states
+        streaming = (
+            Message.objects.filter(status=Status.STREAMING, conversation__user_id__in=users)
+            .values_list("conversation_id", "conversation__user_id")
+            .annotate(count=Count("id"))
+            .order_by()
+        )
+        for conversation_id, user_id, count in streaming:
+            states.streaming[conversation_id] += count
+            states.running[user_id] += count
+        since = timezone.now() - timedelta(minutes=1)
+        calls = (
+            ModelCall.objects.filter(user_id__in=users, started_at__gte=since)
+            .values_list("user_id")
+            .annotate(count=Count("id"))
+            .order_by()
+        )
+        for user_id, count in calls:
+            states.recent[user_id] += count
         return states
 
     def of(self, conversation: Conversation, client_id: str) -> ReplyState:
@@ -326,6 +269,12 @@ class ReplyStates:
         self.streaming[conversation.pk] += 1
         self.running[conversation.user_id] += 1
         self.recent[conversation.user_id] += 1
+
+
+def user_state(user: Any) -> ReplyState:
+    """The user's replies being written and model calls of the last minute (no conversation)."""
+    states = ReplyStates.of_users({user.pk})
+    return ReplyState(None, 0, states.running[user.pk], states.recent[user.pk])
 
 
 def _reply_state(conversation: Conversation, client_id: str) -> ReplyState:
@@ -362,8 +311,9 @@ def _check_reply_limits(state: ReplyState, client_id: str) -> None:
         )
 
 
-def _check_rate(state: ReplyState, client_id: str) -> None:
-    if state.recent_messages >= settings.CHAT_MESSAGES_PER_MINUTE:
+def check_rate(state: ReplyState, client_id: str, calls: int = 1) -> None:
+    """Refuse when `calls` more model calls would pass the user's per-minute limit."""
+    if state.recent_calls + calls > settings.CHAT_MESSAGES_PER_MINUTE:
         raise ChatError(
             "rate_limited",
             _("You are sending messages too fast (%(limit)d a minute). Wait a moment.")
@@ -372,41 +322,21 @@ def _check_rate(state: ReplyState, client_id: str) -> None:
         )
 
 
-# The messages a model may see, of a batch's conversations at once: no empty or still-streaming
-# replies. Written as SQL for the reason of REPLY_STATES_SQL: the ORM compiled this filter for
-# every message sent.
-HISTORIES_SQL = """
-SELECT conversation_id, id, role, content FROM {message}
-WHERE conversation_id IN ({conversations}) AND status <> %(streaming)s AND content <> ''
-    AND role IN (%(user_role)s, %(assistant_role)s)
-ORDER BY id
-"""
-
-
 def _histories(conversation_ids: Iterable[Any]) -> dict[Any, list[HistoryItem]]:
     """The messages a model may see, oldest first: no empty or still-streaming replies."""
-    ids = sorted(set(conversation_ids), key=str)
+    ids = set(conversation_ids)
     if not ids:
         return {}
-    connection = connections[Message.objects.db]
-    pk_field = Conversation._meta.pk
-    params: dict[str, Any] = {
-        "streaming": Status.STREAMING.value,
-        "user_role": Role.USER.value,
-        "assistant_role": Role.ASSISTANT.value,
-    }
-    sql = HISTORIES_SQL.format(
-        message=connection.ops.quote_name(Message._meta.db_table),
-        conversations=_placeholders(
-            "c", (pk_field.get_db_prep_value(pk, connection) for pk in ids), params
-        ),
+    rows = (
+        Message.objects.filter(conversation_id__in=ids, role__in=[Role.USER, Role.ASSISTANT])
+        .exclude(status=Status.STREAMING)
+        .exclude(content="")
+        .order_by("id")
+        .values_list("conversation_id", "id", "role", "content")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     histories: dict[Any, list[HistoryItem]] = {}
     for conversation_id, *item in rows:
-        histories.setdefault(pk_field.to_python(conversation_id), []).append(HistoryItem(*item))
+        histories.setdefault(conversation_id, []).append(HistoryItem(*item))
     return histories
 
 
@@ -462,7 +392,7 @@ def _create_reply(
         **extra,
     )
     reply.save(force_insert=True)
-    conversation.updated_at = now
+    ModelCall.objects.create(user_id=conversation.user_id, started_at=now)
     _save_titles_and_times([conversation], now)
     return reply, request
 
@@ -498,6 +428,7 @@ def _reply_transaction(
             state = _reply_state(conversation, client_id)
             if state.replayed_id is not None:
                 return _replay(conversation, state.replayed_id)
+            check_rate(state, client_id)
             return make(conversation, state)
     except IntegrityError:
         replayed = _replay_stored(user, conversation_id, client_id)
@@ -545,9 +476,12 @@ def post_messages(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
     try:
         with transaction.atomic():
             return _post_batch(posts)
-    except IntegrityError:
+    except Exception as exc:
         if len(posts) > 1:
+            # Whatever failed the batch fails only the post it came from.
             return [_post_alone(post) for post in posts]
+        if not isinstance(exc, IntegrityError):
+            raise
         replayed = _replay_stored(posts[0].user, posts[0].conversation_id, posts[0].client_id)
         if replayed is None:
             raise
@@ -589,7 +523,7 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
                     results[index] = _replay(conversation, state.replayed_id)
                     continue
                 _check_reply_limits(state, post.client_id)
-                _check_rate(state, post.client_id)
+                check_rate(state, post.client_id)
             except ChatError as exc:
                 results[index] = exc
                 continue
@@ -640,45 +574,20 @@ def _store_posts(
             conversation, reply, request, [messages[index], reply], titled=titled
         )
     Message.objects.bulk_create(p.reply for p in prepared.values())
+    ModelCall.objects.bulk_create(
+        ModelCall(user_id=conversation.user_id, started_at=now)
+        for conversation in accepted.values()
+    )
     _save_titles_and_times(accepted.values(), now)
     return prepared
 
 
-def _update_each(
-    model: Any, set_fields: Sequence[str], where_fields: Sequence[str], rows: list[tuple]
-) -> None:
-    """`UPDATE <model> SET <set_fields> WHERE <where_fields>`, sent once with every row's values
-    (`executemany`: a pipeline on psycopg 3). Each row holds the values of `set_fields`, then of
-    `where_fields`, ready for the database.
-
-    `bulk_update` builds a CASE of one ORM expression per row and field: for a batch of a
-    hundred that cost more CPU than all its other statements (docs/benchmarks.md).
-    """
-    if not rows:
-        return
-    connection = connections[model.objects.db]
-    quote = connection.ops.quote_name
-
-    def columns(names: Sequence[str], joiner: str) -> str:
-        return joiner.join(f"{quote(model._meta.get_field(name).column)} = %s" for name in names)
-
-    sql = (
-        f"UPDATE {quote(model._meta.db_table)} SET {columns(set_fields, ', ')} "
-        f"WHERE {columns(where_fields, ' AND ')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
 def _save_titles_and_times(conversations: Iterable[Conversation], now: Any) -> None:
     """Each conversation's title and update time, in one statement."""
-    connection = connections[Conversation.objects.db]
-    saved_at = Conversation._meta.get_field("updated_at").get_db_prep_value(now, connection)
-    pk_field = Conversation._meta.pk
-    rows = [
-        (c.title, saved_at, pk_field.get_db_prep_value(c.pk, connection)) for c in conversations
-    ]
-    _update_each(Conversation, ["title", "updated_at"], ["id"], rows)
+    conversations = list(conversations)
+    for conversation in conversations:
+        conversation.updated_at = now
+    Conversation.objects.bulk_update(conversations, ["title", "updated_at"])
 
 
 @dataclass(frozen=True)
@@ -694,23 +603,23 @@ def save_progress(saves: Sequence[Progress], lease_expires_at: Any) -> None:
     """Save the text of several streaming replies and renew their leases, together.
 
     Two statements however many replies stream (the text, and the leases of those with no new
-    text), each sent once with every row's values. A reply that ended meanwhile is not
-    touched: its final save knows best.
+    text). A reply that ended meanwhile is not touched (the status is part of both UPDATEs'
+    filter): its final save knows best.
     """
-    connection = connections[Message.objects.db]
-    until = Message._meta.get_field("lease_expires_at").get_db_prep_value(
-        lease_expires_at, connection
-    )
-    streaming = Status.STREAMING.value
     texts = [
-        (save.content, save.seq, until, save.reply_id, streaming)
+        Message(
+            pk=save.reply_id, content=save.content, seq=save.seq, lease_expires_at=lease_expires_at
+        )
         for save in saves
         if save.content is not None
     ]
-    leases = [(until, save.reply_id, streaming) for save in saves if save.content is None]
+    leases = [save.reply_id for save in saves if save.content is None]
+    streaming = Message.objects.filter(status=Status.STREAMING)
     with transaction.atomic(using=Message.objects.db):
-        _update_each(Message, ["content", "seq", "lease_expires_at"], ["id", "status"], texts)
-        _update_each(Message, ["lease_expires_at"], ["id", "status"], leases)
+        if texts:
+            streaming.bulk_update(texts, ["content", "seq", "lease_expires_at"])
+        if leases:
+            streaming.filter(pk__in=leases).update(lease_expires_at=lease_expires_at)
 
 
 def regenerate(
@@ -837,35 +746,3 @@ def update_conversation_settings(
         conversation.full_clean(exclude=["user", "persona"])
         conversation.save(update_fields=[n for n in values if n in Conversation.SETTING_FIELDS])
     return conversation
-
-
-def import_conversations(
-    *, user: Any, conversations: list[ImportedConversation]
-) -> list[Conversation]:
-    """Write conversations read from an export file (`exports.parse_import` checked them) into
-    `user`'s account, whoever's account they came from.
-
-    One transaction: a failure half-way stores nothing. The settings come from the file, the
-    persona only when one of that name exists here.
-    """
-    created = []
-    now = timezone.now()
-    with transaction.atomic():
-        for item in conversations:
-            conversation = start_conversation(
-                user=user, persona=item.persona, overrides=item.settings
-            )
-            conversation.persona = item.persona
-            conversation.title = item.title
-            conversation.pinned = item.pinned
-            conversation.created_at = item.created_at or now
-            # Imported now: it comes first in the sidebar.
-            conversation.updated_at = now
-            conversation.save(
-                update_fields=["persona", "title", "pinned", "created_at", "updated_at"]
-            )
-            Message.objects.bulk_create(
-                Message(conversation=conversation, **fields) for fields in item.messages
-            )
-            created.append(conversation)
-    return created

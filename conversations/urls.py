@@ -10,6 +10,11 @@ urlpatterns = [
     path("c/list/", views.conversation_list, name="conversation_list"),
     path("c/<uuid:conversation_id>/", views.conversation, name="conversation"),
     path("c/<uuid:conversation_id>/messages/", views.older_messages, name="older_messages"),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/logprobs/",
+        views.message_logprobs,
+        name="message_logprobs",
+    ),
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename_conversation"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete_conversation"),

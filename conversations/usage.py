@@ -2,6 +2,9 @@
 
 Every reply stores the tokens its call used (`Message.prompt_tokens`, `completion_tokens`, as
 the model's server reported them). These are sums over those columns, one query each.
+
+Replies that came from an import file (`Message.imported`) count in none of them: their tokens
+were spent elsewhere, or never, and a user could otherwise write any figure into a file.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -28,6 +31,11 @@ class Totals:
         return self.prompt_tokens + self.completion_tokens
 
 
+def counted() -> QuerySet[Message]:
+    """The replies whose usage counts: those made here."""
+    return Message.objects.filter(role=Role.ASSISTANT, imported=False)
+
+
 def _sums() -> dict[str, Any]:
     return {
         "prompt": Coalesce(Sum("prompt_tokens"), 0),
@@ -37,9 +45,7 @@ def _sums() -> dict[str, Any]:
 
 
 def conversation_totals(conversation: Conversation) -> Totals:
-    row = Message.objects.filter(conversation=conversation, role=Role.ASSISTANT).aggregate(
-        **_sums()
-    )
+    row = counted().filter(conversation=conversation).aggregate(**_sums())
     return Totals(row["prompt"], row["completion"], row["replies"])
 
 
@@ -61,7 +67,7 @@ def daily_usage(
     """
     tz = timezone.get_current_timezone()
     start = timezone.make_aware(datetime.combine(since, time.min), tz)
-    replies = Message.objects.filter(role=Role.ASSISTANT, created_at__gte=start)
+    replies = counted().filter(created_at__gte=start)
     if until is not None:
         end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min), tz)
         replies = replies.filter(created_at__lt=end)

@@ -35,11 +35,9 @@ from .forms import (
     RenameForm,
     SignUpForm,
 )
-from .models import Conversation, Message, Persona, Role, Status
+from .models import Conversation, Persona, Status
 from .services import sweep_orphaned_replies
 
-# How many messages a page (or a scroll-up) loads.
-PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 200
 
 
@@ -82,44 +80,6 @@ def sidebar_context(request: HttpRequest) -> dict[str, Any]:
         "conversation_groups": group_by_day(conversations),
         "search_query": query,
     }
-
-
-def mark_context(page: list[Message], context_from_id: int | None) -> None:
-    """Flag the messages the latest reply's model call no longer saw (`context_from_id`)."""
-    for message in page:
-        message.excluded = bool(context_from_id) and message.pk < context_from_id
-
-
-def latest_context_from_id(conversation: Conversation, page: list[Message]) -> int | None:
-    replies = [m for m in page if m.role == Role.ASSISTANT]
-    if replies:
-        return replies[-1].context_from_id
-    if not page:
-        return None
-    # No reply among the newest page (rare): ask for the latest one directly.
-    return (
-        conversation.messages.filter(role=Role.ASSISTANT)
-        .order_by("-id")
-        .values_list("context_from_id", flat=True)
-        .first()
-    )
-
-
-def message_page(
-    conversation: Conversation, *, before: int | None = None, context_from_id: Any = False
-) -> tuple[list[Message], bool]:
-    """Up to PAGE_SIZE messages before `before` (or the newest), oldest first, and whether
-    older ones exist."""
-    queryset = conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
-    if before is not None:
-        queryset = queryset.filter(pk__lt=before)
-    rows = list(queryset.order_by("-id")[: PAGE_SIZE + 1])
-    has_older = len(rows) > PAGE_SIZE
-    page = rows[:PAGE_SIZE][::-1]
-    if context_from_id is False:
-        context_from_id = latest_context_from_id(conversation, page)
-    mark_context(page, context_from_id)
-    return page, has_older
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -219,11 +179,11 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
 
 def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     current = _owned(request, conversation_id)
-    page, has_older = message_page(current)
+    page, has_older = selectors.message_page(current)
     # A reply left "streaming" by a process that died is shown as what it is: interrupted.
     # (Sweeping writes, so only when the page shows a streaming reply.)
     if any(m.status == Status.STREAMING for m in page) and sweep_orphaned_replies(current.pk):
-        page, has_older = message_page(current)
+        page, has_older = selectors.message_page(current)
     return render(
         request,
         "conversations/chat.html",
@@ -249,13 +209,22 @@ def older_messages(request: HttpRequest, conversation_id: UUID) -> JsonResponse:
         context_from_id = int(context_from) if context_from else None
     except (KeyError, ValueError):
         return JsonResponse({"error": "before must be a message id"}, status=400)
-    page, has_older = message_page(current, before=before, context_from_id=context_from_id)
+    page, has_older = selectors.message_page(
+        current, before=before, context_from_id=context_from_id
+    )
     html = render_to_string(
         "conversations/_messages.html",
         {"chat_messages": page, "conversation": current},
         request=request,
     )
     return JsonResponse({"html": html, "has_older": has_older})
+
+
+@require_GET
+def message_logprobs(request: HttpRequest, conversation_id: UUID, message_id: int) -> JsonResponse:
+    """A reply's tokens with their probabilities: too large for the socket's frames."""
+    message = get_object_or_404(_owned(request, conversation_id).messages, pk=message_id)
+    return JsonResponse({"logprobs": message.logprobs or []})
 
 
 @require_GET
@@ -322,7 +291,7 @@ def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse
         messages.success(request, _("Settings saved. The next answer uses them."))
         return redirect("conversation", conversation_id=current.pk)
     current.refresh_from_db()
-    page, has_older = message_page(current)
+    page, has_older = selectors.message_page(current)
     return render(
         request,
         "conversations/chat.html",

@@ -24,7 +24,8 @@ from . import compare
 from .errors import ChatError
 from .forms import PersonaChoiceField
 from .models import Conversation, Persona
-from .views import message_page, sidebar_context
+from .selectors import message_page
+from .views import sidebar_context
 
 
 class PersonaMultipleChoiceField(forms.ModelMultipleChoiceField):

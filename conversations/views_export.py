@@ -13,7 +13,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
-from . import exports, services
+from . import exports, imports
 from .models import Conversation
 from .views import sidebar_context
 
@@ -50,7 +50,9 @@ def export_conversation(request: HttpRequest, conversation_id: UUID, fmt: str) -
 class ImportForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("Export file (.json)"),
-        help_text=gettext_lazy("A file made with “Download as JSON”, up to 5 MB."),
+        help_text=gettext_lazy(
+            "A file made with “Download as JSON”, up to 5 MB and 10,000 messages."
+        ),
     )
 
 
@@ -70,7 +72,12 @@ def _import_page(request: HttpRequest, form: ImportForm, error: str = "") -> Htt
 
 
 def import_conversations(request: HttpRequest) -> HttpResponse:
-    """GET: choose a file. POST: check all of it, then store it in this user's account."""
+    """GET: choose a file. POST: check all of it, then store it in this user's account.
+
+    A file of bad input (broken JSON, numbers or text no column holds, over a limit) is
+    refused with a sentence: `parse_import` raises nothing else for it, so no such file
+    becomes a 500 or a logged traceback.
+    """
     if request.method != "POST":
         return _import_page(request, ImportForm())
     form = ImportForm(request.POST, request.FILES)
@@ -84,7 +91,7 @@ def import_conversations(request: HttpRequest) -> HttpResponse:
         checked = exports.parse_import(upload.read(exports.MAX_IMPORT_BYTES + 1))
     except exports.ImportRefused as refused:
         return _import_page(request, form, refused.message)
-    created = services.import_conversations(user=request.user, conversations=checked)
+    created = imports.import_conversations(user=request.user, conversations=checked)
     messages.success(
         request,
         ngettext("Imported %d conversation.", "Imported %d conversations.", len(created))

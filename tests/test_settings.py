@@ -88,8 +88,16 @@ def test_per_model_context_budgets_are_parsed_and_checked(monkeypatch):
         env_mapping_int("BUDGETS")
 
 
-def test_the_server_process_freezes_what_it_loaded_and_collects_young_objects_less_often():
+@pytest.mark.parametrize(
+    ("tuning", "expected"),
+    [("", "(700, 10, 10) (20000, 20, 20) True"), ("0", "(700, 10, 10) (700, 10, 10) False")],
+    ids=["default", "switched-off"],
+)
+def test_the_server_process_tunes_the_collector_unless_told_not_to(tuning, expected):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
+    clean.pop("CHAT_GC_TUNING", None)
+    if tuning:
+        clean["CHAT_GC_TUNING"] = tuning
     script = (
         "import gc; before = gc.get_threshold(); import chatsite.asgi; "
         "print(before, gc.get_threshold(), gc.get_freeze_count() > 10_000)"
@@ -103,4 +111,4 @@ def test_the_server_process_freezes_what_it_loaded_and_collects_young_objects_le
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[-2] == "(700, 10, 10) (20000, 20, 20) True"
+    assert result.stdout.split("\n")[-2] == expected

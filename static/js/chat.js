@@ -81,8 +81,7 @@ function startChat() {
     else sessionStorage.removeItem(pendingKey);
   };
   setPending(pending);
-  let subscribes = [];
-  let connectedBefore = false; // `after` of each subscribe sent and not yet answered
+  let connectedBefore = false;
 
   const showError = (text) => {
     errorBox.textContent = text || "";
@@ -126,26 +125,14 @@ function startChat() {
   socket.addEventListener("frame", (event) => {
     const frame = event.detail;
     switch (frame.type) {
-      case "ready": {
-        // First connection: only what is newer than the page. After a drop: everything shown,
-        // so replies that ended, changed or were deleted meanwhile are brought up to date.
-        const first = list.firstId();
-        let after = list.lastId();
-        if (connectedBefore) after = first === null ? null : first - 1;
+      case "ready":
+        list.subscribe(socket, connectedBefore);
         connectedBefore = true;
-        subscribes = [after];
-        socket.send({ type: "subscribe", after_id: after });
         break;
-      }
       case "sync": {
-        if (subscribes.length) {
-          const after = subscribes.shift();
-          list.sync(frame.messages, { after, reconcile: true });
-          if (pending && !frame.messages.some((m) => m.client_id === pending.client_id)) {
-            socket.send(pending);
-          }
-        } else {
-          list.sync(frame.messages);
+        const messages = list.acceptSync(frame);
+        if (messages && pending && !messages.some((m) => m.client_id === pending.client_id)) {
+          socket.send(pending);
         }
         break;
       }

@@ -19,7 +19,6 @@ class Column {
     });
     this.stopButton = section.querySelector(".column-stop");
     this.socket = new ChatSocket(socketPath);
-    this.subscribes = [];
     this.connectedBefore = false;
     this.list.addEventListener("change", () => {
       this.stopButton.hidden = !this.list.streaming();
@@ -33,22 +32,12 @@ class Column {
 
   apply(frame) {
     switch (frame.type) {
-      case "ready": {
-        // First connection: what is newer than the page; after a drop: everything shown.
-        const first = this.list.firstId();
-        let after = this.list.lastId();
-        if (this.connectedBefore) after = first === null ? null : first - 1;
+      case "ready":
+        this.list.subscribe(this.socket, this.connectedBefore);
         this.connectedBefore = true;
-        this.subscribes.push(after);
-        this.socket.send({ type: "subscribe", after_id: after });
         break;
-      }
       case "sync":
-        if (this.subscribes.length) {
-          this.list.sync(frame.messages, { after: this.subscribes.shift(), reconcile: true });
-        } else {
-          this.list.sync(frame.messages);
-        }
+        this.list.acceptSync(frame);
         break;
       case "conversation.updated":
       case "error":

@@ -31,6 +31,8 @@ export class MessageList extends EventTarget {
     });
     this.numberFormat = new Intl.NumberFormat(language || undefined);
     this.streams = new Map(); // reply id -> {seq, text, renderer, pending}
+    this.catchUp = null; // {after, messages} while the pages of a `sync` arrive
+    this.lastSyncId = null;
     for (const item of list.querySelectorAll(".message")) {
       if (item.dataset.status === "streaming") this.streamOf(Number(item.dataset.id));
     }
@@ -159,6 +161,10 @@ export class MessageList extends EventTarget {
     item.querySelector(":scope .heatmap")?.remove();
     item.querySelector(":scope .confidence")?.remove();
     const logprobs = message.status === "streaming" ? null : message.logprobs;
+    if (!logprobs && message.has_logprobs && message.status !== "streaming") {
+      // Too large for the socket's frames: fetched over HTTP (docs/protocol.md).
+      this.fetchLogprobs(item, message);
+    }
     const box = logprobs && logprobs.length ? heatmap(logprobs) : null;
     if (!box) {
       delete item.dataset.view;
@@ -168,6 +174,19 @@ export class MessageList extends EventTarget {
     item.querySelector(".content").after(box);
     item.querySelector(".message-tools").after(summaryBar(logprobs));
     setHeatmap(item, on);
+  }
+
+  async fetchLogprobs(item, message) {
+    const url = this.list.dataset.logprobsUrl?.replace(/\/0\/logprobs\/$/, `/${Number(message.id)}/logprobs/`);
+    if (!url) return;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const { logprobs } = await response.json();
+      if (item.isConnected && logprobs.length) this.updateConfidence(item, { ...message, logprobs });
+    } catch {
+      // The answer stays shown without its confidence; a reload tries again.
+    }
   }
 
   usageText(prompt, completion) {
@@ -355,6 +374,45 @@ export class MessageList extends EventTarget {
         return;
     }
     this.refresh();
+  }
+
+  // Catching up after (re)connecting: `subscribe`, answered by `sync` pages (docs/protocol.md).
+  // First connection: only what is newer than the page. After a drop: everything shown, so
+  // replies that ended, changed or were deleted meanwhile are brought up to date.
+  subscribe(socket, reconnected) {
+    const first = this.firstId();
+    let after = this.lastId();
+    if (reconnected) after = first === null ? null : first - 1;
+    this.catchUp = { after, messages: [] };
+    const frame = { type: "subscribe", after_id: after };
+    if (this.lastSyncId) frame.ack = this.lastSyncId; // the last answer was read
+    socket.send(frame);
+  }
+
+  // A `sync` page. Returns the messages of a catch-up once its last page is in, else null.
+  acceptSync(frame) {
+    if (!this.catchUp) {
+      this.sync(frame.messages); // what a resent message stored the first time
+      return null;
+    }
+    this.catchUp.messages.push(...frame.messages);
+    if (!frame.done) return null;
+    const { messages } = this.catchUp;
+    let { after } = this.catchUp;
+    this.catchUp = null;
+    this.lastSyncId = frame.sync_id;
+    if (frame.from_id !== null) {
+      // Only the newest messages came. Shown ones older than them stay as they are; a gap
+      // between what is shown and what came (many messages while away) needs the page again.
+      const last = this.lastId();
+      if (last !== null && last < frame.from_id) {
+        window.location.reload();
+        return null;
+      }
+      after = Math.max(after ?? 0, frame.from_id);
+    }
+    this.sync(messages, { after, reconcile: true });
+    return messages;
   }
 
   // The answer to `subscribe`: every message after `after`, in order. Anything shown after

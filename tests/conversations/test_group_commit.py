@@ -57,7 +57,9 @@ def test_a_batch_takes_the_same_statements_however_many_posts_it_holds(senders):
         post_messages(posts_of(senders[:2]))
     with CaptureQueriesContext(connection) as eight:
         post_messages(posts_of(senders[2:]))
-    assert len(eight) == len(two) <= 8
+    # The lock, three reads of the limits, three inserts (messages, replies, model calls), the
+    # histories, the conversations' update, and the transaction's own statements.
+    assert len(eight) == len(two) <= 12
 
 
 @pytest.mark.django_db

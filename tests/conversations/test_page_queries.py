@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from conversations import services
 from conversations.models import Message, Role, Status
-from conversations.views import PAGE_SIZE
+from conversations.selectors import PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 

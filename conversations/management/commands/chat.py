@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -34,7 +35,8 @@ from django.utils.translation import gettext as _
 from conversations import confidence, llm, replies, services
 from conversations.errors import ChatError
 from conversations.layers import close_channel, close_layer
-from conversations.models import Conversation, Persona, Role, Status
+from conversations.models import Conversation, Message, Persona, Role, Status
+from conversations.protocol import ReplyOrder
 
 # Control characters a model could use to rewrite the terminal (escape sequences, bells);
 # line breaks and tabs stay.
@@ -126,7 +128,8 @@ class TerminalChat:
         self.conversation = conversation
         # Set by /temperature: used for this conversation and the new ones of this session.
         self.temperature: float | None = None
-        self.reply_id: int | None = None
+        self.reply: Message | None = None
+        self.stopping: set[asyncio.Future[None]] = set()
         self.stop_wanted = False
         self.asking = False
 
@@ -174,7 +177,7 @@ class TerminalChat:
                         self.line(_("Bye."))
                         return
                     continue
-                await self.ask(services.post_message, content=text)
+                await self.ask(replies.post, content=text)
         finally:
             reader.close()
             if signals:
@@ -226,9 +229,11 @@ class TerminalChat:
         self.prompt()
 
     def _stop_reply(self) -> None:
-        runner = replies.running_replies().get(self.reply_id) if self.reply_id else None
-        if runner is not None:
-            runner.stop()
+        """Ask for the reply's stop as a socket does: through its runner's control channel."""
+        if self.reply is not None:
+            stopping = asyncio.ensure_future(replies.request_stop(self.reply))
+            self.stopping.add(stopping)
+            stopping.add_done_callback(self.stopping.discard)
 
     # Commands.
 
@@ -251,7 +256,7 @@ class TerminalChat:
             if self.conversation is None:
                 self.line(_("There is nothing to continue yet."), self.style.WARNING)
             else:
-                await self.ask(services.continue_reply)
+                await self.ask(functools.partial(replies.start, services.continue_reply))
         elif name in ("/help", "/?"):
             self.help()
         else:
@@ -333,8 +338,9 @@ class TerminalChat:
             )
         return self.conversation
 
-    async def ask(self, prepare: Callable[..., Any], **kwargs: Any) -> None:
-        """Start a reply with a `services` function and print it as it streams."""
+    async def ask(self, start: Callable[..., Any], **kwargs: Any) -> None:
+        """Start a reply (`replies.post`, or `replies.start` with a `services` function) and
+        print it as it streams."""
         conversation = await self.ensure_conversation()
         layer = get_channel_layer()
         group = replies.group_name(conversation.pk)
@@ -344,8 +350,7 @@ class TerminalChat:
         self.asking, self.stop_wanted = True, False
         try:
             try:
-                prepared = await replies.start(
-                    prepare,
+                prepared = await start(
                     user=self.user,
                     conversation_id=conversation.pk,
                     client_id=uuid.uuid4().hex,
@@ -354,40 +359,47 @@ class TerminalChat:
             except ChatError as exc:
                 self.line(exc.message, self.style.ERROR)
                 return
-            self.reply_id = prepared.reply.pk
+            self.reply = prepared.reply
             if self.stop_wanted:
                 self._stop_reply()
             self.write(f"{self.assistant_name()}> ", self.style.MIGRATE_HEADING)
             ended = await self.follow(layer, channel, prepared.reply.pk)
-            self.finish(ended)
+            logprobs = await database_sync_to_async(
+                Message.objects.filter(pk=prepared.reply.pk)
+                .values_list("logprobs", flat=True)
+                .first
+            )()
+            self.finish(ended, logprobs)
         finally:
-            self.asking, self.reply_id = False, None
+            self.asking, self.reply = False, None
             await layer.group_discard(group, channel)
             await close_channel(layer, channel)
 
     async def follow(self, layer: Any, channel: str, reply_id: int) -> dict[str, Any]:
-        """Print the reply's deltas in `seq` order until its `reply.ended`; return the message."""
-        printed, seq = "", 0
-        pending: dict[int, str] = {}
+        """Print the reply as a socket shows it (deltas in `seq` order, a state as the text so
+        far) until its `reply.ended`; return the message."""
+        printed = ""
+        order = ReplyOrder(seq=0)
         while True:
             event = await layer.receive(channel)
-            frame = event.get("frame") or {}
-            kind = frame.get("type")
-            if kind == "reply.delta" and frame.get("reply_id") == reply_id:
-                pending[frame["seq"]] = frame["text"]
-                while seq + 1 in pending:
-                    seq += 1
-                    text = pending.pop(seq)
-                    printed += text
-                    self.write(text)
-            elif kind == "reply.ended" and frame.get("message", {}).get("id") == reply_id:
-                message = frame["message"]
-                # Whatever the deltas did not bring (none should be missing) comes from the end.
-                if message["content"].startswith(printed):
-                    self.write(message["content"][len(printed) :])
-                return message
+            frames = event.get("frames") or [event.get("frame") or {}]
+            for frame in frames:
+                kind = frame.get("type")
+                if kind in ("reply.delta", "reply.state") and frame.get("reply_id") == reply_id:
+                    ready = order.delta(frame) if kind == "reply.delta" else order.state(frame)
+                    for item in ready:
+                        text = item.get("content", printed + item.get("text", ""))
+                        if text.startswith(printed):
+                            self.write(text[len(printed) :])
+                            printed = text
+                elif kind == "reply.ended" and frame.get("message", {}).get("id") == reply_id:
+                    message = frame["message"]
+                    # Whatever the deltas did not bring (none should be missing) comes from the end.
+                    if message["content"].startswith(printed):
+                        self.write(message["content"][len(printed) :])
+                    return message
 
-    def finish(self, message: dict[str, Any]) -> None:
+    def finish(self, message: dict[str, Any], logprobs: list[dict[str, Any]] | None) -> None:
         self.line()
         status = message.get("status")
         notes = {
@@ -412,7 +424,7 @@ class TerminalChat:
                     "completion": usage.get("completion_tokens") or 0,
                 }
             )
-        summary = confidence.summarize(message.get("logprobs"))
+        summary = confidence.summarize(logprobs)
         if summary is not None:
             details.append(
                 _("confidence: mean %(mean)s%%, lowest %(lowest)s%%")

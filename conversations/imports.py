@@ -1,0 +1,169 @@
+"""An import's write: conversations checked by `exports.parse_import`, stored in the importing
+user's account without holding up anyone else.
+
+A file may hold `exports.MAX_IMPORT_MESSAGES` messages. Stored in one transaction, they held
+SQLite's one write lock for as long as that took, and every other user's message waited
+behind it. Here they are stored in pieces of `CHUNK_ROWS`, each its own short transaction; on
+SQLite each piece takes its turn on the one thread where the chat sockets' database work runs
+(`database.in_database`), so a message sent meanwhile waits for one piece at most, not for
+the whole file nor for SQLite's busy back-off. On PostgreSQL, whose writers do not share a
+lock, the pieces are stored from the request's own thread. Between pieces the import pauses
+as long as the last one took, leaving others at least half of the time.
+
+The conversations stay hidden (`Conversation.importing`) until the last piece is stored, then
+appear together. If storing fails half-way, what was stored is deleted; what a process that
+died meanwhile left hidden is deleted by its user's next import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from . import database
+from .models import Conversation, Message
+
+if TYPE_CHECKING:
+    from .exports import ImportedConversation
+
+logger = logging.getLogger(__name__)
+
+# Messages per transaction: on SQLite a piece of 250 takes 20 to 30 milliseconds. Fewer when
+# they are long (logprobs are the bulk of a reply's row): a piece holds about CHUNK_CHARS.
+CHUNK_ROWS = 250
+CHUNK_CHARS = 256 * 1024
+# After each piece the import waits this many times as long as the piece took, so it has at
+# most half of the database thread (and of the interpreter), and what others send meanwhile
+# goes first: bulk work that makes way for interactive work, as PostgreSQL's cost-based vacuum
+# delay does. A file at the caps is stored in about 4 s instead of 2; meanwhile the victim's
+# replies in tests/hardening/test_import_does_not_stall_others.py take 1 to 1.5 times their
+# idle time instead of 2 to 4.
+PAUSE_PER_PIECE = 1.0
+# A hidden conversation not revealed within this long was left by an import that died.
+ABANDONED_AFTER = timedelta(hours=1)
+
+T = TypeVar("T")
+
+
+def import_conversations(
+    *, user: Any, conversations: list[ImportedConversation]
+) -> list[Conversation]:
+    """Store checked conversations in `user`'s account, whoever's account they came from.
+
+    They appear all at once when everything is stored, or not at all.
+    """
+    _run(_delete_abandoned, user)
+    created: list[Conversation] = []
+    try:
+        for item in conversations:
+            conversation = _run(_start, user, item)
+            created.append(conversation)
+            for piece in _pieces(item.messages):
+                started = time.monotonic()
+                _run(_store_messages, conversation, piece)
+                time.sleep((time.monotonic() - started) * PAUSE_PER_PIECE)
+        _run(_reveal, created)
+    except BaseException:
+        try:
+            _run(_delete, created)
+        except Exception:
+            # The failure that stopped the import may stop this too (the database is gone):
+            # the rows stay hidden, and the user's next import deletes them.
+            logger.exception("an import that failed left %d hidden conversations", len(created))
+        raise
+    return created
+
+
+def _run(function: Callable[..., T], *args: Any) -> T:
+    """Run one of the import's transactions where it waits least on others' writes, and they
+    on it."""
+    if database.side_by_side():
+        return function(*args)
+    return async_to_sync(_on_database_thread)(function, *args)
+
+
+async def _on_database_thread(function: Callable[..., T], *args: Any) -> T:
+    # A context of its own: the request's (asgiref's thread-sensitive context) would send the
+    # call back to the request's own thread, to wait on SQLite's lock beside the sockets'
+    # writes instead of taking its turn among them. `replies` starts its tasks the same way.
+    # Plain `sync_to_async`: channels' wrapper would close the connection of a caller that
+    # has no event loop of its own (a command, a test), as it runs in the caller's thread.
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(
+        sync_to_async(function, thread_sensitive=True)(*args), context=contextvars.Context()
+    )
+    return await task
+
+
+def _pieces(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """The messages in pieces of at most CHUNK_ROWS, and about CHUNK_CHARS characters."""
+    piece: list[dict[str, Any]] = []
+    chars = 0
+    for fields in messages:
+        size = len(json.dumps(fields, default=str))
+        if piece and (len(piece) == CHUNK_ROWS or chars + size > CHUNK_CHARS):
+            yield piece
+            piece, chars = [], 0
+        piece.append(fields)
+        chars += size
+    if piece:
+        yield piece
+
+
+def _start(user: Any, item: ImportedConversation) -> Conversation:
+    now = timezone.now()
+    conversation = Conversation(
+        user=user,
+        persona=item.persona,
+        title=item.title,
+        pinned=item.pinned,
+        created_at=item.created_at or now,
+        updated_at=now,
+        importing=True,
+        **item.settings,
+    )
+    with transaction.atomic():
+        conversation.save(force_insert=True)
+    return conversation
+
+
+def _store_messages(conversation: Conversation, messages: list[dict[str, Any]]) -> None:
+    with transaction.atomic():
+        Message.objects.bulk_create(
+            Message(conversation=conversation, imported=True, **fields) for fields in messages
+        )
+
+
+def _reveal(conversations: list[Conversation]) -> None:
+    # Imported now: they come first in the sidebar.
+    now = timezone.now()
+    with transaction.atomic():
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(
+            importing=False, updated_at=now
+        )
+    for conversation in conversations:
+        conversation.importing, conversation.updated_at = False, now
+
+
+def _delete(conversations: list[Conversation]) -> None:
+    # One conversation (at most `exports.MAX_MESSAGES` rows) per transaction.
+    for conversation in conversations:
+        with transaction.atomic():
+            Conversation.objects.filter(pk=conversation.pk, importing=True).delete()
+
+
+def _delete_abandoned(user: Any) -> None:
+    abandoned = Conversation.objects.filter(
+        user=user, importing=True, updated_at__lt=timezone.now() - ABANDONED_AFTER
+    )
+    _delete(list(abandoned.only("pk")))

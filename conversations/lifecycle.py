@@ -1,0 +1,77 @@
+"""A server process's end: on SIGTERM it stops taking new messages, lets its streaming replies
+finish for up to `CHAT_SHUTDOWN_GRACE_SECONDS`, ends the rest as `interrupted` (saved, and told
+to every tab, as a cancelled reply always is), then lets daphne stop as it would have.
+
+A rolling restart of several processes (docs/deploy.md) thus loses no reply that could finish
+in the grace time; the page of a tab whose socket closes reconnects to another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import weakref
+from typing import Any
+
+from django.conf import settings
+
+from . import replies
+
+logger = logging.getLogger(__name__)
+
+FRAMES_OUT_SECONDS = 0.3
+
+_draining = False
+_installed: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+# asyncio keeps only weak references to tasks.
+_shutdown: set[asyncio.Task[None]] = set()
+
+
+def draining() -> bool:
+    """Whether this process is shutting down: it starts no new reply."""
+    return _draining
+
+
+def install() -> None:
+    """Under daphne (twisted's reactor on this event loop), answer SIGTERM gracefully.
+
+    Done once per loop, from the first socket; elsewhere (tests, the terminal chat) nothing.
+    """
+    loop = asyncio.get_running_loop()
+    if loop in _installed:
+        return
+    _installed.add(loop)
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False):
+        return
+
+    def on_sigterm() -> None:
+        task = loop.create_task(shut_down(reactor.stop))
+        _shutdown.add(task)
+        task.add_done_callback(_shutdown.discard)
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+
+
+async def shut_down(stop: Any) -> None:
+    """Drain this process's replies, then call `stop`."""
+    global _draining
+    if _draining:
+        return
+    _draining = True
+    grace = settings.CHAT_SHUTDOWN_GRACE_SECONDS
+    tasks = [r.task for r in replies.running_replies().values() if r.task is not None]
+    logger.info("shutting down: %d answers being written, waiting up to %s s", len(tasks), grace)
+    if tasks:
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()  # each saves itself as interrupted and tells its tabs
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            logger.info("shutting down: %d answers ended as interrupted", len(pending))
+        # The ends were published; a moment for the sockets of this process to pass them on
+        # before daphne closes them (a tab that misses one catches up when it reconnects).
+        await asyncio.sleep(FRAMES_OUT_SECONDS)
+    stop()

@@ -1,0 +1,105 @@
+"""A large import while another user chats: the other user's replies stay about as quick as
+when nothing else happens. Timed through the real front door (`chatsite.asgi.application`),
+where a page's request runs in a thread of its own beside the sockets' database work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import HttpCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+from chatsite.asgi import application
+from conversations import exports
+from conversations.models import Conversation, Message
+from tests.servers import session_cookie
+
+from .victim import Victim
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_channel_layer"),
+]
+
+CSRF_SECRET = "importimportimportimportimport12"
+
+
+def file_at_the_caps() -> bytes:
+    """As many messages as one file may hold, with as many empty replies as it may hold,
+    in conversations as long as they may be: the most rows an import can ask for."""
+    per_conversation = exports.MAX_MESSAGES
+    conversations = []
+    empty_left = exports.MAX_EMPTY_REPLIES
+    for start in range(0, exports.MAX_IMPORT_MESSAGES, per_conversation):
+        messages: list[dict[str, Any]] = []
+        for i in range(start, min(start + per_conversation, exports.MAX_IMPORT_MESSAGES)):
+            if i % 2 == 0:
+                messages.append({"role": "user", "content": f"Question number {i}?"})
+            elif empty_left:
+                empty_left -= 1
+                messages.append({"role": "assistant", "content": "", "status": "error"})
+            else:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": "An answer of a few words, as most are. " * 4,
+                        "usage": {"prompt_tokens": 40, "completion_tokens": 30},
+                    }
+                )
+        conversations.append({"title": f"Part {start}", "messages": messages})
+    data = json.dumps(
+        {"format": exports.FORMAT, "version": exports.VERSION, "conversations": conversations}
+    ).encode()
+    assert len(data) <= exports.MAX_IMPORT_BYTES
+    return data
+
+
+async def post_import(user: Any, data: bytes) -> dict[str, Any]:
+    """POST the import form as a logged-in browser does: session cookie, CSRF token, origin."""
+    cookie = await database_sync_to_async(session_cookie)(user)
+    upload = SimpleUploadedFile("export.json", data, content_type="application/json")
+    body = encode_multipart(BOUNDARY, {"file": upload, "csrfmiddlewaretoken": CSRF_SECRET})
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"origin", b"http://127.0.0.1"),
+        (b"cookie", f"{cookie}; csrftoken={CSRF_SECRET}".encode()),
+        (b"content-type", MULTIPART_CONTENT.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    communicator = HttpCommunicator(application, "POST", "/c/import/", body=body, headers=headers)
+    return await communicator.get_response(timeout=120)
+
+
+async def test_a_large_import_does_not_hold_up_another_users_replies(
+    owner, outsider, conversation, settings
+):
+    """The issue's measure: an import of 170,000 empty messages held SQLite's write lock for
+    9 s, and every other user's reply waited behind it (6 to 8 s instead of 0.1 s). Now an
+    import is capped, and stored in short transactions taking their turn with everyone
+    else's writes: the victim's replies during an import at the caps stay within a few times
+    their idle time."""
+    # The victim is timed for as long as the import lasts: it is no attacker of its own.
+    settings.CHAT_MESSAGES_PER_MINUTE = 1000
+    data = file_at_the_caps()
+    victim = await Victim.ready(owner, conversation)
+
+    importing = asyncio.create_task(post_import(outsider, data))
+    timed = 0
+    while not importing.done():
+        await victim.still_served("a large import")
+        timed += 1
+    response = await importing
+
+    assert response["status"] == 302, response["body"][:500]
+    assert timed >= 2, "the import ended before the victim was timed twice during it"
+    stored = await database_sync_to_async(
+        lambda: Message.objects.filter(conversation__user=outsider).count()
+    )()
+    assert stored == exports.MAX_IMPORT_MESSAGES
+    shown = await database_sync_to_async(lambda: Conversation.objects.owned_by(outsider).count())()
+    assert shown == exports.MAX_IMPORT_MESSAGES // exports.MAX_MESSAGES
