@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from conversations import services
 from conversations.consumers import FRAME_BURST
 from conversations.models import Message, Role, Status
-from tests.conversations.chat_client import saved
+from tests.conversations.chat_client import saved, settle
 
 from .sockets import AppSocket, cookie_for, logged_in
 
@@ -231,10 +231,20 @@ def stored_messages(user, role: str) -> int:
     return Message.objects.owned_by(user).filter(role=role).count()
 
 
+async def answer_to_message(socket: AppSocket) -> dict:
+    """The server's answer to the message just sent: its reply started, or an error."""
+    while True:
+        frame = await socket.receive(timeout=10)
+        if frame["type"] == "error":
+            return frame
+        if frame["type"] == "message.created" and frame["message"]["role"] == Role.ASSISTANT:
+            return frame
+
+
 async def close_all(sockets: list[AppSocket]) -> None:
     for socket in sockets:
         await socket.send({"type": "reply.stop"})
-    await asyncio.sleep(0.3)
+    await settle()
     for socket in sockets:
         await socket.__aexit__()
 
@@ -250,11 +260,13 @@ async def test_replies_at_once_hold_when_many_conversations_start_together(
     sockets = await sockets_on_fresh_conversations(owner, 6)
     try:
         await asyncio.gather(*(socket.say("Go [[sim:tokens=50]]") for socket in sockets))
-        await asyncio.sleep(1.0)
+        answers = await asyncio.gather(*(answer_to_message(socket) for socket in sockets))
         started = await stored_messages(owner, Role.ASSISTANT)
     finally:
         await close_all(sockets)
-    assert started <= 2, f"{started} replies started with a limit of 2"
+    refused = [a["code"] for a in answers if a["type"] == "error"]
+    assert refused == ["too_many_replies"] * 4
+    assert started == 2, f"{started} replies started with a limit of 2"
 
 
 async def test_messages_per_minute_hold_when_many_conversations_send_together(
@@ -265,8 +277,10 @@ async def test_messages_per_minute_hold_when_many_conversations_send_together(
     sockets = await sockets_on_fresh_conversations(owner, 6)
     try:
         await asyncio.gather(*(socket.say("Hello [[sim:tokens=5]]") for socket in sockets))
-        await asyncio.sleep(1.0)
+        answers = await asyncio.gather(*(answer_to_message(socket) for socket in sockets))
         sent = await stored_messages(owner, Role.USER)
     finally:
         await close_all(sockets)
-    assert sent <= 2, f"{sent} messages stored with a limit of 2 a minute"
+    refused = [a["code"] for a in answers if a["type"] == "error"]
+    assert refused == ["rate_limited"] * 4
+    assert sent == 2, f"{sent} messages stored with a limit of 2 a minute"
