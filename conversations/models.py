@@ -33,7 +33,8 @@ TOP_LOGPROBS_HELP = _(
 )
 RESPONSE_FORMAT_HELP = _(
     "JSON object makes the model answer with one JSON object. OpenAI requires the word "
-    "“JSON” in the instructions for this."
+    "“JSON” in the instructions: when no message mentions it, the app adds “Respond with a "
+    "single JSON object.” to the system prompt."
 )
 MAX_COMPLETION_TOKENS_LIMIT = 200_000
 
@@ -147,14 +148,7 @@ class GenerationSettings(models.Model):
     def clean(self) -> None:
         super().clean()
         errors: dict[str, Any] = {}
-        if (
-            self.response_format == ResponseFormat.JSON_OBJECT
-            and "json" not in (self.system_prompt or "").lower()
-        ):
-            errors["system_prompt"] = _(
-                "JSON mode needs the word “JSON” in the system prompt: OpenAI refuses the "
-                "request otherwise. Add for example “Answer with a JSON object.”"
-            )
+        # JSON mode needs no word of the user's: `llm.ensure_json_instruction` adds it.
         if self.top_logprobs and not self.logprobs:
             errors["top_logprobs"] = _("Turn on token confidence to show alternatives.")
         if errors:

@@ -96,7 +96,7 @@ def test_active_and_position_are_editable_in_the_list(admin_client, personas):
     assert admin_view.context["cl"].list_editable == ["is_active", "position"]
 
 
-def test_the_admin_form_rejects_json_mode_without_json(admin_client, personas):
+def test_the_admin_accepts_json_mode_without_json_in_the_prompt(admin_client, personas):
     response = admin_client.post(
         reverse("admin:conversations_persona_add"),
         {
@@ -109,9 +109,8 @@ def test_the_admin_form_rejects_json_mode_without_json(admin_client, personas):
             "is_active": "on",
         },
     )
-    assert response.status_code == 200
-    assert "JSON mode needs" in response.content.decode()
-    assert not Persona.objects.filter(name="Strict").exists()
+    assert response.status_code == 302
+    assert Persona.objects.get(name="Strict").response_format == "json_object"
 
 
 def test_the_model_field_suggests_the_servers_models(admin_client, default_persona, model_server):
