@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,7 +86,14 @@ def run_stack(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     ]
     for variant in variants():
         command += ["--variant", variant]
-    subprocess.run(command, env=env, cwd=ROOT, check=True)
+    run = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        if run.wait():
+            sys.exit(f"The {name} run failed.")
+    finally:
+        if run.poll() is None:  # stopped: it stops the processes it started
+            run.terminate()
+            run.wait()
     return json.loads(out.read_text())
 
 
@@ -167,6 +175,7 @@ def main() -> None:
     parser.add_argument("--json", default="", help="write every run's figures to this file")
     parser.add_argument("--write", default="", help="append the table to this markdown file")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="chat-ablation-"))
     runs = {}

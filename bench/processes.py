@@ -4,6 +4,7 @@ what /proc says about them (CPU, resident memory)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -159,6 +160,8 @@ def bench_environment(prefix: str, processes: int = 1) -> dict[str, str]:
     if processes > 1 and not env.get("REDIS_URL"):
         sys.exit("Several processes need REDIS_URL (a shared channel layer).")
     os.environ.update(env)
+    # Stopped (SIGTERM), the benchmark still stops the processes it started (its `finally`).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import django
 

@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -116,56 +117,73 @@ class Variant:
 
 @dataclass
 class Result:
-    """One variant at one shape, over all its rounds."""
+    """One variant at one shape, round by round: each round's app burst beside the direct
+    burst of the same round."""
 
     variant: str
     clients: int
     tokens: int
     processes: int
-    direct: list[Timing] = field(default_factory=list)
-    app: list[Timing] = field(default_factory=list)
+    direct: list[list[Timing]] = field(default_factory=list)
+    app: list[list[Timing]] = field(default_factory=list)
     cpu_seconds: float = 0.0
     transactions: int | None = None
     rows_written: int | None = None
-    rounds: int = 0
     wall_seconds: float = 0.0
     delta_interval: float = 0.0
 
+    @property
+    def rounds(self) -> int:
+        return len(self.app)
+
     def figures(self) -> dict[str, Any]:
-        """What the tables show, in ms where a time."""
-        app = [t for t in self.app if t.ok]
-        direct = [t for t in self.direct if t.ok]
+        """What the tables show, in ms where a time.
+
+        The app against the direct stream is taken round by round (a round's p50 and p99 of
+        the app's first tokens minus those of the direct burst measured just before it), then
+        the median over the rounds: on a machine shared with other work, one slow moment moves
+        one round, not the figure. `worst` is the worst round's.
+        """
+        replies = [t for timings in self.app for t in timings]
+        done = [t for t in replies if t.ok]
 
         def p(timings: list[Timing], name: str, q: float) -> float:
-            return percentile([getattr(t, name) for t in timings], q)
+            return percentile([getattr(t, name) for t in timings if t.ok], q)
 
-        produced = sum(t.produced for t in self.app)
-        delivered = sum(t.delivered for t in self.app)
-        replies = len(self.app)
+        def by_round(name: str, q: float, ratio: bool = False) -> list[float]:
+            values = []
+            for app, direct in zip(self.app, self.direct, strict=True):
+                mine, reference = p(app, name, q), p(direct, name, q)
+                values.append(mine / reference if ratio else 1000 * (mine - reference))
+            return values
+
+        produced = sum(t.produced for t in replies)
+        delivered = sum(t.delivered for t in replies)
+        direct = [t for timings in self.direct for t in timings]
         return {
             "variant": self.variant,
             "clients": self.clients,
             "tokens": self.tokens,
             "processes": self.processes,
             "rounds": self.rounds,
-            "replies": replies,
-            "failed": replies - len(app),
-            "tokens_per_reply": produced / replies if replies else float("nan"),
+            "replies": len(replies),
+            "failed": len(replies) - len(done),
+            "tokens_per_reply": produced / len(replies) if replies else float("nan"),
             "direct_ttft_p50": 1000 * p(direct, "first", 50),
-            "app_ttft_p50": 1000 * p(app, "first", 50),
-            "added_p50": 1000 * (p(app, "first", 50) - p(direct, "first", 50)),
-            "added_p99": 1000 * (p(app, "first", 99) - p(direct, "first", 99)),
-            "direct_last_p50": 1000 * p(direct, "last", 50),
-            "app_last_p50": 1000 * p(app, "last", 50),
-            "last_ratio_p50": p(app, "last", 50) / p(direct, "last", 50),
-            "last_ratio_p99": p(app, "last", 99) / p(direct, "last", 99),
-            "ended_lag_p50": 1000 * percentile([t.ended - t.last for t in app], 50),
-            "ended_lag_p99": 1000 * percentile([t.ended - t.last for t in app], 99),
-            "largest_gap_p99": 1000 * p(app, "largest_gap", 99),
+            "app_ttft_p50": 1000 * p(done, "first", 50),
+            "added_p50": statistics.median(by_round("first", 50)),
+            "added_p99": statistics.median(by_round("first", 99)),
+            "added_p99_worst": max(by_round("first", 99)),
+            "last_ratio_p50": statistics.median(by_round("last", 50, ratio=True)),
+            "last_ratio_p99": statistics.median(by_round("last", 99, ratio=True)),
+            "last_ratio_p99_worst": max(by_round("last", 99, ratio=True)),
+            "ended_lag_p50": 1000 * percentile([t.ended - t.last for t in done], 50),
+            "ended_lag_p99": 1000 * percentile([t.ended - t.last for t in done], 99),
+            "largest_gap_p99": 1000 * p(done, "largest_gap", 99),
             "direct_largest_gap_p99": 1000 * p(direct, "largest_gap", 99),
             "delta_interval": 1000 * self.delta_interval,
             "delivered_ratio": delivered / produced if produced else float("nan"),
-            "in_order": all(t.in_order for t in self.app),
+            "in_order": all(t.in_order for t in replies),
             "cpu_per_1k_tokens": self.cpu_seconds / (delivered / 1000) if delivered else None,
             # From a round of its own (`count_writes`), at the largest N on PostgreSQL only.
             "transactions_per_reply": (
@@ -257,12 +275,11 @@ def app_burst(app: App, result: Result, prompt: str, profile: bool) -> None:
     spies: list[subprocess.Popen[bytes]] = []
     on_connected = (lambda: spies.append(profiler(app.pids[0]))) if profile else None
     started = time.perf_counter()
-    result.app += asyncio.run(app_round(app, sessions, prompt, on_connected))
+    result.app.append(asyncio.run(app_round(app, sessions, prompt, on_connected)))
     for spy in spies:
         spy.wait()
     result.wall_seconds += time.perf_counter() - started
     result.cpu_seconds += app.cpu_seconds() - cpu_before
-    result.rounds += 1
 
 
 # An idle PostgreSQL backend publishes its counts within this long (PGSTAT_IDLE_INTERVAL, 10 s).
@@ -308,18 +325,16 @@ def measure(
         )
         for variant in apps
     }
-    direct: list[Timing] = []
     request = direct_request(shape.prompt)
     rounds = max(least_rounds, -(-samples // shape.clients))
     variants = list(apps)
     for index in range(rounds):
-        direct += asyncio.run(direct_round(base_url, shape.clients, request))
+        direct = asyncio.run(direct_round(base_url, shape.clients, request))
         turn = index % len(variants)
         for variant in variants[turn:] + variants[:turn]:
             profile = bool(os.environ.get("BENCH_PROFILE")) and not index and variant is variants[0]
+            results[variant].direct.append(direct)
             app_burst(apps[variant], results[variant], shape.prompt, profile)
-    for result in results.values():
-        result.direct = direct
     return list(results.values())
 
 
@@ -410,10 +425,11 @@ def number(value: float | None, digits: int = 0) -> str:
 
 HEADER = (
     "| variant | N | tokens / reply | added TTFT p50 (ms) | added TTFT p99 (ms) "
-    "| last token / direct end, p50 | p99 | `reply.ended` after last token, p50 / p99 (ms) "
-    "| delta interval (ms) | largest pause p99 (ms) | delivered, in order "
-    "| CPU s / 1k tokens | DB transactions / reply | rows written / reply |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| added p99, worst round (ms) | last token / direct end, p50 | p99 "
+    "| `reply.ended` after last token, p50 / p99 (ms) | delta interval (ms) "
+    "| largest pause p99 (ms) | delivered, in order | CPU s / 1k tokens "
+    "| DB transactions / reply | rows written / reply |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
@@ -423,7 +439,7 @@ def format_row(f: dict[str, Any]) -> str:
         delivered += f" ({f['failed']} failed)"
     return (
         f"| {f['variant']} | {f['clients']} | {f['tokens_per_reply']:.0f} "
-        f"| {f['added_p50']:.1f} | {f['added_p99']:.1f} "
+        f"| {f['added_p50']:.1f} | {f['added_p99']:.1f} | {f['added_p99_worst']:.0f} "
         f"| {f['last_ratio_p50']:.2f} | {f['last_ratio_p99']:.2f} "
         f"| {f['ended_lag_p50']:.0f} / {f['ended_lag_p99']:.0f} | {f['delta_interval']:.0f} "
         f"| {f['largest_gap_p99']:.0f} | {delivered} | {number(f['cpu_per_1k_tokens'], 3)} "
