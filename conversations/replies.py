@@ -33,7 +33,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from . import database, llm, services
+from . import context, database, llm, services
 from .errors import ChatError
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
@@ -48,6 +48,8 @@ FINISH_STATUS = {
     "tool_calls": Status.COMPLETE,
     "function_call": Status.COMPLETE,
 }
+# The endings where the model answered (even with nothing): its tokens count.
+ANSWERED = frozenset({Status.COMPLETE, Status.TRUNCATED, Status.FILTERED})
 
 
 # The most tokens' logprobs one delta frame carries.
@@ -167,6 +169,7 @@ class ReplyRunner:
         self.lease_renewed_at = time.monotonic()
         self._wake = asyncio.Event()
         self._closing = False
+        self._closed = asyncio.Event()
         # The last publish failed: the next one sends the whole text so far (a state), which
         # replaces the deltas the tabs missed.
         self.publish_failed = False
@@ -236,6 +239,7 @@ class ReplyRunner:
         running set: each step whatever the one before it raised."""
         self._closing = True
         self._wake.set()
+        self._closed.set()
         try:
             await publisher
         except Exception:
@@ -288,7 +292,11 @@ class ReplyRunner:
             if self._closing:
                 await self._send_pending()
                 return
-            await asyncio.sleep(delta_interval())
+            # The next delta waits its interval; the reply's end does not: the last tokens
+            # and then `reply.ended` go at once.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delta_interval()):
+                    await self._closed.wait()
 
     async def _send_pending(self) -> None:
         if self.published == len(self.parts):
@@ -368,16 +376,35 @@ class ReplyRunner:
                     return
                 await asyncio.sleep(pause)
 
+    def usage(self, outcome: Outcome) -> dict[str, Any]:
+        """The tokens the reply used: as the model's server reported them, else counted here.
+
+        Some servers send no usage (llama.cpp's, a few proxies), and a stopped reply never
+        receives it: the prompt is then counted as the context window counts it and the answer
+        with the same counter, and the figure is marked estimated. A reply the model never
+        answered (refused, unreachable, stopped before it began) used nothing to count.
+        """
+        reported = outcome.usage
+        prompt = reported.prompt_tokens if reported else None
+        completion = reported.completion_tokens if reported else None
+        answered = bool(self.text) or outcome.status in ANSWERED
+        if (prompt is not None and completion is not None) or not answered or not self.request:
+            return {"prompt_tokens": prompt, "completion_tokens": completion}
+        model = self.request.get("model", "")
+        if prompt is None:
+            prompt = context.prompt_tokens(self.request.get("messages") or [], model)
+        if completion is None:
+            completion = context.count_tokens(self.text, model)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "usage_estimated": True}
+
     def _save_final(self, outcome: Outcome) -> Message:
-        usage = outcome.usage
         final = {
             "content": self.text,
             "seq": self.seq,
             "finish_reason": outcome.finish_reason,
             "error": outcome.error,
             "logprobs": self.logprobs or None,
-            "prompt_tokens": usage.prompt_tokens if usage else None,
-            "completion_tokens": usage.completion_tokens if usage else None,
+            **self.usage(outcome),
         }
         reply = Message.objects.filter(pk=self.reply.pk)
         if not services.end_replies(reply, status=outcome.status, **final):
