@@ -12,6 +12,10 @@ layers make sure of it:
 Code blocks are highlighted with Pygments, but with highlight.js's class names, so the page's
 one stylesheet colours a reply the same whether it was rendered here (history) or in the
 browser (`static/js/render.js`, while it streams).
+
+An image (`![a cat](https://…/cat.png)`) becomes a link to it named by its alt text: the page
+never loads anything from another host. LaTeX math is marked here (`conversations.texmath`)
+and drawn by KaTeX in the browser.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 from pygments.lexers import get_lexer_by_name
 from pygments.token import (
     Comment,
@@ -35,12 +42,15 @@ from pygments.token import (
 )
 from pygments.util import ClassNotFound
 
+from conversations.texmath import texmath_plugin
+
 ALLOWED_TAGS = {
     "a",
     "blockquote",
     "br",
     "code",
     "del",
+    "div",
     "em",
     "h1",
     "h2",
@@ -65,8 +75,9 @@ ALLOWED_TAGS = {
     "ul",
 }
 ALLOWED_ATTRIBUTES = {
-    "a": {"href", "title"},
+    "a": {"href", "title", "class"},
     "code": {"class"},
+    "div": {"class"},
     "span": {"class"},
     "ol": {"start"},
 }
@@ -129,12 +140,30 @@ def _highlight(code: str, language: str, _attrs: Any) -> str:
     return highlight_code(code, language.split()[0] if language else "")
 
 
+def _image_as_link(
+    self: Any, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """An image as a link to it, named by its alt text; one not from https as its alt text.
+
+    Loading it would tell another host who reads the reply (and the CSP forbids it anyway).
+    """
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children, options, env)
+    src = str(token.attrGet("src") or "")
+    if not src.lower().startswith("https://"):
+        return escapeHtml(alt)
+    title = token.attrGet("title")
+    title_attr = f' title="{escapeHtml(str(title))}"' if title else ""
+    return (
+        f'<a href="{escapeHtml(src)}" class="image-link"{title_attr}>{escapeHtml(alt or src)}</a>'
+    )
+
+
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "breaks": True, "highlight": _highlight})
     md.enable(["table", "strikethrough"])
-    # Images would load from anywhere (or be blocked by the CSP and show broken): keep them
-    # as plain links instead.
-    md.disable("image")
+    md.add_render_rule("image", _image_as_link)
+    md.use(texmath_plugin)
     return md
 
 

@@ -193,6 +193,8 @@ def chat_strings() -> dict[str, Any]:
         "loadFailed": _("Could not load older messages."),
         "deleteConfirm": _("Delete “%(title)s”? This cannot be undone."),
         "newChat": _("New chat"),
+        "showMore": _("Show more"),
+        "showLess": _("Show less"),
         "assistantTyping": _("The assistant is writing…"),
         "answerDone": _("The answer is complete."),
         "jsonInvalid": json_invalid_note(),

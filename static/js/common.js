@@ -1,4 +1,9 @@
-// Behaviour every page shares: the language switcher applies the choice at once.
+// Behaviour every page shares: the language switcher applies the choice at once; the keyboard
+// shortcuts (shortcuts.js).
+
+import { setupShortcuts } from "./shortcuts.js";
+
+setupShortcuts();
 
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
   select.form.classList.add("autosubmit");

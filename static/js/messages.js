@@ -4,6 +4,7 @@
 // Elements look exactly like templates/conversations/_message.html renders them.
 
 import { heatmap, setHeatmap, summaryBar } from "./confidence.js";
+import { foldLongMessages } from "./fold.js";
 import { StreamRenderer, enhance, isJsonMode, jsonState, replyFragment } from "./render.js";
 
 const NOTED = new Set(["stopped", "truncated", "filtered", "error", "interrupted"]);
@@ -37,6 +38,7 @@ export class MessageList extends EventTarget {
       if (item.dataset.status === "streaming") this.streamOf(Number(item.dataset.id));
     }
     enhance(list);
+    foldLongMessages(list, strings);
     this.refresh();
   }
 

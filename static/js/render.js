@@ -2,7 +2,9 @@
 //
 // The same rules as conversations/rendering.py on the server: markdown-it with raw HTML off,
 // then DOMPurify with an allow-list of tags, links limited to http(s)/mailto and opened with
-// rel="noopener noreferrer". Images stay links. Code is highlighted with highlight.js.
+// rel="noopener noreferrer". An image from https is a link to it named by its alt text (the
+// page loads nothing from another host); any other is its alt text. Math is marked by the
+// plugin in math.js and drawn by KaTeX once sanitized. Code is highlighted with highlight.js.
 //
 // StreamRenderer keeps the browser's work proportional to what arrives: the text is cut at
 // block boundaries (a blank line outside a code fence); finished blocks are rendered once and
@@ -29,6 +31,7 @@ import sql from "../vendor/highlight.js/languages/sql.min.js";
 import typescript from "../vendor/highlight.js/languages/typescript.min.js";
 import xml from "../vendor/highlight.js/languages/xml.min.js";
 import yaml from "../vendor/highlight.js/languages/yaml.min.js";
+import { renderMath, texmathPlugin } from "./math.js";
 
 const languages = {
   bash, c, cpp, css, diff, go, java, javascript, json, markdown, plaintext, python, rust,
@@ -53,8 +56,20 @@ function makeParser(withHighlight) {
     highlight: withHighlight ? highlight : null,
   });
   md.enable(["table", "strikethrough"]);
-  md.disable("image");
+  md.renderer.rules.image = imageAsLink;
+  md.use(texmathPlugin);
   return md;
+}
+
+// As conversations/rendering.py's _image_as_link.
+function imageAsLink(tokens, idx, options, env, self) {
+  const token = tokens[idx];
+  const alt = self.renderInlineAsText(token.children, options, env);
+  const src = token.attrGet("src") || "";
+  if (!src.toLowerCase().startsWith("https://")) return escapeHtml(alt);
+  const title = token.attrGet("title");
+  const titleAttr = title ? ` title="${escapeHtml(title)}"` : "";
+  return `<a href="${escapeHtml(src)}" class="image-link"${titleAttr}>${escapeHtml(alt || src)}</a>`;
 }
 
 const md = makeParser(true);
@@ -63,7 +78,7 @@ const mdPlain = makeParser(false);
 
 const PURIFY = {
   ALLOWED_TAGS: [
-    "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "a", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
     "li", "ol", "p", "pre", "s", "span", "strong", "table", "tbody", "td", "th", "thead", "tr",
     "ul",
   ],
@@ -145,8 +160,10 @@ async function copyText(text) {
   area.remove();
 }
 
-// Code blocks get a header with their language and a copy button; tables scroll sideways.
+// Code blocks get a header with their language and a copy button; tables scroll sideways;
+// math is drawn.
 export function enhance(container) {
+  renderMath(container);
   for (const pre of container.querySelectorAll("pre")) {
     if (pre.parentElement.classList.contains("code-block")) continue;
     const code = pre.querySelector("code");
