@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -19,12 +20,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from . import selectors, services
 from .errors import ChatError
@@ -72,14 +74,31 @@ def group_by_day(conversations: list[Conversation]) -> list[SidebarGroup]:
     return groups
 
 
-def sidebar_context(request: HttpRequest) -> dict[str, Any]:
+def sidebar_context(request: HttpRequest, *, page: str | None = None) -> dict[str, Any]:
+    """The sidebar's list, filtered by its search.
+
+    `page` is the address of the page the sidebar is on (by default the request's own): the
+    list's Rename and Pin forms go back there, with the search kept.
+    """
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
     conversations = selectors.sidebar_conversations(user=request.user, query=query)
+    page = page or request.get_full_path()
     return {
         "conversations": conversations,
         "conversation_groups": group_by_day(conversations),
         "search_query": query,
+        "search_action": urlsplit(page).path,
+        "list_next": _with_search(page, query),
     }
+
+
+def _with_search(address: str, query: str) -> str:
+    """`address` with its `q` parameter set to the sidebar's search (dropped when empty)."""
+    parts = urlsplit(address)
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "q"]
+    if query:
+        params.append(("q", query))
+    return urlunsplit(("", "", parts.path, urlencode(params), ""))
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -109,6 +128,13 @@ def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dic
 
 
 # Pages.
+
+
+@login_not_required
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """`/favicon.ico`, asked for by browsers and tools that read no `<link rel="icon">`."""
+    return redirect(static("favicon.ico"))
 
 
 @login_not_required
@@ -229,12 +255,20 @@ def message_logprobs(request: HttpRequest, conversation_id: UUID, message_id: in
 
 @require_GET
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    """The sidebar's list alone, for searching as one types."""
+    """The sidebar's list alone, for searching as one types.
+
+    `page` is the address of the page that asks (a fragment is no page to come back to).
+    """
     current_id = request.GET.get("current", "")
+    page = request.GET.get("page", "")
+    if not page.startswith("/") or not url_has_allowed_host_and_scheme(
+        page, {request.get_host()}, request.is_secure()
+    ):
+        page = reverse("chat")
     return render(
         request,
         "conversations/_conversation_list.html",
-        {"current_id": current_id, **sidebar_context(request)},
+        {"current_id": current_id, **sidebar_context(request, page=page)},
     )
 
 
@@ -277,10 +311,19 @@ def delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     )
 
 
-@require_POST
 def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """POST saves the settings; GET shows the conversation with its settings open.
+
+    The page saves with fetch and gets JSON (`Accept: application/json`): the panel stays open
+    and shows the form's errors in place. Without JavaScript the form posts here: a saved form
+    goes back to the conversation, a refused one is shown at this address, which a reload,
+    Back or a bookmark opens again (GET).
+    """
     current = _owned(request, conversation_id)
+    if request.method != "POST":
+        return _settings_page(request, current, ConversationSettingsForm(instance=current))
     form = ConversationSettingsForm(request.POST, instance=current)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
     if form.is_valid():
         _call(
             services.update_conversation_settings,
@@ -288,9 +331,20 @@ def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse
             conversation_id=current.pk,
             values=form.settings_values(),
         )
-        messages.success(request, _("Settings saved. The next answer uses them."))
+        saved = _("Settings saved. The next answer uses them.")
+        if wants_json:
+            return JsonResponse({"message": saved})
+        messages.success(request, saved)
         return redirect("conversation", conversation_id=current.pk)
+    if wants_json:
+        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
     current.refresh_from_db()
+    return _settings_page(request, current, form, status=400)
+
+
+def _settings_page(
+    request: HttpRequest, current: Conversation, form: ConversationSettingsForm, status: int = 200
+) -> HttpResponse:
     page, has_older = selectors.message_page(current)
     return render(
         request,
@@ -303,9 +357,9 @@ def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse
             "settings_open": True,
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
-            **sidebar_context(request),
+            **sidebar_context(request, page=reverse("conversation", args=[current.pk])),
         },
-        status=400,
+        status=status,
     )
 
 

@@ -135,7 +135,8 @@ def _form_page(request: HttpRequest, form: CompareForm, error: str = "") -> Http
             "form": form,
             "compare_error": error,
             "chat_config": {"maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS},
-            **sidebar_context(request),
+            # Also when a refused POST to compare/start/ shows it: the sidebar comes back here.
+            **sidebar_context(request, page=reverse("compare")),
         },
         status=400 if (form.is_bound or error) else 200,
     )

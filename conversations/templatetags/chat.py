@@ -206,3 +206,6 @@ def chat_strings() -> dict[str, Any]:
         "alternatives": _("Alternatives"),
         "noAlternatives": _("No alternatives recorded."),
     }
+        "messageCount": _("%(count)s / %(max)s"),
+        "messageTooLong": _("Too long: %(count)s / %(max)s characters. Shorten it to send it."),
+        "settingsFailed": _("The settings could not be saved. Try again."),

@@ -17,7 +17,7 @@ const config = JSON.parse(document.getElementById("chat-config").textContent);
 setStrings(strings);
 setupConfidence(strings);
 setupSidebar(strings);
-setupSettings();
+setupSettings(strings);
 setupPersonaPicker();
 
 function format(template, values) {
@@ -37,7 +37,7 @@ document.documentElement.dataset.ready = "";
 function startNewChat() {
   const form = document.getElementById("new-chat-form");
   if (!form) return;
-  const composer = new Composer(form, { draftKey: "draft:new" });
+  const composer = new Composer(form, { draftKey: "draft:new", maxChars: config.maxMessageChars, strings });
   composer.addEventListener("send", () => {
     sessionStorage.removeItem("draft:new");
     HTMLFormElement.prototype.submit.call(form);
@@ -59,7 +59,11 @@ function startChat() {
     language: document.documentElement.lang,
   });
   const usage = new ConversationUsage(list, { strings, language: document.documentElement.lang });
-  const composer = new Composer(document.getElementById("composer"), { draftKey: `draft:${id}` });
+  const composer = new Composer(document.getElementById("composer"), {
+    draftKey: `draft:${id}`,
+    maxChars: config.maxMessageChars,
+    strings,
+  });
   const socket = new ChatSocket(config.socketPath);
   const scroller = new Scroller(document.getElementById("scroller"), {
     jumpButton: document.getElementById("jump-to-bottom"),

@@ -9,3 +9,18 @@ for (const select of document.querySelectorAll("select[data-autosubmit]")) {
   select.form.classList.add("autosubmit");
   select.addEventListener("change", () => select.form.requestSubmit());
 }
+
+// Message bars ("Imported", "Deleted") fade on their own; an error stays until the next page.
+const FLASH_MS = 5000;
+for (const bar of document.querySelectorAll(".flash")) {
+  const items = bar.querySelectorAll("li:not(.flash-error)");
+  if (!items.length) continue;
+  setTimeout(() => {
+    for (const item of items) item.classList.add("fading");
+    // The fade is a CSS transition (none with reduced motion): remove once it has run.
+    setTimeout(() => {
+      for (const item of items) item.remove();
+      if (!bar.querySelector("li")) bar.remove();
+    }, 600);
+  }, FLASH_MS);
+}

@@ -35,18 +35,37 @@ export function autoGrow(textarea) {
   return grow;
 }
 
+// Near the limit the box counts the characters ("19,950 / 20,000"); over it, it says so and
+// Send waits. Nothing is cut: the server counts the same way (code points of the trimmed text)
+// and refuses a longer message itself.
+const COUNT_FROM = 0.9; // of the limit
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
 export class Composer extends EventTarget {
-  constructor(form, { draftKey }) {
+  constructor(form, { draftKey, maxChars = 0, strings = {}, language } = {}) {
     super();
     this.form = form;
     this.textarea = form.querySelector("textarea");
     this.draftKey = draftKey;
+    this.maxChars = maxChars;
+    this.strings = strings;
+    this.numbers = new Intl.NumberFormat(language || document.documentElement.lang || undefined);
+    this.counter = form.querySelector(".composer-count");
+    this.sendButton = form.querySelector("button[type=submit]");
+    this.tooLong = false;
     this.composition = trackComposition(this.textarea);
     this.grow = autoGrow(this.textarea);
     const draft = draftKey && sessionStorage.getItem(draftKey);
     if (draft && !this.textarea.value) this.textarea.value = draft;
     this.grow();
-    this.textarea.addEventListener("input", () => this.saveDraft());
+    this.count();
+    this.textarea.addEventListener("input", () => {
+      this.saveDraft();
+      this.count();
+    });
     this.textarea.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
       if (isComposing(event, this.composition)) return;
@@ -67,6 +86,20 @@ export class Composer extends EventTarget {
     this.textarea.value = text;
     this.saveDraft();
     this.grow();
+    this.count();
+  }
+
+  count() {
+    if (!this.maxChars || !this.counter) return;
+    const length = [...this.textarea.value.trim()].length;
+    this.tooLong = length > this.maxChars;
+    const values = { count: this.numbers.format(length), max: this.numbers.format(this.maxChars) };
+    this.counter.hidden = length < this.maxChars * COUNT_FROM;
+    this.counter.textContent = format(this.tooLong ? this.strings.messageTooLong : this.strings.messageCount, values);
+    this.counter.classList.toggle("over", this.tooLong);
+    if (this.tooLong) this.textarea.setAttribute("aria-invalid", "true");
+    else this.textarea.removeAttribute("aria-invalid");
+    if (this.sendButton) this.sendButton.disabled = this.tooLong;
   }
 
   saveDraft() {
@@ -77,7 +110,7 @@ export class Composer extends EventTarget {
 
   submit() {
     const text = this.textarea.value.trim();
-    if (!text) return;
+    if (!text || this.tooLong) return;
     this.dispatchEvent(new CustomEvent("send", { detail: { text } }));
   }
 

@@ -12,6 +12,7 @@ export class Scroller {
     this.loadOlder = loadOlder;
     this.following = true;
     this.loading = false;
+    this.lastBottom = scroller.scrollTop + scroller.clientHeight;
     scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
     jumpButton.addEventListener("click", () => this.toBottom({ smooth: true }));
     olderButton?.addEventListener("click", () => this.fetchOlder());
@@ -33,8 +34,23 @@ export class Scroller {
     return s.scrollHeight - s.scrollTop - s.clientHeight <= NEAR;
   }
 
+  // The bottom edge of the view, in the content's coordinates.
+  viewBottom() {
+    return this.scroller.scrollTop + this.scroller.clientHeight;
+  }
+
+  // Only the view's bottom edge moving up stops following. A scroll event is dispatched at the
+  // next frame, and things happen in between: on a phone the composer shrinks once a message
+  // is sent, so the scroller grows and its scrollTop is clamped (the edge stays where it was),
+  // and the sent message arrives and makes the content taller. Neither is the reader
+  // scrolling away, and neither may stop the follow.
   onScroll() {
-    this.following = this.atBottom();
+    const bottom = this.viewBottom();
+    const movedUp = bottom < this.lastBottom - 1;
+    this.lastBottom = bottom;
+    if (this.atBottom()) this.following = true;
+    else if (movedUp) this.following = false;
+    // Still following but short of the bottom: the ResizeObserver of the new content scrolls.
     this.jumpButton.hidden = this.following;
   }
 
@@ -47,6 +63,7 @@ export class Scroller {
     this.following = true;
     this.jumpButton.hidden = true;
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+    if (!smooth) this.lastBottom = this.viewBottom();
   }
 
   async fetchOlder() {

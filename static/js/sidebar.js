@@ -45,7 +45,12 @@ export function setupSidebar(strings) {
       const query = input.value.trim();
       if (query === last) return;
       last = query;
-      const params = new URLSearchParams({ q: query, current: search.dataset.current || "" });
+      // `page`: the list's Rename and Pin come back to this page, not to the list alone.
+      const params = new URLSearchParams({
+        q: query,
+        current: search.dataset.current || "",
+        page: location.pathname + location.search,
+      });
       const response = await fetch(`${search.dataset.listUrl}?${params}`, {
         headers: { Accept: "text/html" },
       });
@@ -90,8 +95,9 @@ export function setupSidebar(strings) {
   }
 }
 
-// The settings panel: open and close, and the temperature slider's value as it moves.
-export function setupSettings() {
+// The settings panel: open and close, the temperature slider's value as it moves, and saving
+// in place (the panel stays open; the form's errors appear beside their fields).
+export function setupSettings(strings = {}) {
   const panel = document.getElementById("settings-panel");
   const toggle = document.getElementById("settings-toggle");
   if (!panel || !toggle) return;
@@ -118,6 +124,86 @@ export function setupSettings() {
     range.addEventListener("input", show);
     show();
   }
+  const form = panel.querySelector("form.settings-form");
+  if (form) saveInPlace(form, panel.querySelector(".settings-saved"), strings);
+}
+
+const FADE_AFTER_MS = 3000;
+const FADE_MS = 600;
+
+// Without JavaScript the form posts and the page reloads; with it, the same POST goes by fetch
+// and the view answers JSON: {message} when saved, {errors: {field: [{message}]}} when not.
+function saveInPlace(form, saved, strings) {
+  const button = form.querySelector("button[type=submit]");
+  let fadeTimer;
+  const confirm = (text) => {
+    if (!saved) return;
+    clearTimeout(fadeTimer);
+    saved.classList.remove("fading");
+    saved.textContent = text;
+    fadeTimer = setTimeout(() => {
+      saved.classList.add("fading");
+      fadeTimer = setTimeout(() => {
+        saved.textContent = "";
+        saved.classList.remove("fading");
+      }, FADE_MS);
+    }, FADE_AFTER_MS);
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    confirm("");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const data = await response.json().catch(() => ({}));
+      if (response.ok) {
+        showErrors(form, {});
+        confirm(data.message || "");
+      } else {
+        showErrors(form, data.errors || { __all__: [{ message: strings.settingsFailed }] });
+      }
+    } catch {
+      showErrors(form, { __all__: [{ message: strings.settingsFailed }] });
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+function errorList(errors) {
+  const list = document.createElement("ul");
+  list.className = "errorlist";
+  for (const error of errors) {
+    const item = document.createElement("li");
+    item.textContent = error.message;
+    list.append(item);
+  }
+  return list;
+}
+
+function showErrors(form, errors) {
+  for (const list of form.querySelectorAll(".errorlist")) list.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
+  let first = null;
+  for (const [name, fieldErrors] of Object.entries(errors)) {
+    const list = errorList(fieldErrors);
+    const input = name === "__all__" ? null : form.elements.namedItem(name);
+    const box = input?.closest?.(".field");
+    if (box) {
+      box.append(list);
+      input.setAttribute("aria-invalid", "true");
+      first ??= input;
+    } else {
+      list.classList.add("nonfield");
+      form.prepend(list);
+    }
+  }
+  first?.focus();
 }
 
 // The new-chat page: persona cards choose the persona in the select (and the other way).

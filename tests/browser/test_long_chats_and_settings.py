@@ -88,12 +88,12 @@ def test_settings_are_saved_shown_on_the_next_reply_and_reset(login):
     expect(parameters).to_contain_text("Temperature1.5")
     expect(parameters).to_contain_text("Max tokens300")
 
-    # JSON mode without "JSON" in the prompt is refused with the reason.
-    page.get_by_role("button", name="Settings").click()
-    panel.get_by_label("JSON mode").check()
-    panel.get_by_role("button", name="Save settings").click()
+    # Saved in place: the panel stays open. A refused form shows the reason beside the field.
     expect(panel).to_be_visible()
-    expect(panel).to_contain_text("JSON mode needs the word “JSON” in the system prompt")
+    panel.get_by_label("Alternatives per token").fill("2")
+    panel.get_by_role("button", name="Save settings").click()
+    expect(panel).to_contain_text("Turn on token confidence to show alternatives.")
+    panel.get_by_label("Alternatives per token").fill("0")
 
     panel.get_by_role("button", name="Reset: new chat with these settings").click()
     page.wait_for_url(lambda url: str(conversation.pk) not in url)
