@@ -129,6 +129,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         _sockets_per_user[user.pk] += 1
         self.counted_user = user.pk
+        try:
+            await self.join(user)
+        except BaseException:
+            self.uncount()  # a connect that failed half-way holds no place
+            raise
+
+    async def join(self, user: Any) -> None:
+        """Check the conversation, join its group, say `ready`, catch up a streaming reply."""
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
             self.conversation = await in_database(services.get_owned)(
@@ -166,12 +174,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(error_frame(ChatError(code, message)))
         await self.close(code=close_code)
 
-    async def disconnect(self, code: int) -> None:
+    def uncount(self) -> None:
         if self.counted_user is not None:
             _sockets_per_user[self.counted_user] -= 1
             if _sockets_per_user[self.counted_user] <= 0:
                 del _sockets_per_user[self.counted_user]
             self.counted_user = None
+
+    async def disconnect(self, code: int) -> None:
+        self.uncount()
         self.views = {}
         if self.watchdog is not None:
             self.watchdog.cancel()

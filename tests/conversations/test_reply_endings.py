@@ -42,6 +42,11 @@ class FlakyLayer(InMemoryChannelLayer):
             raise ConnectionError("the channel layer is down")
         await super().group_send(group, message)
 
+    async def group_add(self, group, channel):
+        if self.failing:
+            raise ConnectionError("the channel layer is down")
+        await super().group_add(group, channel)
+
 
 @pytest.fixture
 def flaky_layer(settings):

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from conversations import services
 from conversations.consumers import MAX_FRAME_BYTES, SYNC_MAX_MESSAGES
@@ -314,3 +315,20 @@ async def test_sockets_per_user_are_capped_with_a_reason(owner, conversation, vi
     async with again:
         assert (await again.until("ready"))["type"] == "ready"
     await settle()
+
+
+async def test_a_connect_that_fails_half_way_holds_no_place(owner, conversation, settings):
+    """A socket whose connect failed (here the channel layer was down when it joined the
+    conversation's group) used to keep its place: a few such and the user was locked out."""
+    settings.CHAT_MAX_SOCKETS_PER_USER = 1
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "tests.conversations.test_reply_endings.FlakyLayer"}
+    }
+    get_channel_layer().failing = True
+    failed = await logged_in(owner, conversation.pk)
+    await failed.communicator.connect()  # accepted; then joining the group fails
+    with pytest.raises(ConnectionError):
+        await failed.communicator.wait()
+    get_channel_layer().failing = False
+    async with await logged_in(owner, conversation.pk) as socket:
+        assert (await socket.until("ready"))["type"] == "ready"
