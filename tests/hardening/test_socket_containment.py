@@ -14,7 +14,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from conversations import services
+from conversations import compare, services
 from conversations.consumers import MAX_FRAME_BYTES, SYNC_MAX_MESSAGES
 from conversations.models import Message, ModelCall, Role, Status
 from tests.conversations.chat_client import ChatSocket, saved, settle
@@ -332,3 +332,44 @@ async def test_a_connect_that_fails_half_way_holds_no_place(owner, conversation,
     get_channel_layer().failing = False
     async with await logged_in(owner, conversation.pk) as socket:
         assert (await socket.until("ready"))["type"] == "ready"
+
+
+@database_sync_to_async
+def model_calls(user) -> int:
+    return ModelCall.objects.filter(user=user).count()
+
+
+async def test_each_action_that_calls_the_model_is_one_model_call(owner, conversation, personas):
+    """Message, regenerate, edit, continue and each column of a compare: one call each."""
+    conversation.max_completion_tokens = 5  # cut off, so that it can be continued
+    await database_sync_to_async(conversation.save)()
+    counts = []
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.say("Hello")
+        await socket.until("reply.ended")
+        counts.append(await model_calls(owner))
+        await socket.send({"type": "reply.regenerate", "client_id": uuid.uuid4().hex})
+        await socket.until("reply.ended")
+        counts.append(await model_calls(owner))
+        question = [m for m in await saved(conversation) if m.role == Role.USER][-1]
+        await socket.send(
+            {
+                "type": "message.edit",
+                "client_id": uuid.uuid4().hex,
+                "message_id": question.pk,
+                "content": "Hello again",
+            }
+        )
+        await socket.until("reply.ended")
+        counts.append(await model_calls(owner))
+        await socket.send({"type": "reply.continue", "client_id": uuid.uuid4().hex})
+        await socket.until("reply.ended")
+        counts.append(await model_calls(owner))
+    columns = await compare.start_compare(
+        user=owner, prompt="Compare", targets=[compare.Target(p) for p in personas[:2]]
+    )
+    assert all(column.error is None for column in columns)
+    await settle()
+    counts.append(await model_calls(owner))
+    assert counts == [1, 2, 3, 4, 6]
