@@ -75,6 +75,17 @@ def count_tokens(text: str, model: str = "") -> int:
     return estimate_tokens(text)
 
 
+def message_tokens(content: str, model: str = "") -> int:
+    """What one message costs in a call: its text and its role and separators."""
+    return count_tokens(content, model) + MESSAGE_OVERHEAD
+
+
+def prompt_tokens(messages: list[dict[str, str]], model: str = "") -> int:
+    """The prompt tokens of a call's messages, counted as `select_context` counts them: for a
+    reply whose model server reported no usage."""
+    return REPLY_PRIMING + sum(message_tokens(m.get("content") or "", model) for m in messages)
+
+
 def budget_for(model: str) -> int:
     return settings.CHAT_CONTEXT_TOKENS_PER_MODEL.get(model, settings.CHAT_CONTEXT_TOKENS)
 
@@ -106,10 +117,10 @@ def select_context(
     system: list[dict[str, str]] = []
     if system_prompt:
         system = [{"role": "system", "content": system_prompt}]
-        used += count_tokens(system_prompt, model) + MESSAGE_OVERHEAD
+        used += message_tokens(system_prompt, model)
     chosen: list[HistoryItem] = []
     for item in reversed(history):
-        cost = count_tokens(item.content, model) + MESSAGE_OVERHEAD
+        cost = message_tokens(item.content, model)
         if chosen and used + cost > budget:
             break
         chosen.append(item)

@@ -365,6 +365,9 @@ class Message(models.Model):
     parameters = models.JSONField(_("parameters"), null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    # The model's server reported no usage (some local servers send none, and a stopped reply
+    # never gets it): the tokens above were counted here, as the context window counts them.
+    usage_estimated = models.BooleanField(_("usage estimated"), default=False)
     logprobs = models.JSONField(_("logprobs"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     # Came from an import file: the tokens it records were spent elsewhere (or never), so no

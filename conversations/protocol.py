@@ -26,6 +26,8 @@ CLIENT_TYPES = (
 class Usage(TypedDict):
     prompt_tokens: int | None
     completion_tokens: int | None
+    # Counted by the app: the model's server reported none.
+    estimated: bool
 
 
 class MessagePayload(TypedDict):
@@ -135,6 +137,7 @@ def message_payload(message: Message) -> MessagePayload:
         "usage": {
             "prompt_tokens": message.prompt_tokens,
             "completion_tokens": message.completion_tokens,
+            "estimated": message.usage_estimated,
         },
         "parameters": socket_parameters(message.parameters),
         "context_from_id": message.context_from_id,

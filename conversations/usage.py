@@ -3,6 +3,10 @@
 Every reply stores the tokens its call used (`Message.prompt_tokens`, `completion_tokens`, as
 the model's server reported them). These are sums over those columns, one query each.
 
+A reply whose model server reported no usage has it counted by the app instead
+(`Message.usage_estimated`); the sums say how many such replies they hold, so a total can be
+shown as estimated.
+
 Replies that came from an import file (`Message.imported`) count in none of them: their tokens
 were spent elsewhere, or never, and a user could otherwise write any figure into a file.
 """
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -25,6 +29,8 @@ class Totals:
     prompt_tokens: int
     completion_tokens: int
     replies: int = 0
+    # How many of the replies had their usage counted by the app (the server reported none).
+    estimated: int = 0
 
     @property
     def total(self) -> int:
@@ -41,12 +47,13 @@ def _sums() -> dict[str, Any]:
         "prompt": Coalesce(Sum("prompt_tokens"), 0),
         "completion": Coalesce(Sum("completion_tokens"), 0),
         "replies": Count("id"),
+        "estimated": Count("id", filter=Q(usage_estimated=True)),
     }
 
 
 def conversation_totals(conversation: Conversation) -> Totals:
     row = counted().filter(conversation=conversation).aggregate(**_sums())
-    return Totals(row["prompt"], row["completion"], row["replies"])
+    return Totals(row["prompt"], row["completion"], row["replies"], row["estimated"])
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ def daily_usage(
             row["day"],
             row["conversation__user__username"],
             row["conversation__user_id"],
-            Totals(row["prompt"], row["completion"], row["replies"]),
+            Totals(row["prompt"], row["completion"], row["replies"], row["estimated"]),
         )
         for row in rows
     ]

@@ -115,6 +115,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
         tps = directives.tokens_per_second
         delay = directives.first_token_delay
         stream_options = body.get("stream_options") or {}
+        send_usage = config.send_usage if directives.send_usage is None else directives.send_usage
         # Off the event loop: a [[sim:tokens=20000]] answer takes ~0.5 s of CPU, which would
         # otherwise freeze the pace of every other open stream.
         completion = await anyio.to_thread.run_sync(generate, body)
@@ -122,7 +123,8 @@ def create_app(config: SimulatorConfig) -> Starlette:
             completion=completion,
             envelope=Envelope(model=body["model"]),
             include_logprobs=body.get("logprobs") is True,
-            include_usage=bool(stream_options.get("include_usage")),
+            include_usage=send_usage and bool(stream_options.get("include_usage")),
+            send_usage=send_usage,
             tokens_per_second=config.tokens_per_second if tps is None else tps,
             first_token_delay=config.first_token_delay if delay is None else delay,
             fault=fault,

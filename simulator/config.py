@@ -116,6 +116,9 @@ class SimulatorConfig:
       default and the demo model's setting, keeps none: a body can be megabytes, and a
       server that kept every one would grow for as long as it runs.
     - ``request_count``: how many chat-completions requests arrived, recorded or not.
+    - ``send_usage``: ``False`` leaves the usage out of every answer, streamed (even when
+      ``stream_options.include_usage`` asks for it) or not, as llama.cpp's and some other
+      local servers do; ``[[sim:usage=none]]`` does the same for one request.
     """
 
     tokens_per_second: float | None = None
@@ -124,6 +127,7 @@ class SimulatorConfig:
     api_key: str | None = None
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     record_requests: int = 0
+    send_usage: bool = True
     request_count: int = field(default=0, init=False)
     _recorded: deque[dict[str, Any]] = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(

@@ -100,6 +100,8 @@ class Delivery:
     fault: Fault | None
     stopping: threading.Event
     activity: Activity
+    # False: no usage at all, not even in a non-streamed answer (a server that counts none).
+    send_usage: bool = True
 
     @property
     def interval(self) -> float:
@@ -248,7 +250,7 @@ class BufferedCompletion(_DeliveryResponse):
             tokens=d.cut,
             finish_reason=finish_reason,
             include_logprobs=d.include_logprobs,
-            include_usage=kind != "no_finish",
+            include_usage=kind != "no_finish" and d.send_usage,
         )
         body = json.dumps(document, ensure_ascii=False).encode()
         status = 200

@@ -10,6 +10,7 @@ Syntax: ``[[sim:key=value]]``, several pairs separated by commas or several dire
     [[sim:fault=no_finish]] [[sim:fault=broken_chunk:2]] [[sim:fault=content_filter:4]]
     [[sim:fault=none]]      (ignore the configured fault for this request)
     [[sim:tps=5]]  [[sim:delay=0.5]]  [[sim:tokens=300]]  [[sim:tps=5,delay=0.5]]
+    [[sim:usage=none]]  (no usage in the answer, as some local servers do; usage=sent restores it)
 
 Only the last user message is obeyed; directives are stripped from every quoted text.
 A malformed directive is a 400 error, so a typo never passes silently.
@@ -45,6 +46,7 @@ class Directives:
     tokens_per_second: float | None = None
     first_token_delay: float | None = None
     min_tokens: int | None = None
+    send_usage: bool | None = None
 
 
 def strip_directives(text: str) -> str:
@@ -69,6 +71,7 @@ def parse_directives(text: str) -> Directives:
     tps: float | None = None
     delay: float | None = None
     min_tokens: int | None = None
+    send_usage: bool | None = None
     for match in _DIRECTIVE.finditer(text):
         for pair in filter(None, (p.strip() for p in match.group(1).split(","))):
             key, sep, value = (s.strip() for s in pair.partition("="))
@@ -86,9 +89,13 @@ def parse_directives(text: str) -> Directives:
                 delay = _number(key, value)
             elif key == "tokens":
                 min_tokens = min(int(_number(key, value)), MAX_MIN_TOKENS)
+            elif key == "usage":
+                if value not in ("none", "sent"):
+                    raise DirectiveError(f"[[sim:usage=...]] is none or sent, got {value!r}")
+                send_usage = value == "sent"
             else:
                 raise DirectiveError(
-                    f"unknown simulator directive {key!r}; known: fault, tps, delay, tokens"
+                    f"unknown simulator directive {key!r}; known: fault, tps, delay, tokens, usage"
                 )
     return Directives(
         fault=fault,
@@ -96,4 +103,5 @@ def parse_directives(text: str) -> Directives:
         tokens_per_second=tps,
         first_token_delay=delay,
         min_tokens=min_tokens,
+        send_usage=send_usage,
     )

@@ -120,11 +120,26 @@ def confidence_summary(logprobs: list[dict[str, Any]] | None) -> dict[str, Any]:
 def reply_usage(message: Message) -> str:
     if message.prompt_tokens is None and message.completion_tokens is None:
         return ""
-    return usage_text(message.prompt_tokens or 0, message.completion_tokens or 0)
+    return usage_text(
+        message.prompt_tokens or 0,
+        message.completion_tokens or 0,
+        estimated=message.usage_estimated,
+    )
 
 
-def usage_text(prompt: int, completion: int) -> str:
-    return _("%(total)s tokens (%(prompt)s in · %(completion)s out)") % {
+def usage_template(*, estimated: bool = False) -> str:
+    if estimated:
+        return _("≈ %(total)s tokens (%(prompt)s in · %(completion)s out)")
+    return _("%(total)s tokens (%(prompt)s in · %(completion)s out)")
+
+
+@register.simple_tag(name="usage_estimated_title")
+def usage_estimated_note() -> str:
+    return _("Estimated: the model's server reported no usage, so the app counted the tokens.")
+
+
+def usage_text(prompt: int, completion: int, *, estimated: bool = False) -> str:
+    return usage_template(estimated=estimated) % {
         "total": intcomma(prompt + completion),
         "prompt": intcomma(prompt),
         "completion": intcomma(completion),
@@ -137,10 +152,16 @@ def conversation_usage(conversation: Any) -> dict[str, Any]:
     totals = getattr(conversation, "_usage_totals", None)
     if totals is None:
         totals = conversation._usage_totals = usage.conversation_totals(conversation)
+    estimated = totals.estimated > 0
     return {
         "prompt": totals.prompt_tokens,
         "completion": totals.completion_tokens,
-        "text": usage_text(totals.prompt_tokens, totals.completion_tokens),
+        "estimated": totals.estimated,
+        "note": usage_estimated_note() if estimated else "",
+        # A conversation with nothing counted yet shows nothing, not "0 tokens".
+        "text": usage_text(totals.prompt_tokens, totals.completion_tokens, estimated=estimated)
+        if totals.total
+        else "",
     }
 
 
@@ -198,14 +219,17 @@ def chat_strings() -> dict[str, Any]:
         "assistantTyping": _("The assistant is writing…"),
         "answerDone": _("The answer is complete."),
         "jsonInvalid": json_invalid_note(),
-        "usageText": _("%(total)s tokens (%(prompt)s in · %(completion)s out)"),
+        "usageText": usage_template(),
+        "usageTextEstimated": usage_template(estimated=True),
+        "usageEstimated": usage_estimated_note(),
+        "tokensUsedEstimated": _("≈ %(prompt)s in · %(completion)s out (estimated)"),
         "heatmap": _("Heatmap"),
         "heatmapLabel": _("Token confidence heatmap. Arrow keys move between tokens."),
         "confidenceSummary": confidence_summary_template(),
         "leastCertain": _("Least certain:"),
         "alternatives": _("Alternatives"),
         "noAlternatives": _("No alternatives recorded."),
-    }
         "messageCount": _("%(count)s / %(max)s"),
         "messageTooLong": _("Too long: %(count)s / %(max)s characters. Shorten it to send it."),
         "settingsFailed": _("The settings could not be saved. Try again."),
+    }

@@ -132,9 +132,16 @@ export class MessageList extends EventTarget {
       if (value != null) item.dataset[key] = value;
       else delete item.dataset[key];
     }
-    item.querySelector(".usage").textContent = hasUsage
-      ? this.usageText(usage.prompt_tokens || 0, usage.completion_tokens || 0)
+    // Counted by the app: the model's server reported no usage.
+    const estimated = hasUsage && Boolean(usage.estimated);
+    if (estimated) item.dataset.usageEstimated = "true";
+    else delete item.dataset.usageEstimated;
+    const usageLine = item.querySelector(".usage");
+    usageLine.textContent = hasUsage
+      ? this.usageText(usage.prompt_tokens || 0, usage.completion_tokens || 0, estimated)
       : "";
+    if (estimated) usageLine.title = this.strings.usageEstimated;
+    else usageLine.removeAttribute("title");
     if (message.context_from_id) item.dataset.contextFrom = message.context_from_id;
     else delete item.dataset.contextFrom;
     item.querySelector(".status-note").textContent = NOTED.has(message.status)
@@ -191,9 +198,10 @@ export class MessageList extends EventTarget {
     }
   }
 
-  usageText(prompt, completion) {
+  usageText(prompt, completion, estimated = false) {
     const n = (value) => this.numberFormat.format(value);
-    return format(this.strings.usageText, { total: n(prompt + completion), prompt: n(prompt), completion: n(completion) });
+    const template = estimated ? this.strings.usageTextEstimated : this.strings.usageText;
+    return format(template, { total: n(prompt + completion), prompt: n(prompt), completion: n(completion) });
   }
 
   parameters(message) {
@@ -211,7 +219,8 @@ export class MessageList extends EventTarget {
     ];
     const usage = message.usage || {};
     if (usage.prompt_tokens !== null && usage.prompt_tokens !== undefined) {
-      rows.push([s.tokens, format(s.tokensUsed, { prompt: usage.prompt_tokens, completion: usage.completion_tokens })]);
+      const template = usage.estimated ? s.tokensUsedEstimated : s.tokensUsed;
+      rows.push([s.tokens, format(template, { prompt: usage.prompt_tokens, completion: usage.completion_tokens })]);
     }
     for (const [label, value] of rows) list.append(el("dt", "", label), el("dd", "", String(value)));
     if (message.created_at) {

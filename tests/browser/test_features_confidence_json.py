@@ -129,7 +129,9 @@ def test_a_valid_json_reply_is_not_marked(chat):
 def test_the_tokens_of_each_reply_and_of_the_chat_are_shown_and_kept_current(chat):
     page = chat()
     usage = page.locator(".chat-header .conversation-usage")
-    expect(usage).to_have_text("0 tokens (0 in · 0 out)")
+    # Nothing used yet: nothing shown, not "0 tokens".
+    expect(usage).to_be_hidden()
+    expect(usage).to_have_text("")
     send(page, "Count my tokens")
     wait_for_status(page, "complete")
 
@@ -146,6 +148,7 @@ def test_the_tokens_of_each_reply_and_of_the_chat_are_shown_and_kept_current(cha
         f"({first.prompt_tokens} in · {first.completion_tokens} out)"
     )
     prompt, completion = stored_total()
+    expect(usage).to_be_visible()
     expect(usage).to_have_text(f"{prompt + completion} tokens ({prompt} in · {completion} out)")
 
     send(page, "And once more, longer [[sim:tokens=80]]")

@@ -93,3 +93,12 @@ def test_the_usage_page_is_for_staff_only(client, owner):
     client.force_login(owner)
     response = client.get(reverse("admin:conversations_conversation_usage"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_new_conversation_shows_no_total_rather_than_zero_tokens(client, owner, personas):
+    conversation = services.start_conversation(user=owner)
+    client.force_login(owner)
+    html = client.get(reverse("conversation", args=[conversation.pk])).content.decode()
+    assert "0 tokens" not in html
+    assert 'data-prompt="0" data-completion="0" data-estimated="0"' in html
+    assert html.count('title="Tokens this conversation used" hidden></p>') == 2  # header, settings

@@ -418,7 +418,11 @@ class TerminalChat:
         usage = message.get("usage") or {}
         if usage.get("prompt_tokens") is not None:
             details.append(
-                _("%(prompt)s in · %(completion)s out tokens")
+                (
+                    _("≈ %(prompt)s in · %(completion)s out tokens (estimated)")
+                    if usage.get("estimated")
+                    else _("%(prompt)s in · %(completion)s out tokens")
+                )
                 % {
                     "prompt": usage["prompt_tokens"],
                     "completion": usage.get("completion_tokens") or 0,
