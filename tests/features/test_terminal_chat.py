@@ -33,6 +33,7 @@ def terminal(model_server, personas, owner):
         "OPENAI_READ_TIMEOUT": "5",
         "OPENAI_MAX_RETRIES": "0",
         "CHAT_FLUSH_SECONDS": "0.2",
+        "CHAT_MODEL_TITLES": "0",
         "PYTHONUNBUFFERED": "1",
         "TERM": "dumb",
     }
@@ -200,3 +201,42 @@ def test_what_the_model_writes_cannot_drive_the_terminal():
     from conversations.management.commands.chat import printable
 
     assert printable("bold \x1b[1mtext\x1b[0m\x07 and a\ttab\n") == "bold [1mtext[0m and a\ttab\n"
+
+
+def test_log_lines_never_land_in_the_conversation(terminal, owner):
+    """The model's server goes away mid-answer: its WARNING used to be printed in the middle
+    of the answer's text, with an INFO line, before the app's own sentence. The answer and the
+    sentence now come whole; the WARNING (stderr, here the same terminal) follows them, and
+    nothing below WARNING is shown."""
+    term = terminal("--user", "owner")
+    term.read_until(PROMPT)
+    term.type("Tell me a story [[sim:tps=40,tokens=200,fault=drop:30]]\n")
+    term.read_until("💬 Assistant> ")
+    shown = term.read_until(PROMPT)
+    term.type("/quit\n")
+    assert term.wait() == 0
+
+    reply = Message.objects.get(role=Role.ASSISTANT)
+    assert reply.status == Status.ERROR and reply.content
+    sentence = f"[failed: {reply.error}]"
+    answer, after = shown.split(sentence)
+    assert words(answer) == words(reply.content), "the answer, whole and alone"
+    assert "WARNING conversations.llm" in after, "the server's words, after the app's own"
+    assert " INFO " not in term.output
+
+
+def test_a_log_file_takes_every_log_line_and_the_terminal_none(terminal, owner, tmp_path):
+    log = tmp_path / "chat.log"
+    term = terminal("--user", "owner", "--log-file", str(log))
+    term.read_until(PROMPT)
+    term.type("Tell me a story [[sim:tps=40,tokens=200,fault=drop:30]]\n")
+    shown = term.read_until(PROMPT)
+    term.type("/quit\n")
+    assert term.wait() == 0
+
+    reply = Message.objects.get(role=Role.ASSISTANT)
+    assert f"[failed: {reply.error}]" in shown
+    assert "WARNING" not in term.output and " INFO " not in term.output
+    lines = log.read_text()
+    assert "WARNING conversations.llm" in lines
+    assert f"INFO conversations.replies reply {reply.pk} failed" in lines

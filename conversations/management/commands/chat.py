@@ -9,6 +9,10 @@ resume one begun in the browser.
 
 Ctrl+C while a reply streams stops it (saved as `stopped`, what arrived kept); at the prompt it
 only says how to leave. Ctrl+D or /quit leaves.
+
+The terminal shows the conversation and the app's own sentences, never a log line: those go to
+stderr from WARNING up, held while an answer is being printed (`TerminalLogs`), or, with
+`--log-file`, all of them to that file.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import logging.handlers
 import os
 import re
 import signal
@@ -109,6 +115,46 @@ class LineReader:
             self.fd = None
 
 
+class TerminalLogs:
+    """Where the log lines of a terminal chat go: never into the conversation on stdout.
+
+    The settings send every line to stdout, which is the conversation here: a reply whose
+    model server went away printed its WARNING and INFO lines in the middle of the answer.
+    With a log file, every line the log level lets through goes there instead. Without one,
+    WARNING and above go to stderr; while an answer is being printed they wait (at most
+    `HELD` of them) and follow it, after the app's own sentence about it.
+    """
+
+    HELD = 100
+
+    def __init__(self, log_file: str | None = None) -> None:
+        root = logging.getLogger()
+        formatter = next((h.formatter for h in root.handlers if h.formatter), None)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        self.held: logging.handlers.MemoryHandler | None = None
+        if log_file:
+            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        else:
+            stderr = logging.StreamHandler(sys.stderr)
+            stderr.setFormatter(formatter)
+            handler = self.held = logging.handlers.MemoryHandler(
+                self.HELD, flushLevel=logging.NOTSET, target=stderr
+            )
+            handler.setLevel(logging.WARNING)
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+
+    def hold(self) -> None:
+        if self.held is not None:
+            self.held.flushLevel = logging.CRITICAL + 1
+
+    def release(self) -> None:
+        if self.held is not None:
+            self.held.flushLevel = logging.NOTSET
+            self.held.flush()
+
+
 class TerminalChat:
     """One session in the terminal: the current persona, conversation and temperature."""
 
@@ -119,8 +165,10 @@ class TerminalChat:
         user: Any,
         persona: Persona | None,
         conversation: Conversation | None,
+        logs: TerminalLogs,
     ) -> None:
         self.command = command
+        self.logs = logs
         self.out = command.stdout
         self.style = command.style
         self.user = user
@@ -348,6 +396,7 @@ class TerminalChat:
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
         self.asking, self.stop_wanted = True, False
+        self.logs.hold()
         try:
             try:
                 prepared = await start(
@@ -372,6 +421,7 @@ class TerminalChat:
             self.finish(ended, logprobs)
         finally:
             self.asking, self.reply = False, None
+            self.logs.release()
             await layer.group_discard(group, channel)
             await close_channel(layer, channel)
 
@@ -450,6 +500,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--conversation", help="Id of a conversation of this user to resume (from the URL)."
         )
+        parser.add_argument(
+            "--log-file",
+            help="Write the server's log lines to this file (from LOG_LEVEL up) instead of "
+            "WARNING and above to stderr.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
@@ -481,5 +536,8 @@ class Command(BaseCommand):
             )
         elif persona is None:
             persona = Persona.objects.default()
-        session = TerminalChat(self, user=user, persona=persona, conversation=conversation)
+        logs = TerminalLogs(options.get("log_file"))
+        session = TerminalChat(
+            self, user=user, persona=persona, conversation=conversation, logs=logs
+        )
         asyncio.run(session.run(sys.stdin))
