@@ -316,6 +316,10 @@ CHAT_DELTA_SECONDS = env_float("CHAT_DELTA_SECONDS", 0.04, minimum=0.0)
 # replies at once each one sends less often (the first token always goes at once), so the
 # channel layer never falls behind.
 CHAT_DELTAS_PER_SECOND = env_float("CHAT_DELTAS_PER_SECOND", 500.0, minimum=1.0)
+# After a conversation's first answer, ask the model for a short title in the user's language
+# (one more call, not counted against CHAT_MESSAGES_PER_MINUTE); off, the first message, cut,
+# stays the title.
+CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", True)
 
 # One line per event on stdout (tracebacks folded into their line unless DJANGO_DEBUG is on),
 # never the API key: see chatsite/logs.py. daphne's own messages take the same handler; its

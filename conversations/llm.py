@@ -384,6 +384,51 @@ def describe_error(exc: BaseException, model: str) -> ModelError:
     return ModelError(_("Something went wrong while talking to the model."), code="unknown")
 
 
+# A conversation's title, asked for once its first answer has ended (`replies.title_later`).
+# The simulator knows the instruction by its first words: keep them.
+TITLE_INSTRUCTION = (
+    "Write a short title for this conversation: a few words (six at most), in the language of "
+    "the user's message. Answer with the title alone, without quotes or a full stop."
+)
+# What of the first message the request carries: a title needs its start, not all of it.
+TITLE_MESSAGE_CHARS = 2000
+TITLE_MAX_TOKENS = 30
+TITLE_TIMEOUT_SECONDS = 10.0
+
+
+async def ask_title(*, model: str, message: str) -> str | None:
+    """The model's title for a conversation that begins with `message`, or None.
+
+    Not streamed, with a short timeout and no retry: a title is a nicety, and the conversation
+    already has one (its first message, cut). A failure is logged by its kind only.
+    """
+    try:
+        client = get_client().with_options(
+            timeout=openai.Timeout(
+                TITLE_TIMEOUT_SECONDS,
+                connect=min(TITLE_TIMEOUT_SECONDS, settings.OPENAI_CONNECT_TIMEOUT),
+            ),
+            max_retries=0,
+        )
+        response = await client.chat.completions.create(
+            model=model,
+            messages=[
+                {"role": "system", "content": TITLE_INSTRUCTION},
+                {"role": "user", "content": message[:TITLE_MESSAGE_CHARS]},
+            ],
+            max_completion_tokens=TITLE_MAX_TOKENS,
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.info(
+            "the model gave no title (%s): the first message stays the title", type(exc).__name__
+        )
+        return None
+    choices = response.choices or []
+    return (choices[0].message.content or None) if choices else None
+
+
 _models_cache: dict[tuple[str, str | None], tuple[float, list[str]]] = {}
 MODELS_CACHE_SECONDS = 300
 

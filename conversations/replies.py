@@ -50,6 +50,8 @@ FINISH_STATUS = {
 }
 # The endings where the model answered (even with nothing): its tokens count.
 ANSWERED = frozenset({Status.COMPLETE, Status.TRUNCATED, Status.FILTERED})
+# The endings of a conversation's first answer after which the model is asked for its title.
+TITLED_AFTER = frozenset({Status.COMPLETE, Status.TRUNCATED})
 
 
 # The most tokens' logprobs one delta frame carries.
@@ -145,10 +147,60 @@ def running_replies() -> dict[int, ReplyRunner]:
 
 
 async def wait_for_replies() -> None:
-    """Wait until this process has no reply streaming (tests, graceful shutdown)."""
+    """Wait until this process has no reply streaming, nor a title asked after one (tests, the
+    terminal chat's end)."""
     tasks = [runner.task for runner in _running.values() if runner.task is not None]
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    titles = [task for task in _titles if task.get_loop() is loop]
+    if titles:
+        await asyncio.gather(*titles, return_exceptions=True)
+
+
+# Title requests in flight (asyncio keeps only weak references to tasks).
+_titles: set[asyncio.Task[None]] = set()
+
+
+def title_later(conversation_id: Any, cut_title: str, first_message: str, model: str) -> None:
+    """Ask the model for a conversation's title, in a task of its own, once its first answer
+    has ended: outside the reply and any transaction, and the answer's end is not held up.
+
+    It does not count against the user's `CHAT_MESSAGES_PER_MINUTE` (no `ModelCall`): the app
+    asks, once per conversation, after a message that was counted; a user who sends their
+    twentieth message of the minute is not refused because of titles they never asked for.
+    """
+    task = asyncio.create_task(
+        _title(conversation_id, cut_title, first_message, model),
+        name=f"title-{conversation_id}",
+        context=contextvars.Context(),
+    )
+    _titles.add(task)
+    task.add_done_callback(_titles.discard)
+
+
+async def _title(conversation_id: Any, cut_title: str, first_message: str, model: str) -> None:
+    title = services.tidy_title(await llm.ask_title(model=model, message=first_message) or "")
+    if not title or title == cut_title:
+        return
+    try:
+        changed = await database.in_database(services.set_model_title)(
+            conversation_id=conversation_id, replaces=cut_title, title=title
+        )
+    except Exception:
+        logger.exception("saving the title of conversation %s failed", conversation_id)
+        return
+    if not changed:
+        return  # renamed (or deleted) meanwhile
+    frame = {
+        "type": "conversation.updated",
+        "conversation": {"id": str(conversation_id), "title": title},
+    }
+    try:
+        await send_to_group(conversation_id, frame)
+    except Exception as exc:
+        # The tabs show the cut title until they load a page again.
+        logger.warning("the title of conversation %s reached no tab (%r)", conversation_id, exc)
 
 
 class ReplyRunner:
@@ -158,6 +210,11 @@ class ReplyRunner:
         self.reply: Message = prepared.reply
         self.conversation: Conversation = prepared.conversation
         self.request: dict[str, Any] = prepared.request
+        # The first message, when it gave the conversation its title: once this reply has
+        # ended, the model is asked for a better one (`CHAT_MODEL_TITLES`).
+        self.first_message: str | None = (
+            prepared.created[0].content if getattr(prepared, "titled", False) else None
+        )
         self.parts: list[str] = []
         self.logprobs: list[dict[str, Any]] = []
         # Deltas sent so far: `seq` of them, holding `published_text` (parts[:published]).
@@ -255,6 +312,17 @@ class ReplyRunner:
             return
         _running.pop(self.reply.pk, None)
         await self._announce_end(reply)
+        if (
+            self.first_message is not None
+            and reply.status in TITLED_AFTER
+            and settings.CHAT_MODEL_TITLES
+        ):
+            title_later(
+                self.conversation.pk,
+                self.conversation.title,
+                self.first_message,
+                self.request.get("model", ""),
+            )
 
     async def _stream(self) -> llm.Finished | None:
         """Read the model's stream. Only this task is cancelled by a stop: it writes nowhere."""

@@ -713,6 +713,25 @@ def title_from(text: str) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
+_TITLE_LABEL = re.compile(r"^\s*(?:title|제목)\s*[:：]\s*", re.IGNORECASE)
+_TITLE_EDGES = re.compile(r"^[\s\"'“”‘’«»「」『』*_#`]+|[\s\"'“”‘’«»「」『』*_#`.,;:!?。！？]+$")
+
+
+def tidy_title(text: str) -> str:
+    """A model's answer to the title request, made a title: its first line, without a label,
+    quotes, markdown or end punctuation, cut as a first message is."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    return title_from(_TITLE_EDGES.sub("", _TITLE_LABEL.sub("", line)))
+
+
+def set_model_title(*, conversation_id: Any, replaces: str, title: str) -> bool:
+    """Give a conversation the model's title, unless its title is no longer `replaces` (the one
+    its first message gave it): a rename by its owner meanwhile wins. One UPDATE guarded on the
+    old title, so no lock is held while the model is asked; whether it changed anything."""
+    changed = Conversation.objects.filter(pk=conversation_id, title=replaces).update(title=title)
+    return changed == 1
+
+
 def rename_conversation(*, user: Any, conversation_id: Any, title: str) -> Conversation:
     with transaction.atomic():
         conversation = _lock(user, conversation_id)

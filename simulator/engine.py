@@ -13,22 +13,49 @@ module decides *what* the model says. The rules a test can rely on:
   many tokens with ``finish_reason="length"``; ``[[sim:tokens=N]]`` makes it at least N.
 - ``response_format={"type": "json_object"}`` gives a JSON object, tokenised the same way
   (so a length cut leaves invalid JSON, as with a real model).
+- A request for a conversation's title (a system message that begins with
+  ``TITLE_REQUEST``, as the chat app asks after a conversation's first answer) gets the
+  first few words of the last user message, as a model would title it.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .conversation import Conversation, estimate_prompt_tokens
+from .conversation import Conversation, estimate_prompt_tokens, message_text
 from .directives import parse_directives
 from .tokens import COOL_TEMPERATURE, Token, score, tokenize
 from .writer import Outline, compose_json, compose_markdown, wants_code
 
 FinishReason = Literal["stop", "length"]
+
+# The first words of the chat app's title instruction (its wording is the app's own; the
+# simulator knows only how it begins, and imports nothing of the app).
+TITLE_REQUEST = "Write a short title for this conversation"
+TITLE_WORDS = 5
+_TITLE_TRIM = re.compile(r"^[\s\"'“”‘’«»]+|[\s\"'“”‘’«».,;:!?。？！]+$")
+
+
+def asks_for_title(messages: list[Any]) -> bool:
+    """Whether the request's first system message is a title instruction."""
+    systems = [
+        message_text(m)
+        for m in messages
+        if isinstance(m, Mapping) and m.get("role") in ("system", "developer")
+    ]
+    return bool(systems) and systems[0].lstrip().startswith(TITLE_REQUEST)
+
+
+def title_for(question: str) -> str:
+    """The first few words of the question's first line, without quotes or end punctuation."""
+    lines = question.strip().splitlines()
+    words = lines[0].split()[:TITLE_WORDS] if lines else []
+    return _TITLE_TRIM.sub("", " ".join(words)) or "Conversation"
 
 
 @dataclass(frozen=True)
@@ -91,8 +118,11 @@ def generate(request: Mapping[str, Any]) -> Completion:
         korean=conversation.korean,
         with_code=wants_code(conversation.question, conversation.digest),
     )
-    compose = compose_json if is_json_mode(request) else compose_markdown
-    texts = tokenize(compose(outline, text_rng, temperature, directives.min_tokens))
+    if asks_for_title(messages):
+        texts = tokenize(title_for(conversation.question))
+    else:
+        compose = compose_json if is_json_mode(request) else compose_markdown
+        texts = tokenize(compose(outline, text_rng, temperature, directives.min_tokens))
 
     finish_reason: FinishReason = "stop"
     limit = _limit(request)

@@ -17,6 +17,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # The suite's own process keeps the interpreter's collector as it comes.
 CHAT_GC_TUNING = False
+# A conversation keeps its first message, cut, as its title: no title request joins the ones a
+# test counts or reads (tests/features/test_model_titles.py turns it on).
+CHAT_MODEL_TITLES = False
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the browser tests' daphne process must open the same database.

@@ -89,6 +89,9 @@ def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory)
         "CHAT_MESSAGES_PER_MINUTE": "1000",
         "CHAT_MAX_CONCURRENT_REPLIES": "10",
         "ALLOW_SIGNUP": "1",
+        # Titles stay the first message, cut: a journey's sidebar does not change under it
+        # (tests/features/test_model_titles.py asks for the model's).
+        "CHAT_MODEL_TITLES": "0",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

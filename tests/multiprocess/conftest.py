@@ -54,6 +54,7 @@ def server_env(redis_url: str, base_url: str, **extra: str) -> dict[str, str]:
         "CHAT_LEASE_SECONDS": "3",
         "CHAT_MESSAGES_PER_MINUTE": "1000",
         "CHAT_MAX_CONCURRENT_REPLIES": "20",
+        "CHAT_MODEL_TITLES": "0",
         "LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -1,0 +1,152 @@
+"""A conversation's title from the model: after its first answer the app asks for a short title
+in the user's language (`CHAT_MODEL_TITLES`), and every open tab and the sidebar get it. The
+first message, cut, stays the title when the request fails, when the owner renamed it meanwhile,
+or when the setting is off. The simulator answers a title request with the first words of the
+user's message, through the real SDK over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from django.urls import reverse
+
+from conversations import llm, services
+from conversations.models import Conversation, ModelCall
+from tests.conversations.chat_client import ChatSocket, settle
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_channel_layer"),
+]
+
+QUESTION = "Omelettes: how do I keep them soft and fluffy every single time I make them?"
+
+
+@pytest.fixture
+def titles_on(settings):
+    settings.CHAT_MODEL_TITLES = True
+
+
+@database_sync_to_async
+def title_of(conversation) -> str:
+    return Conversation.objects.get(pk=conversation.pk).title
+
+
+def title_requests(model_server) -> list[dict]:
+    return [
+        body
+        for body in model_server.config.requests
+        if body["messages"][0]["content"] == llm.TITLE_INSTRUCTION
+    ]
+
+
+async def drain(socket, seconds: float = 0.3) -> None:
+    """Collect the frames still on their way, until none comes for a moment."""
+    while not await socket.communicator.receive_nothing(timeout=seconds):
+        await socket.receive()
+
+
+@pytest.mark.usefixtures("titles_on")
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        (QUESTION, "Omelettes: how do I keep"),
+        (
+            "김치찌개를 맛있게 끓이는 방법을 알려 주세요. 재료는 집에 있어요.",
+            "김치찌개를 맛있게 끓이는 방법을 알려",
+        ),
+    ],
+)
+async def test_the_first_answer_is_followed_by_the_models_title_on_every_tab(
+    owner, conversation, model_server, question, title
+):
+    async with (
+        ChatSocket(owner, conversation.pk) as socket,
+        ChatSocket(owner, conversation.pk) as other_tab,
+    ):
+        await socket.until("ready")
+        await other_tab.until("ready")
+        await socket.say(question)
+        await socket.until("reply.ended")
+        await settle()
+        await drain(socket)
+        await drain(other_tab)
+        await socket.say("And a second question")
+        await socket.until("reply.ended")
+        await settle()
+
+    cut = services.title_from(question)
+    for tab in (socket, other_tab):
+        titles = [f["conversation"]["title"] for f in tab.of_type("conversation.updated")]
+        assert titles == [cut, title], "the cut title at once, the model's after the answer"
+    assert await title_of(conversation) == title
+    (asked,) = title_requests(model_server)  # once: not after the second answer
+    assert asked["messages"][1] == {"role": "user", "content": question}
+    assert not asked.get("stream")
+    # The title is the app's call, not the user's: only the two messages count.
+    assert await database_sync_to_async(ModelCall.objects.filter(user=owner).count)() == 2
+
+
+@pytest.mark.usefixtures("titles_on")
+async def test_the_sidebar_shows_the_models_title(async_client, owner, conversation, model_server):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say(QUESTION)
+        await socket.until("reply.ended")
+        await settle()
+    await async_client.aforce_login(owner)
+    page = await async_client.get(reverse("conversation", args=[conversation.pk]))
+    html = page.content.decode()
+    assert '<span class="conversation-title" data-title>Omelettes: how do I keep</span>' in html
+
+
+async def test_with_the_setting_off_the_first_message_stays_the_title(
+    owner, conversation, model_server, settings
+):
+    settings.CHAT_MODEL_TITLES = False
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say(QUESTION)
+        await socket.until("reply.ended")
+        await settle()
+        await drain(socket)
+    assert title_requests(model_server) == []
+    assert await title_of(conversation) == services.title_from(QUESTION)
+    assert len(socket.of_type("conversation.updated")) == 1
+
+
+@pytest.mark.usefixtures("titles_on")
+async def test_a_title_request_that_fails_leaves_the_first_message_as_the_title(
+    owner, conversation, model_server, monkeypatch
+):
+    # The answer's first token comes after 0.5 s, well within the read timeout; the title,
+    # not streamed, takes as long, and its own timeout is shorter.
+    monkeypatch.setattr(llm, "TITLE_TIMEOUT_SECONDS", 0.2)
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.say(f"{QUESTION} [[sim:delay=0.5]]")
+        ended = await socket.until("reply.ended")
+        await settle()
+        await drain(socket)
+    assert ended["message"]["status"] == "complete"
+    assert len(title_requests(model_server)) == 1, "asked, and it timed out"
+    assert await title_of(conversation) == services.title_from(QUESTION)
+    assert len(socket.of_type("conversation.updated")) == 1
+
+
+def test_a_rename_by_the_owner_meanwhile_wins_over_the_models_title(owner, conversation):
+    services.rename_conversation(user=owner, conversation_id=conversation.pk, title="Mine")
+    assert not services.set_model_title(
+        conversation_id=conversation.pk, replaces="Omelettes", title="Soft omelettes"
+    )
+    assert Conversation.objects.get(pk=conversation.pk).title == "Mine"
+
+
+@pytest.mark.parametrize(
+    ("answer", "title"),
+    [
+        ('"Soft Omelettes."', "Soft Omelettes"),
+        ("Title: **Fluffy eggs**\nHere is why…", "Fluffy eggs"),
+        ("제목: 「김치찌개 끓이기」", "김치찌개 끓이기"),
+        ("\n\n", ""),
+    ],
+)
+def test_the_models_answer_is_made_a_title(answer, title):
+    assert services.tidy_title(answer) == title
