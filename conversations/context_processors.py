@@ -5,9 +5,15 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+# Set by the demo notice's ✕ (static/js/banner.js): the notice is left out from then on.
+DEMO_BANNER_COOKIE = "demo_notice"
+
 
 def chat(request: HttpRequest) -> dict[str, Any]:
     return {
         "demo_mode": settings.DEMO_MODE,
+        "demo_banner": settings.DEMO_MODE
+        and request.COOKIES.get(DEMO_BANNER_COOKIE) != "dismissed",
+        "demo_banner_cookie": DEMO_BANNER_COOKIE,
         "allow_signup": settings.ALLOW_SIGNUP,
     }
