@@ -41,3 +41,31 @@ def test_the_environment_names_the_admin(monkeypatch):
     output = run()
     assert "chosen-password-77" not in output
     assert get_user_model().objects.get(username="boss").check_password("chosen-password-77")
+
+
+def test_a_password_file_keeps_the_generated_password_out_of_the_output(monkeypatch, tmp_path):
+    """Under systemd (an ExecStartPre) what bootstrap prints stays in the journal."""
+    monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    secret = tmp_path / "admin-password"
+    out = io.StringIO()
+    call_command("bootstrap", password_file=str(secret), stdout=out)
+    password = secret.read_text().split("password: ")[1].strip()
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert password not in out.getvalue() and str(secret) in out.getvalue()
+    assert secret.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("locale", "names"),
+    [
+        ("C.UTF-8", "Assistant, Counselor, Chef, Fitness trainer"),
+        ("en_US.UTF-8", "Assistant, Counselor, Chef, Fitness trainer"),
+        ("ko_KR.UTF-8", "도우미, 심리 상담사, 셰프, 헬스 트레이너"),
+    ],
+)
+def test_the_personas_are_named_in_the_operators_language(monkeypatch, locale, names):
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    monkeypatch.setenv("LANG", locale)
+    assert f"Created the starter personas: {names}" in run()
