@@ -227,9 +227,11 @@ async def test_a_stop_before_the_reply_starts_is_honoured(owner, conversation, m
     )
     requests = model_server.config.request_count
     await replies.request_stop(prepared.reply)
-    async with asyncio.timeout(5):  # the control channel hears it: no runner yet
-        while prepared.reply.pk not in replies._early_stops:
-            await asyncio.sleep(0.01)
+    for _ in range(500):  # the control channel hears it: no runner yet
+        if prepared.reply.pk in replies._early_stops:
+            break
+        await asyncio.sleep(0.01)
+    assert prepared.reply.pk in replies._early_stops
     await replies._launch(prepared, None)
     await replies.wait_for_replies()
     reply = await stored_reply(conversation)
