@@ -12,7 +12,7 @@ export class Scroller {
     this.loadOlder = loadOlder;
     this.following = true;
     this.loading = false;
-    this.lastBottom = scroller.scrollTop + scroller.clientHeight;
+    this.anchor = scroller.scrollTop + scroller.clientHeight; // where following last left the view
     scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
     jumpButton.addEventListener("click", () => this.toBottom({ smooth: true }));
     olderButton?.addEventListener("click", () => this.fetchOlder());
@@ -39,17 +39,18 @@ export class Scroller {
     return this.scroller.scrollTop + this.scroller.clientHeight;
   }
 
-  // Only the view's bottom edge moving up stops following. A scroll event is dispatched at the
-  // next frame, and things happen in between: on a phone the composer shrinks once a message
-  // is sent, so the scroller grows and its scrollTop is clamped (the edge stays where it was),
-  // and the sent message arrives and makes the content taller. Neither is the reader
-  // scrolling away, and neither may stop the follow.
+  // Only the reader moving the view's bottom edge up, by more than NEAR since it last followed,
+  // stops following: not the distance to the bottom. A scroll event is dispatched at the next
+  // frame, before the ResizeObserver of that frame, and things happen in between: on a phone the
+  // composer shrinks once a message is sent, so the scroller grows and its scrollTop is clamped
+  // (the edge stays where it was), and the content grows (the sent message, an answer's last
+  // render). Neither is the reader scrolling away, and neither may stop the follow.
   onScroll() {
     const bottom = this.viewBottom();
-    const movedUp = bottom < this.lastBottom - 1;
-    this.lastBottom = bottom;
     if (this.atBottom()) this.following = true;
-    else if (movedUp) this.following = false;
+    else if (this.following && this.anchor - bottom > NEAR) this.following = false;
+    if (this.following) this.anchor = Math.max(this.anchor, bottom);
+    else this.anchor = bottom;
     // Still following but short of the bottom: the ResizeObserver of the new content scrolls.
     this.jumpButton.hidden = this.following;
   }
@@ -63,7 +64,7 @@ export class Scroller {
     this.following = true;
     this.jumpButton.hidden = true;
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "auto" });
-    if (!smooth) this.lastBottom = this.viewBottom();
+    this.anchor = this.viewBottom();
   }
 
   async fetchOlder() {
