@@ -1,7 +1,7 @@
 """Take the README's screenshots: the chat in light and dark, English and Korean.
 
 Run the app in demo mode on a fresh database (no OPENAI_API_KEY: the built-in simulator
-answers), then:
+answers) with CHAT_MODEL_TITLES=0 (the sidebar is found by the first messages' titles), then:
 
     .venv/bin/python docs/screenshots/take_screenshots.py http://127.0.0.1:8011 admin PASSWORD
 
