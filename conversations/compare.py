@@ -86,9 +86,10 @@ def _create_columns(user: Any, prompt: str, targets: list[Target]) -> list[Colum
             conversation = services.start_conversation(
                 user=user, persona=target.persona, overrides=overrides
             )
-            # Named after the column, so the sidebar tells the compared answers apart.
+            # Named after the column first, so the sidebar tells the compared answers apart
+            # even where it cuts a long title.
             conversation = services.rename_conversation(
-                user=user, conversation_id=conversation.pk, title=f"{title} · {target.label()}"
+                user=user, conversation_id=conversation.pk, title=f"{target.label()} · {title}"
             )
             columns.append(Column(conversation, target))
     return columns

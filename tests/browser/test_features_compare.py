@@ -100,3 +100,30 @@ def test_one_persona_at_several_temperatures_and_a_stop_in_one_column(login):
     expect(columns.nth(1).locator('.message[data-role="assistant"]')).to_have_attribute(
         "data-status", "stopped"
     )
+
+
+def test_four_columns_fit_a_laptop_screen_and_their_chats_are_told_apart(login):
+    """At 1280 px the fourth column was clipped, and the sidebar cut the titles before the
+    part that tells the compared answers apart."""
+    page = login(viewport={"width": 1280, "height": 800})
+    page.goto("/compare/")
+    wait_until_ready(page)
+    personas = list(Persona.objects.active().order_by("position")[:4])
+    for persona in personas:
+        page.get_by_role("checkbox", name=persona.display_name("en"), exact=False).check()
+    page.get_by_role("textbox", name="Message").fill(
+        "A long question about soup on a cold and rainy day [[sim:tps=50]]"
+    )
+    page.get_by_role("button", name="Compare answers").click()
+    page.wait_for_url(re.compile(r"/compare/view/\?c="))
+    columns = page.locator(".compare-column")
+    expect(columns).to_have_count(4)
+    width = page.viewport_size["width"]
+    for column in columns.all():
+        box = column.bounding_box()
+        assert box["x"] + box["width"] <= width + 1, "a column reaches past the window"
+    nav = page.get_by_role("navigation", name="Conversations")
+    for persona in personas:
+        expect(
+            nav.get_by_role("link", name=re.compile(re.escape(persona.display_name("en") + " · ")))
+        ).to_have_count(1)

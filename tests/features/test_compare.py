@@ -78,7 +78,8 @@ async def test_a_compare_of_three_personas_makes_three_conversations_of_the_user
     assert all(roles == [Role.USER, Role.ASSISTANT] for _p, _t, roles in conversations)
     # Titled after the prompt and the column, so the sidebar tells them apart.
     titles = [title for _p, title, _m in conversations]
-    assert titles[0] == f"Which pan for an omelette? · {chosen[0].name_en}"
+    # The column first: the sidebar cuts long titles at the end.
+    assert titles[0] == f"{chosen[0].name_en} · Which pan for an omelette?"
     assert len(set(titles)) == 3
 
 
@@ -95,9 +96,9 @@ async def test_a_compare_at_several_temperatures_answers_each_at_its_own(
     assert temperatures == [0.2, 1.0, 1.8]
     name = default_persona.name_en
     assert [c.conversation.title for c in columns] == [
-        f"Name a colour · {name} · T 0.2",
-        f"Name a colour · {name} · T 1",
-        f"Name a colour · {name} · T 1.8",
+        f"{name} · T 0.2 · Name a colour",
+        f"{name} · T 1 · Name a colour",
+        f"{name} · T 1.8 · Name a colour",
     ]
 
 
