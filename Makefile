@@ -98,4 +98,4 @@ bench: $(VENV)/.dev-installed
 	$(BENCH_STACK) $(PY) bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache $(RUN_DIR)
