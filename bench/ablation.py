@@ -20,6 +20,7 @@ has that setting; `CHAT_DELTAS_PER_SECOND=4000` (a higher cap on a process's del
 the setting the last-token target depends on).
 
 Usage:  python bench/ablation.py [--stacks sqlite,pg1,pg2] [--samples 20] [--rounds 3]
+        [--load pg2=earlier.json]
         [--database-url postgres://postgres@127.0.0.1:5432/chat_bench]
         [--redis-url redis://127.0.0.1:6379/5] [--json out.json] [--write docs/benchmarks.md]
 """
@@ -172,6 +173,12 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
     )
+    parser.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        help="STACK=PATH: a stack's figures from an earlier run (streams.py --json) instead",
+    )
     parser.add_argument("--json", default="", help="write every run's figures to this file")
     parser.add_argument("--write", default="", help="append the table to this markdown file")
     args = parser.parse_args()
@@ -179,8 +186,12 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="chat-ablation-"))
     runs = {}
-    for name in args.stacks.split(","):
+    for item in args.load:
+        name, _, path = item.partition("=")
+        runs[name] = json.loads(Path(path).read_text())
+    for name in filter(None, args.stacks.split(",")):
         runs[name] = run_stack(name, args, workdir / f"{name}.json")
+    runs = {name: runs[name] for name in STACKS if name in runs}
     report = f"\n### {time.strftime('%Y-%m-%d')}: ablation\n\n" + table(runs)
     print(report)
     if args.json:

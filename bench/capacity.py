@@ -18,8 +18,11 @@ than one needs PostgreSQL and Redis: DATABASE_URL, REDIS_URL), each clients' soc
 processes in turn.
 
 Usage:  python bench/capacity.py [--processes 1,2,4] [--start 25] [--seconds 20] [--warmup 5]
-        [--steps 2] [--rates 25,50] [--env CHAT_DELTAS_PER_SECOND=4000] [--json out.json]
-`--rates` tries exactly those rates instead of searching.
+        [--steps 2] [--also 25,50] [--rates 10,20] [--env CHAT_DELTAS_PER_SECOND=4000]
+        [--json out.json]
+`--also` rates are tried for every process count besides the search (25 and 50 a second: the
+rates the pause is compared at); `--rates` tries exactly those rates instead of searching. Each
+process count's search starts from the rate the one before held.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from clients import direct_request, make_conversations, make_users
 from load import app_load, direct_load, poisson_arrivals, summary
 from processes import (
     App,
+    OtherWork,
     bench_environment,
     free_port,
     stack_name,
@@ -64,6 +68,7 @@ def trial(
     rate: float,
     args: argparse.Namespace,
     users: list[Any],
+    simulator_pid: int,
     show: bool = True,
 ) -> dict[str, Any]:
     """One rate: the direct run, then the app's, on the same moments."""
@@ -73,7 +78,9 @@ def trial(
     sessions = make_conversations(users, len(arrivals))
     time.sleep(1.0)
     cpu_before, own_before = app.cpu_seconds(), own_cpu_seconds()
+    others = OtherWork([*app.pids, simulator_pid])
     load = asyncio.run(app_load(app, sessions, arrivals, prompt))
+    other_work = others.cores()
     app_cpu, own_cpu = app.cpu_seconds() - cpu_before, own_cpu_seconds() - own_before
     mine, reference = summary(load.after(args.warmup)), summary(direct.after(args.warmup))
     added = mine["ttft_p99"] - reference["ttft_p99"]
@@ -100,6 +107,7 @@ def trial(
         "delivered_ratio": mine["delivered_ratio"],
         "app_cpu_share": app_cpu / load.seconds,
         "generator_cpu_share": own_cpu / load.seconds,
+        "other_work_cores": other_work,
         "held": held,
     }
     if show:
@@ -139,6 +147,9 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--start", type=float, default=25, help="first rate tried (replies/s)")
     parser.add_argument("--rates", default="", help="try exactly these rates, no search")
+    parser.add_argument(
+        "--also", default="25,50", help="rates tried for every process count, besides the search"
+    )
     parser.add_argument("--steps", type=int, default=2, help="halvings of the last interval")
     parser.add_argument("--low", type=float, default=2, help="lowest rate tried")
     parser.add_argument("--high", type=float, default=400, help="highest rate tried")
@@ -173,19 +184,22 @@ def main() -> None:
             try:
                 # Warm: every process's first replies import and connect what they need.
                 trial_args = argparse.Namespace(**{**vars(args), "seconds": 3, "warmup": 0})
-                trial(app, base_url, 2 * count, trial_args, users, show=False)
+                trial(app, base_url, 2 * count, trial_args, users, simulator.pid, show=False)
 
-                def try_rate(rate: float, app: App = app) -> bool:
-                    rows.append(trial(app, base_url, rate, args, users))
-                    return bool(rows[-1]["held"])
+                tried: dict[float, bool] = {}
 
+                def try_rate(rate: float, app: App = app, tried: dict[float, bool] = tried) -> bool:
+                    if rate not in tried:
+                        rows.append(trial(app, base_url, rate, args, users, simulator.pid))
+                        tried[rate] = bool(rows[-1]["held"])
+                    return tried[rate]
+
+                for rate in filter(None, args.also.split(",")):
+                    try_rate(float(rate))
                 if args.rates:
                     for rate in args.rates.split(","):
                         try_rate(float(rate))
-                    best[count] = max(
-                        (r["rate"] for r in rows if r["processes"] == count and r["held"]),
-                        default=None,
-                    )
+                    best[count] = max((r for r, held in tried.items() if held), default=None)
                 else:
                     best[count] = search(try_rate, start, args.steps, args.low, args.high)
                     start = best[count] or start
@@ -218,8 +232,8 @@ def main() -> None:
 HEADER = (
     "| processes | replies / s | replies measured | most at once | added TTFT p99 (ms) "
     "| largest pause p50 / p99 (ms) | direct's largest pause p99 (ms) | app CPU (cores) "
-    "| load generator CPU (cores) | holds |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| load generator CPU (cores) | other work (cores) | holds |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
@@ -233,7 +247,7 @@ def format_row(r: dict[str, Any]) -> str:
         f"| {r['processes']} | {r['rate']:g} | {r['replies']} | {r['most_in_flight']} "
         f"| {r['added_ttft_p99']:.0f} | {r['largest_gap_p50']:.0f} / {r['largest_gap_p99']:.0f} "
         f"| {r['direct_largest_gap_p99']:.0f} | {r['app_cpu_share']:.2f} "
-        f"| {r['generator_cpu_share']:.2f} | {verdict} |"
+        f"| {r['generator_cpu_share']:.2f} | {r['other_work_cores']:.2f} | {verdict} |"
     )
 
 
@@ -252,12 +266,12 @@ def format_report(
         f"added TTFT p99 under {args.ttft_ms:g} ms, largest pause p99 under "
         f"{args.pause_ms:g} ms; {machine()}, {os.cpu_count()} cores.\n",
         HEADER,
-        *(format_row(r) for r in rows),
+        *(format_row(r) for r in sorted(rows, key=lambda r: (r["processes"], r["rate"]))),
         "",
         "Highest rate held: "
         + "; ".join(
             f"{count} process{'es' if count > 1 else ''}: "
-            + (f"{rate:g} replies/s" if rate else "none tried")
+            + (f"{rate:g} replies/s" if rate else "none of the rates tried")
             for count, rate in best.items()
         )
         + ".",

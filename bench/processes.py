@@ -4,6 +4,7 @@ what /proc says about them (CPU, resident memory)."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -130,6 +131,29 @@ def status_mb(pid: int, name: str) -> float:
         if line.startswith(f"{name}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class OtherWork:
+    """The CPU the rest of the machine spends while a benchmark runs: all its busy time
+    (/proc/stat) minus this process's and that of `pids` (the app, the simulator), in cores.
+    PostgreSQL and Redis count here, as does whatever else shares the machine."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        mine = usage.ru_utime + usage.ru_stime + sum(cpu_seconds(pid) for pid in self.pids)
+        return time.monotonic(), busy, mine
+
+    def cores(self) -> float:
+        """Cores busy with other work since this was made."""
+        now, busy, mine = self._read()
+        wall = now - self.start[0]
+        return ((busy - self.start[1]) - (mine - self.start[2])) / wall if wall else float("nan")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clients import Timing, make_conversations, make_users
 from load import app_load, poisson_arrivals, summary
 from processes import (
+    OtherWork,
     bench_environment,
     free_port,
     stack_name,
@@ -116,7 +117,9 @@ def main() -> None:
     app = start_app(1, {**env, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench", **changed})
     try:
         wait_for(f"{base_url}/models")
+        others = OtherWork([*app.pids, simulator.pid])
         load, samples = asyncio.run(soak(app, sessions, arrivals, prompt, every))
+        other_work = others.cores()
         peak = app.peak_rss_mb()
     finally:
         app.stop()
@@ -147,6 +150,7 @@ def main() -> None:
         "flat": per_1000 <= FLAT_MB_PER_1000,
         "ttft_p99": figures["ttft_p99"],
         "largest_gap_p99": figures["largest_gap_p99"],
+        "other_work_cores": other_work,
         "samples": samples,
     }
     print(format_report(result, every))
@@ -165,8 +169,8 @@ def format_report(r: dict[str, Any], every: float) -> str:
         [
             f"\n### {r['date']}: soak, {r['stack']}, {settings}\n",
             f"{r['rate']:g} replies a second at random for {r['minutes']:g} minutes; "
-            f"{r['machine']}. Memory sampled every {every:g} s; warm-up "
-            f"{r['warmup_seconds']:g} s.\n",
+            f"{r['machine']}; other work kept {r['other_work_cores']:.2f} cores busy. Memory "
+            f"sampled every {every:g} s; warm-up {r['warmup_seconds']:g} s.\n",
             "| minutes | replies ended | resident memory (MB) |",
             "| --- | --- | --- |",
             *minute_rows,

@@ -11,6 +11,7 @@ several) pointed at it. For each N the benchmark measures, in the same run:
   wait between two pieces of a reply's text;
 - tokens delivered over tokens produced, and whether every delta arrived in order;
 - server CPU seconds per 1,000 tokens and peak resident memory of the app processes;
+- the cores the rest of the machine kept busy meanwhile (PostgreSQL and Redis among them);
 - database transactions and rows written per reply (PostgreSQL only, from pg_stat_database, at
   the largest N: a round of its own per variant, alone on the database).
 
@@ -56,6 +57,7 @@ from clients import (
 from processes import (
     ROOT,
     App,
+    OtherWork,
     bench_environment,
     free_port,
     percentile,
@@ -131,6 +133,7 @@ class Result:
     rows_written: int | None = None
     wall_seconds: float = 0.0
     delta_interval: float = 0.0
+    other_work: float = float("nan")  # cores the rest of the machine kept busy meanwhile
 
     @property
     def rounds(self) -> int:
@@ -193,6 +196,7 @@ class Result:
                 self.rows_written / self.clients if self.rows_written is not None else None
             ),
             "wall_per_round": self.wall_seconds / self.rounds if self.rounds else float("nan"),
+            "other_work_cores": self.other_work,
         }
 
 
@@ -221,16 +225,24 @@ async def app_round(
     prompt: str,
     on_connected: Callable[[], None] | None = None,
 ) -> list[Timing]:
-    """Every socket connects, then all send at once; `on_connected` runs in between."""
-    sockets = await asyncio.gather(
-        *(open_socket(app.url(i), cookie, conv) for i, (cookie, conv) in enumerate(sessions))
+    """Every socket connects, then all send at once; `on_connected` runs in between. A socket
+    the server did not open (daphne drops one its app has not accepted within 5 s) is a failed
+    reply."""
+    opened = await asyncio.gather(
+        *(open_socket(app.url(i), cookie, conv) for i, (cookie, conv) in enumerate(sessions)),
+        return_exceptions=True,
     )
+    sockets = [s for s in opened if not isinstance(s, BaseException)]
+    failed = [Timing(error=f"connect: {s!r}") for s in opened if isinstance(s, BaseException)]
     try:
         if on_connected is not None:
             on_connected()
             await asyncio.sleep(PROFILER_ATTACH_SECONDS)
         started = time.perf_counter()  # every first token is timed from the burst's start
-        return list(await asyncio.gather(*(send_and_read(s, prompt, started) for s in sockets)))
+        return [
+            *await asyncio.gather(*(send_and_read(s, prompt, started) for s in sockets)),
+            *failed,
+        ]
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets))
 
@@ -311,6 +323,7 @@ def measure(
     apps: dict[Variant, App],
     base_url: str,
     processes: int,
+    simulator_pid: int,
 ) -> list[Result]:
     """Rounds of `shape.clients` at once: enough for `samples` first tokens, and at least
     `least_rounds` (one round of N is one burst: its p99 is that of a single moment). Each
@@ -328,6 +341,7 @@ def measure(
     request = direct_request(shape.prompt)
     rounds = max(least_rounds, -(-samples // shape.clients))
     variants = list(apps)
+    others = OtherWork([pid for app in apps.values() for pid in app.pids] + [simulator_pid])
     for index in range(rounds):
         direct = asyncio.run(direct_round(base_url, shape.clients, request))
         turn = index % len(variants)
@@ -335,6 +349,8 @@ def measure(
             profile = bool(os.environ.get("BENCH_PROFILE")) and not index and variant is variants[0]
             results[variant].direct.append(direct)
             app_burst(apps[variant], results[variant], shape.prompt, profile)
+    for result in results.values():
+        result.other_work = others.cores()
     return list(results.values())
 
 
@@ -376,7 +392,9 @@ def main() -> None:
             for _ in range(3):
                 asyncio.run(app_round(app, make_sessions(len(app.urls)), shapes[0].prompt))
         for shape in shapes:
-            measured = measure(shape, args.samples, args.rounds, apps, base_url, args.processes)
+            measured = measure(
+                shape, args.samples, args.rounds, apps, base_url, args.processes, simulator.pid
+            )
             results += measured
             if pg_counters() is not None and shape.clients == max(s.clients for s in shapes):
                 for variant, result in zip(apps, measured, strict=True):
@@ -428,8 +446,9 @@ HEADER = (
     "| added p99, worst round (ms) | last token / direct end, p50 | p99 "
     "| `reply.ended` after last token, p50 / p99 (ms) | delta interval (ms) "
     "| largest pause p99 (ms) | delivered, in order | CPU s / 1k tokens "
-    "| DB transactions / reply | rows written / reply |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| DB transactions / reply | rows written / reply | other work (cores) |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+    "| --- |"
 )
 
 
@@ -443,7 +462,8 @@ def format_row(f: dict[str, Any]) -> str:
         f"| {f['last_ratio_p50']:.2f} | {f['last_ratio_p99']:.2f} "
         f"| {f['ended_lag_p50']:.0f} / {f['ended_lag_p99']:.0f} | {f['delta_interval']:.0f} "
         f"| {f['largest_gap_p99']:.0f} | {delivered} | {number(f['cpu_per_1k_tokens'], 3)} "
-        f"| {number(f['transactions_per_reply'], 1)} | {number(f['rows_written_per_reply'], 1)} |"
+        f"| {number(f['transactions_per_reply'], 1)} | {number(f['rows_written_per_reply'], 1)} "
+        f"| {f.get('other_work_cores', float('nan')):.2f} |"
     )
 
 
