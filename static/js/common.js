@@ -11,7 +11,7 @@ for (const select of document.querySelectorAll("select[data-autosubmit]")) {
 }
 
 // Message bars ("Imported", "Deleted") fade on their own; an error stays until the next page.
-const FLASH_MS = 5000;
+const FLASH_MS = 8000; // long enough to read on a slow device, short enough not to linger
 for (const bar of document.querySelectorAll(".flash")) {
   const items = bar.querySelectorAll("li:not(.flash-error)");
   if (!items.length) continue;

@@ -130,7 +130,7 @@ def test_a_message_bar_fades_on_its_own(login):
     nav.get_by_role("button", name="Rename").click()
     bar = page.locator(".flash")
     expect(bar).to_have_text("Conversation renamed.")
-    expect(bar).to_have_count(0, timeout=10_000)
+    expect(bar).to_have_count(0, timeout=15_000)
 
 
 def test_a_long_paste_is_counted_not_cut(login):
