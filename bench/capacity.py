@@ -108,6 +108,7 @@ def trial(
         "app_cpu_share": app_cpu / load.seconds,
         "generator_cpu_share": own_cpu / load.seconds,
         "other_work_cores": other_work,
+        "errors": mine["errors"],
         "held": held,
     }
     if show:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -143,4 +144,6 @@ def summary(timings: list[Timing]) -> dict[str, float]:
         "largest_gap_p99": 1000 * percentile([t.largest_gap for t in done], 99),
         "in_order": all(t.in_order for t in done),
         "delivered_ratio": (sum(t.delivered for t in done) / max(1, sum(t.produced for t in done))),
+        # What the failed replies met, most frequent first (the first words of each error).
+        "errors": Counter(t.error[:60] for t in timings if t.error).most_common(3),
     }

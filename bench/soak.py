@@ -141,6 +141,7 @@ def main() -> None:
         "warmup_seconds": warmup,
         "replies": len(load.timings),
         "failed": figures["failed"],
+        "errors": figures["errors"],
         "rss_after_warmup_mb": first["rss_mb"],
         "rss_end_mb": last["rss_mb"],
         "peak_rss_mb": peak,

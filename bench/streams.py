@@ -171,9 +171,13 @@ class Result:
             "rounds": self.rounds,
             "replies": len(replies),
             "failed": len(replies) - len(done),
-            "tokens_per_reply": produced / len(replies) if replies else float("nan"),
+            "tokens_per_reply": (
+                sum(t.produced for t in done) / len(done) if done else float("nan")
+            ),
             "direct_ttft_p50": 1000 * p(direct, "first", 50),
             "app_ttft_p50": 1000 * p(done, "first", 50),
+            "direct_last_p50": 1000 * p(direct, "last", 50),
+            "app_last_p50": 1000 * p(done, "last", 50),
             "added_p50": statistics.median(by_round("first", 50)),
             "added_p99": statistics.median(by_round("first", 99)),
             "added_p99_worst": max(by_round("first", 99)),
