@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone, translation
@@ -304,7 +303,7 @@ class ReplyRunner:
         finally:
             progress_saves().discard(self)
         try:
-            reply = await database_sync_to_async(self._save_final)(outcome)
+            reply = await asyncio.shield(end_saves().save(self, outcome))
         except Exception:
             # Its lease runs out and a sweep marks it interrupted.
             logger.exception("saving the end of reply %s failed", self.reply.pk)
@@ -465,7 +464,8 @@ class ReplyRunner:
             completion = context.count_tokens(self.text, model)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "usage_estimated": True}
 
-    def _save_final(self, outcome: Outcome) -> Message:
+    def end(self, outcome: Outcome) -> services.End:
+        """What to save of the reply's end (in a database thread: the usage may be counted)."""
         final = {
             "content": self.text,
             "seq": self.seq,
@@ -474,12 +474,78 @@ class ReplyRunner:
             "logprobs": self.logprobs or None,
             **self.usage(outcome),
         }
-        reply = Message.objects.filter(pk=self.reply.pk)
-        if not services.end_replies(reply, status=outcome.status, **final):
-            # A sweep ended it first (its lease ran out while the database was unreachable).
-            logger.warning("reply %s had been ended before its process could", self.reply.pk)
-        Conversation.objects.filter(pk=self.conversation.pk).update(updated_at=timezone.now())
-        return reply.get()
+        return services.End(self.reply.pk, self.conversation.pk, outcome.status, final)
+
+
+Ending = tuple[ReplyRunner, Outcome, "asyncio.Future[Message]"]
+
+
+class EndSaves:
+    """The ends of the replies one process streams, saved together (group commit).
+
+    A reply that ends while other ends are being saved waits for that trip and goes in the
+    next, with every reply that ended meanwhile: one trip to the database thread and one
+    transaction for all of them (`services.save_ends`). Replies that end together, as a burst
+    of them does, no longer queue one trip each before their `reply.ended`.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: list[Ending] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def save(self, runner: ReplyRunner, outcome: Outcome) -> asyncio.Future[Message]:
+        loop = asyncio.get_running_loop()
+        saved: asyncio.Future[Message] = loop.create_future()
+        self.waiting.append((runner, outcome, saved))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(
+                self._run(), name="reply end saves", context=contextvars.Context()
+            )
+        return saved
+
+    async def _run(self) -> None:
+        batch: list[Ending] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                results = await database.in_database(_save_ends)(batch)
+                for (_runner, _outcome, saved), result in zip(batch, results, strict=True):
+                    _settle(saved, result)
+                batch = []
+        except BaseException as exc:
+            # The database thread itself failed, or the process is going away: no reply
+            # waits for a trip that will not come.
+            for _runner, _outcome, saved in batch + self.waiting:
+                _settle(saved, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            self.waiting = []
+            raise
+
+
+def _save_ends(batch: list[Ending]) -> list[Message | Exception]:
+    """In a database thread: each reply's end values, then all of them saved together."""
+    ends: list[services.End] = []
+    results: list[Message | Exception | None] = []
+    for runner, outcome, _saved in batch:
+        try:
+            ends.append(runner.end(outcome))
+            results.append(None)
+        except Exception as exc:  # this reply's own failure
+            results.append(exc)
+    saved = iter(services.save_ends(ends) if ends else [])
+    return [next(saved) if result is None else result for result in results]
+
+
+def _settle(future: asyncio.Future[Message], result: Message | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+# This process's (event loop's) saves of its replies' ends.
+end_saves = one_per_loop(EndSaves)
 
 
 class ProgressSaves:

@@ -8,6 +8,7 @@ request, and `replies` streams it.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +27,8 @@ from . import llm
 from .context import HistoryItem, select_context
 from .errors import ChatError
 from .models import Conversation, Message, ModelCall, Persona, Role, Status
+
+logger = logging.getLogger(__name__)
 
 TITLE_CHARS = 60
 
@@ -63,6 +66,41 @@ def end_replies(replies: Any, *, status: str, **final: Any) -> int:
         runner_channel="",
         **final,
     )
+
+
+@dataclass
+class End:
+    """How a reply ended, to save: its status and final values (`end_replies`)."""
+
+    reply_id: int
+    conversation_id: Any
+    status: str
+    final: dict[str, Any]
+
+
+def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
+    """Save the ends of several replies in one transaction (group commit); the saved rows.
+
+    Each end is an UPDATE guarded on `streaming` (`end_replies`); the conversations' activity
+    time and the rows read back are one statement each for the whole batch. A batch that fails
+    is saved again one end at a time: what failed it fails only its own reply, whose answer is
+    the exception (its lease runs out and a sweep marks it interrupted).
+    """
+    try:
+        with transaction.atomic():
+            for end in ends:
+                rows = Message.objects.filter(pk=end.reply_id)
+                if not end_replies(rows, status=end.status, **end.final):
+                    # A sweep ended it first (its lease ran out while the database was away).
+                    logger.warning("reply %s had been ended before its process could", end.reply_id)
+            conversations = {end.conversation_id for end in ends}
+            Conversation.objects.filter(pk__in=conversations).update(updated_at=timezone.now())
+        saved = Message.objects.in_bulk([end.reply_id for end in ends])
+        return [saved[end.reply_id] for end in ends]
+    except Exception as exc:
+        if len(ends) == 1:
+            return [exc]
+        return [save_ends([end])[0] for end in ends]
 
 
 def sweep_orphaned_replies(*conversation_ids: Any) -> int:

@@ -263,7 +263,7 @@ async def test_the_teardown_runs_when_the_final_save_fails(
     def failing_save(self, outcome):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(replies.ReplyRunner, "_save_final", failing_save)
+    monkeypatch.setattr(replies.ReplyRunner, "end", failing_save)
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.until("ready")
         await socket.say("Hello")

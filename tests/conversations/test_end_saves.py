@@ -1,0 +1,110 @@
+"""The ends of replies that end together are saved together: one trip to the database and
+one transaction for all of them, and one that cannot be saved fails only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conversations import replies, services
+from conversations.models import Message, Role, Status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Runner:
+    """What `EndSaves` asks of a reply's runner: the values of its end."""
+
+    def __init__(self, reply: Message, content: str, hold: threading.Event | None = None):
+        self.reply, self.content, self.hold = reply, content, hold
+
+    def end(self, outcome):
+        if self.hold is not None:
+            assert self.hold.wait(10)
+        final = {"content": self.content, "seq": 1, **outcome.final}
+        return services.End(self.reply.pk, self.reply.conversation_id, outcome.status, final)
+
+
+class Outcome:
+    def __init__(self, status=Status.COMPLETE, **final):
+        self.status, self.final = status, final
+
+
+@database_sync_to_async
+def streaming_replies(conversation, count: int) -> list[Message]:
+    made = []
+    for number in range(count):
+        Message.objects.create(conversation=conversation, role=Role.USER, content=f"Q{number}")
+        made.append(
+            Message.objects.create(
+                conversation=conversation, role=Role.ASSISTANT, status=Status.STREAMING
+            )
+        )
+    return made
+
+
+async def test_replies_that_end_while_a_save_is_under_way_share_the_next_trip(
+    conversation, monkeypatch
+):
+    """Before, each reply's end was a trip of its own to the database thread: at 200 replies
+    ending together the last `reply.ended` waited behind 199 trips (about 200 ms here)."""
+    batches: list[int] = []
+    save_ends = services.save_ends
+
+    def counted(ends):
+        batches.append(len(ends))
+        return save_ends(ends)
+
+    monkeypatch.setattr(services, "save_ends", counted)
+    first, *others = await streaming_replies(conversation, 5)
+    hold = threading.Event()
+    saves = replies.EndSaves()
+    saving = [saves.save(Runner(first, "first", hold), Outcome())]
+    await asyncio.sleep(0.05)  # the first trip is under way, held in the database thread
+    saving += [
+        saves.save(Runner(reply, f"answer {n}"), Outcome()) for n, reply in enumerate(others)
+    ]
+    hold.set()
+    saved = await asyncio.gather(*saving)
+    assert batches == [1, 4]
+    assert [m.status for m in saved] == [Status.COMPLETE] * 5
+    assert [m.content for m in saved] == ["first"] + [f"answer {n}" for n in range(4)]
+
+
+async def test_an_end_that_cannot_be_saved_fails_only_its_own_reply(conversation):
+    replies_ = await streaming_replies(conversation, 3)
+    saves = replies.EndSaves()
+    outcomes = [Outcome(), Outcome(prompt_tokens=-1), Outcome(Status.STOPPED)]
+    saving = [
+        saves.save(Runner(reply, "text"), outcome)
+        for reply, outcome in zip(replies_, outcomes, strict=True)
+    ]
+    results = await asyncio.gather(*saving, return_exceptions=True)
+    assert results[0].status == Status.COMPLETE
+    assert isinstance(results[1], Exception)
+    assert results[2].status == Status.STOPPED
+
+    @database_sync_to_async
+    def statuses():
+        return [Message.objects.get(pk=reply.pk).status for reply in replies_]
+
+    assert await statuses() == [Status.COMPLETE, Status.STREAMING, Status.STOPPED]
+
+
+async def test_a_runner_that_fails_to_give_its_end_fails_only_itself(conversation):
+    class Broken(Runner):
+        def end(self, outcome):
+            raise RuntimeError("no end")
+
+    good, bad = await streaming_replies(conversation, 2)
+    saves = replies.EndSaves()
+    results = await asyncio.gather(
+        saves.save(Runner(good, "fine"), Outcome()),
+        saves.save(Broken(bad, ""), Outcome()),
+        return_exceptions=True,
+    )
+    assert results[0].content == "fine"
+    assert isinstance(results[1], RuntimeError)
