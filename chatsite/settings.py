@@ -315,7 +315,7 @@ CHAT_DELTA_SECONDS = env_float("CHAT_DELTA_SECONDS", 0.04, minimum=0.0)
 # Deltas a server process sends per second, all its streaming replies together: with many
 # replies at once each one sends less often (the first token always goes at once), so the
 # channel layer never falls behind.
-CHAT_DELTAS_PER_SECOND = env_float("CHAT_DELTAS_PER_SECOND", 500.0, minimum=1.0)
+CHAT_DELTAS_PER_SECOND = env_float("CHAT_DELTAS_PER_SECOND", 2000.0, minimum=1.0)
 # After a conversation's first answer, ask the model for a short title in the user's language
 # (one more call, not counted against CHAT_MESSAGES_PER_MINUTE); off, the first message, cut,
 # stays the title.
