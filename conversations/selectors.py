@@ -23,7 +23,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from .models import Conversation, Message, Role
 
@@ -73,11 +73,45 @@ def _matching(query: str, user: Any) -> Q:
     return by_title | Q(pk__in=messages.values("conversation_id"))
 
 
-def sidebar_conversations(*, user: Any, query: str = "") -> list[Conversation]:
-    """The user's conversations for the sidebar, pinned first then newest: one query."""
+def _blank() -> Q:
+    """A conversation nobody has used yet: no message, no title of its own, not pinned."""
+    has_messages = Exists(Message.objects.filter(conversation=OuterRef("pk")))
+    return Q(~has_messages, title="", pinned=False)
+
+
+def blank_conversations(*, user: Any) -> QuerySet[Conversation]:
+    """The user's blank conversations, newest first: what New chat and Reset leave when no
+    message follows. `services.start_new_chat` makes the newest one new again, the sidebar
+    lists one only while it is open, and `/` shows the new-chat page for it."""
+    return Conversation.objects.owned_by(user).filter(_blank()).order_by("-updated_at")
+
+
+def newest_conversation(*, user: Any) -> tuple[Conversation | None, bool]:
+    """The user's most recently active conversation, and whether it is blank: one query."""
+    newest = (
+        Conversation.objects.owned_by(user)
+        .annotate(is_blank=ExpressionWrapper(_blank(), output_field=BooleanField()))
+        .order_by("-updated_at")
+        .first()
+    )
+    return newest, bool(newest is not None and newest.is_blank)
+
+
+def sidebar_conversations(
+    *, user: Any, query: str = "", current_id: Any = None
+) -> list[Conversation]:
+    """The user's conversations for the sidebar, pinned first then newest: one query.
+
+    A blank conversation is listed only while it is the one open (`current_id`): New chat
+    or Reset followed by nothing leaves no empty "New chat" behind.
+    """
     conversations: QuerySet[Conversation] = Conversation.objects.owned_by(user).select_related(
         "persona"
     )
+    shown = ~_blank()
+    if current_id:
+        shown |= Q(pk=current_id)
+    conversations = conversations.filter(shown)
     if query:
         conversations = conversations.filter(_matching(query, user))
     return list(conversations.order_by("-pinned", "-updated_at")[:SIDEBAR_LIMIT])

@@ -23,7 +23,7 @@ from django.db.models import Count, Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from . import llm
+from . import llm, selectors
 from .context import HistoryItem, select_context
 from .errors import ChatError
 from .models import Conversation, Message, ModelCall, Persona, Role, Status
@@ -37,8 +37,19 @@ def start_conversation(
     *, user: Any, persona: Persona | None = None, overrides: dict[str, Any] | None = None
 ) -> Conversation:
     """A new conversation with its own copy of the persona's settings."""
+    conversation = Conversation(user=user)
+    _give_settings(conversation, persona, overrides)
+    with transaction.atomic():
+        conversation.save()
+    return conversation
+
+
+def _give_settings(
+    conversation: Conversation, persona: Persona | None, overrides: dict[str, Any] | None
+) -> None:
+    """The persona (the default one unless given), a copy of its settings, then `overrides`."""
     persona = persona or Persona.objects.default()
-    conversation = Conversation(user=user, persona=persona)
+    conversation.persona = persona
     if persona is not None:
         for name, value in persona.settings_dict().items():
             setattr(conversation, name, value)
@@ -46,9 +57,33 @@ def start_conversation(
         if name in Conversation.SETTING_FIELDS:
             setattr(conversation, name, value)
     conversation.full_clean(exclude=["user", "persona"])
+
+
+def start_new_chat(
+    *, user: Any, persona: Persona | None = None, overrides: dict[str, Any] | None = None
+) -> Conversation:
+    """A conversation for the new-chat page and Reset: the user's newest blank one (no
+    message, no title, not pinned) made new again, or else a new one.
+
+    So starting a chat and then writing nothing, as many times as one likes, leaves at most
+    one empty conversation, the one `/` comes back to (`selectors.blank_conversations`).
+    """
+    fresh = Conversation(user=user)
+    _give_settings(fresh, persona, overrides)
     with transaction.atomic():
-        conversation.save()
-    return conversation
+        blank = selectors.blank_conversations(user=user).select_for_update().first()
+        # Checked again under the lock: a first message posted at the same moment locks the
+        # conversation too, so it either waits and then lands in the new chat, or was stored
+        # before and the conversation is not blank any more.
+        if blank is None or blank.messages.exists():
+            fresh.save()
+            return fresh
+        blank.persona = fresh.persona
+        for name in Conversation.SETTING_FIELDS:
+            setattr(blank, name, getattr(fresh, name))
+        blank.created_at = blank.updated_at = timezone.now()
+        blank.save()
+    return blank
 
 
 def end_replies(replies: Any, *, status: str, **final: Any) -> int:

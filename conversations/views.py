@@ -74,14 +74,19 @@ def group_by_day(conversations: list[Conversation]) -> list[SidebarGroup]:
     return groups
 
 
-def sidebar_context(request: HttpRequest, *, page: str | None = None) -> dict[str, Any]:
+def sidebar_context(
+    request: HttpRequest, *, page: str | None = None, current: Any = None
+) -> dict[str, Any]:
     """The sidebar's list, filtered by its search.
 
     `page` is the address of the page the sidebar is on (by default the request's own): the
-    list's Rename and Pin forms go back there, with the search kept.
+    list's Rename and Pin forms go back there, with the search kept. `current` is the id of
+    the conversation open on it, listed even while blank.
     """
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
-    conversations = selectors.sidebar_conversations(user=request.user, query=query)
+    conversations = selectors.sidebar_conversations(
+        user=request.user, query=query, current_id=current
+    )
     page = page or request.get_full_path()
     return {
         "conversations": conversations,
@@ -152,9 +157,10 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 def chat(request: HttpRequest) -> HttpResponse:
-    """The newest conversation, or a new one."""
-    newest = Conversation.objects.owned_by(request.user).order_by("-updated_at").first()
-    if newest is not None:
+    """The newest conversation, or the new-chat page when there is none or it is blank (a
+    chat started with no message yet: starting one from the page takes it over)."""
+    newest, blank = selectors.newest_conversation(user=request.user)
+    if newest is not None and not blank:
         return redirect("conversation", conversation_id=newest.pk)
     return new_chat_page(request)
 
@@ -190,7 +196,9 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
     if source_id:
         source = _owned(request, source_id)
         persona, overrides = source.persona, source.settings_dict()
-    created = services.start_conversation(user=request.user, persona=persona, overrides=overrides)
+    # A blank conversation of the user's (New chat or Reset with no message since) is taken
+    # over rather than a second one made: none is left behind in the sidebar.
+    created = services.start_new_chat(user=request.user, persona=persona, overrides=overrides)
     if form.cleaned_data["message"]:
         # The page's socket sends it once it is connected: the reply runs in the server's
         # event loop, not in this request.
@@ -220,7 +228,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             "settings_form": ConversationSettingsForm(instance=current),
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
-            **sidebar_context(request),
+            **sidebar_context(request, current=current.pk),
         },
     )
 
@@ -260,6 +268,10 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     `page` is the address of the page that asks (a fragment is no page to come back to).
     """
     current_id = request.GET.get("current", "")
+    try:
+        current = uuid.UUID(current_id) if current_id else None
+    except ValueError:
+        current = None
     page = request.GET.get("page", "")
     if not page.startswith("/") or not url_has_allowed_host_and_scheme(
         page, {request.get_host()}, request.is_secure()
@@ -268,7 +280,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "conversations/_conversation_list.html",
-        {"current_id": current_id, **sidebar_context(request, page=page)},
+        {"current_id": current_id, **sidebar_context(request, page=page, current=current)},
     )
 
 
@@ -357,7 +369,9 @@ def _settings_page(
             "settings_open": True,
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
-            **sidebar_context(request, page=reverse("conversation", args=[current.pk])),
+            **sidebar_context(
+                request, page=reverse("conversation", args=[current.pk]), current=current.pk
+            ),
         },
         status=status,
     )

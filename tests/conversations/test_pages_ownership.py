@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from conversations import services
+from conversations.models import Message, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +45,7 @@ def test_the_home_page_requires_login(client):
 def test_the_home_page_opens_the_newest_conversation(client, owner, personas):
     services.start_conversation(user=owner)
     newest = services.start_conversation(user=owner)
+    Message.objects.create(conversation=newest, role=Role.USER, content="Hello")
     client.force_login(owner)
     response = client.get("/")
     assert response.status_code == 302

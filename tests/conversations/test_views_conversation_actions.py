@@ -139,6 +139,7 @@ def test_a_temperature_outside_0_to_2_is_refused(client, owner, conversation):
 
 
 def test_reset_starts_a_new_conversation_with_the_same_settings(client, owner, conversation):
+    Message.objects.create(conversation=conversation, role=Role.USER, content="Hello")
     client.force_login(owner)
     post(client, "conversation_settings", conversation, settings_data(temperature="1.7"))
     conversation.refresh_from_db()
