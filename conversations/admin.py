@@ -61,6 +61,8 @@ class PersonaAdmin(admin.ModelAdmin):
                     "description",
                     "description_ko",
                     "system_prompt",
+                    "example_prompts",
+                    "example_prompts_ko",
                 ]
             },
         ),

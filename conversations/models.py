@@ -162,6 +162,10 @@ class GenerationSettings(models.Model):
         return self.model or settings.OPENAI_MODEL
 
 
+# How many of a persona's example prompts the new-chat page offers.
+EXAMPLE_PROMPTS_SHOWN = 4
+
+
 class PersonaQuerySet(models.QuerySet["Persona"]):
     def active(self) -> PersonaQuerySet:
         return self.filter(is_active=True)
@@ -186,6 +190,19 @@ class Persona(GenerationSettings):
         help_text=_("Shown instead of the description to people who use the app in Korean."),
     )
     emoji = models.CharField(_("emoji"), max_length=8, blank=True)
+    example_prompts = models.TextField(
+        _("example prompts"),
+        blank=True,
+        help_text=_(
+            "A few messages to start with, one per line: the new-chat page offers the first "
+            "four as buttons."
+        ),
+    )
+    example_prompts_ko = models.TextField(
+        _("Korean example prompts"),
+        blank=True,
+        help_text=_("Shown instead of the example prompts to people who use the app in Korean."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     is_default = models.BooleanField(
         _("default"),
@@ -250,6 +267,15 @@ class Persona(GenerationSettings):
         if language.startswith("ko") and self.description_ko:
             return self.description_ko
         return self.description
+
+    def display_example_prompts(self, language: str | None = None) -> list[str]:
+        """The example prompts in the user's language: at most four, one per line."""
+        language = language or get_language() or "en"
+        text = self.example_prompts
+        if language.startswith("ko") and self.example_prompts_ko.strip():
+            text = self.example_prompts_ko
+        lines = (" ".join(line.split()) for line in text.splitlines())
+        return [line for line in lines if line][:EXAMPLE_PROMPTS_SHOWN]
 
     def clean(self) -> None:
         super().clean()

@@ -206,20 +206,38 @@ function showErrors(form, errors) {
   first?.focus();
 }
 
-// The new-chat page: persona cards choose the persona in the select (and the other way).
+// The new-chat page. The persona cards are radio buttons (Tab reaches the chosen one, the
+// arrow keys choose another); the visually hidden select is what the form sends and what a
+// script drives: each follows the other. The chosen persona's example prompts are shown; one
+// clicked is sent at once, as ChatGPT's suggestions are.
 export function setupPersonaPicker() {
   const select = document.querySelector(".persona-select");
   if (!select) return;
-  const cards = document.querySelectorAll(".persona-card");
+  const radios = document.querySelectorAll(".persona-radio");
+  const examples = document.querySelectorAll(".example-prompts");
   const show = () => {
-    for (const card of cards) card.setAttribute("aria-pressed", String(card.dataset.persona === select.value));
+    for (const radio of radios) radio.checked = radio.value === select.value;
+    for (const box of examples) box.hidden = box.dataset.persona !== select.value;
   };
-  for (const card of cards) {
-    card.addEventListener("click", () => {
-      select.value = card.dataset.persona;
-      show();
+  for (const radio of radios) {
+    radio.addEventListener("change", () => {
+      if (!radio.checked) return;
+      select.value = radio.value;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
     });
   }
   select.addEventListener("change", show);
+  // A reload or Back may bring the select back with the browser's remembered choice.
+  window.addEventListener("pageshow", show);
   show();
+  for (const button of document.querySelectorAll(".example-prompt")) {
+    button.addEventListener("click", () => {
+      const form = button.form;
+      const textarea = form?.querySelector("textarea");
+      if (!textarea) return;
+      textarea.value = button.dataset.prompt;
+      textarea.dispatchEvent(new Event("input", { bubbles: true }));
+      form.requestSubmit();
+    });
+  }
 }
