@@ -226,6 +226,8 @@ class ReplyRunner:
         self._wake = asyncio.Event()
         self._closing = False
         self._closed = asyncio.Event()
+        # When the publisher may send the next delta (the event loop's clock).
+        self.next_delta_at = 0.0
         # The last publish failed: the next one sends the whole text so far (a state), which
         # replaces the deltas the tabs missed.
         self.publish_failed = False
@@ -336,12 +338,15 @@ class ReplyRunner:
             self.parts.append(event.text)
             if event.logprobs:
                 self.logprobs.extend(event.logprobs)
+            not_due = self.next_delta_at - loop.time()
+            if arrived - ready_at > READ_DRAINED_SECONDS and not_due > 0:
+                # This token was waited for (nothing more had arrived) and the next delta is
+                # not due: the tokens that come until it is wait in the connection's buffer
+                # and are read together then, with this one, one wake-up of this task
+                # instead of one per token. Not longer: the stream's end, read then, goes
+                # out with the last tokens.
+                await asyncio.sleep(not_due)
             self._wake.set()
-            if arrived - ready_at > READ_DRAINED_SECONDS:
-                # This token was waited for: nothing more had arrived. The tokens that come
-                # until the next delta is due wait in the connection's buffer and are read
-                # together then, one wake-up of this task instead of one per token.
-                await asyncio.sleep(delta_interval())
             ready_at = loop.time()
         return finished
 
@@ -361,8 +366,10 @@ class ReplyRunner:
                 return
             # The next delta waits its interval; the reply's end does not: the last tokens
             # and then `reply.ended` go at once.
+            interval = delta_interval()
+            self.next_delta_at = asyncio.get_running_loop().time() + interval
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delta_interval()):
+                async with asyncio.timeout(interval):
                     await self._closed.wait()
 
     async def _send_pending(self) -> None:

@@ -268,3 +268,29 @@ async def test_replies_streaming_at_once_share_the_processs_budget_of_deltas(
     budgeted = await deltas_of_two_replies_at_once(owner, model_server)
     assert min(unhurried) > 30
     assert max(budgeted) <= 5, "0.8 s of tokens, the first at once, then every 0.5 s"
+
+
+async def test_the_end_of_a_stream_goes_out_with_its_last_tokens(
+    owner, conversation, model_server, settings
+):
+    """After a token it had to wait for, the reader slept a whole delta interval before it
+    read on, so the stream's end, right behind the last token, waited up to that long after
+    the last token had gone out. It now reads on when the next delta is due."""
+    settings.CHAT_DELTA_SECONDS = 0.6  # shorter than the time between two tokens
+    await database_sync_to_async(type(conversation).objects.filter(pk=conversation.pk).update)(
+        max_completion_tokens=4
+    )
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.say("Pace [[sim:tps=1.5]]")
+        loop = asyncio.get_running_loop()
+        last_delta = None
+        while True:
+            frame = await socket.receive(timeout=10)
+            if frame["type"] == "reply.delta":
+                last_delta = loop.time()
+            elif frame["type"] == "reply.ended":
+                ended = loop.time()
+                break
+    assert last_delta is not None
+    assert ended - last_delta < 0.3, f"reply.ended {ended - last_delta:.2f} s after the last delta"

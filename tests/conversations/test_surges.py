@@ -26,15 +26,17 @@ async def test_tokens_that_come_while_a_delta_is_not_due_are_read_together(
     owner, conversation, monkeypatch, settings
 ):
     settings.CHAT_DELTA_SECONDS = 0.2
-    handed_first_at = 0.0
-    asked_at: list[float] = []  # when the reader asked for each token after the first
+    first_sent_at = 0.0
+    asked_at: list[float] = []  # when the reader asked for each token after the second
 
     async def model_stream(request):
-        nonlocal handed_first_at
-        await asyncio.sleep(0.05)  # the first token is waited for
-        handed_first_at = time.monotonic()
+        nonlocal first_sent_at
+        await asyncio.sleep(0.05)  # the first token is waited for, and goes out at once
+        first_sent_at = time.monotonic()
         yield llm.Delta("First ")
-        for word in ["second ", "third ", "fourth"]:  # these were already buffered
+        await asyncio.sleep(0.05)  # so is the second, while the next delta is not due
+        yield llm.Delta("second ")
+        for word in ["third ", "fourth"]:  # these were already buffered
             asked_at.append(time.monotonic())
             yield llm.Delta(word)
         asked_at.append(time.monotonic())
@@ -46,10 +48,11 @@ async def test_tokens_that_come_while_a_delta_is_not_due_are_read_together(
         first = await socket.until("reply.delta")
         ended = await socket.until("reply.ended")
     assert first["text"] == "First "
-    # After a token it had to wait for, the reader let the next delta's interval pass...
-    assert asked_at[0] - handed_first_at >= 0.2
-    # ...then took what had arrived meanwhile without waiting between tokens.
+    # After a token it had to wait for, the reader waited for the next delta to be due...
+    assert asked_at[0] - first_sent_at >= 0.15
+    # ...then took what had arrived meanwhile, and the stream's end, without waiting.
     assert asked_at[-1] - asked_at[0] < 0.1
+    assert [d["text"] for d in socket.of_type("reply.delta")] == ["First ", "second third fourth"]
     assert ended["message"]["content"] == "First second third fourth"
     assert ended["message"]["status"] == Status.COMPLETE
 
