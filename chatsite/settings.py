@@ -333,8 +333,13 @@ if EMAIL_HOST:
     EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
     EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
-    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+    # Unset or empty: STARTTLS on 587, TLS from the start on 465.
+    EMAIL_USE_TLS = (
+        env_bool("EMAIL_USE_TLS", False) if env_str("EMAIL_USE_TLS") else EMAIL_PORT == 587
+    )
+    EMAIL_USE_SSL = (
+        env_bool("EMAIL_USE_SSL", False) if env_str("EMAIL_USE_SSL") else EMAIL_PORT == 465
+    )
     if EMAIL_USE_TLS and EMAIL_USE_SSL:
         raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
     EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)

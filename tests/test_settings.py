@@ -133,11 +133,22 @@ def test_an_unknown_email_verification_refuses_to_start():
 
 
 def test_email_goes_by_smtp_when_email_host_is_set_and_to_the_console_otherwise():
-    script = "import chatsite.settings as s; print(s.EMAIL_BACKEND, getattr(s, 'EMAIL_PORT', ''))"
+    script = (
+        "import chatsite.settings as s; print(s.EMAIL_BACKEND, getattr(s, 'EMAIL_PORT', ''), "
+        "getattr(s, 'EMAIL_USE_TLS', ''), getattr(s, 'EMAIL_USE_SSL', ''))"
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))}
     for env, expected in [
         ({}, "console.EmailBackend"),
-        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "465"}, "smtp.EmailBackend 465"),
+        (
+            {"EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "465"},
+            "smtp.EmailBackend 465 False True",
+        ),
+        # As copied from .env.example: the empty switches follow the port.
+        (
+            {"EMAIL_HOST": "smtp.example.com", "EMAIL_USE_TLS": "", "EMAIL_USE_SSL": ""},
+            "smtp.EmailBackend 587 True False",
+        ),
     ]:
         result = subprocess.run(
             [sys.executable, "-c", script],
