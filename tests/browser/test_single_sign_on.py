@@ -33,6 +33,14 @@ PEOPLE = [
         },
     ),
     User(
+        sub="old-sub",
+        claims={
+            "email": "Oldhand@example.com",
+            "email_verified": True,
+            "preferred_username": "oldhand-at-the-provider",
+        },
+    ),
+    User(
         sub="eve-sub",
         claims={
             "email": "eve@elsewhere.org",
@@ -112,3 +120,15 @@ def test_someone_outside_the_allowed_domains_is_refused_with_a_sentence(
     assert not get_user_model().objects.filter(email="eve@elsewhere.org").exists()
     page.goto(f"{sso_app}/")
     expect(page).to_have_url(f"{sso_app}/accounts/login/?next=/")
+
+
+def test_someone_who_had_a_password_lands_in_their_own_account(
+    new_context, sso_app, personas_in_db, make_user
+):
+    """Their provider vouches for the address of an existing account: that account it is,
+    with its conversations, not a new one."""
+    existing = make_user("oldhand", email="oldhand@example.com")
+    page = log_in_as(new_context, sso_app, "old-sub")
+    expect(page.locator(".account .username")).to_have_text("oldhand")
+    assert not get_user_model().objects.filter(username="oldhand-at-the-provider").exists()
+    assert existing.socialaccount_set.get().uid == "old-sub"
