@@ -113,6 +113,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "channels",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "conversations",
 ]
 
@@ -126,6 +130,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatsite.middleware.ContentSecurityPolicyMiddleware",
 ]
@@ -228,12 +233,119 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
+
+# Accounts: django-allauth (conversations/accounts.py has the app's side of it).
+# ModelBackend stays first: sessions made before allauth name it, and stay valid.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP", True)
-# Failed logins allowed per username and per address within the window, then refused until it
-# ends (conversations/accounts.py).
+# 0: no local passwords at all, single sign-on only (then OIDC_SERVER_URL is required).
+PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
+SOCIALACCOUNT_ONLY = not PASSWORD_LOGIN
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+# none: an email address is asked for but not checked; optional: a link to confirm it is sent;
+# mandatory: nobody logs in before confirming it.
+EMAIL_VERIFICATION = env_str("EMAIL_VERIFICATION", "none").lower()
+if EMAIL_VERIFICATION not in {"none", "optional", "mandatory"}:
+    raise ImproperlyConfigured(
+        f"EMAIL_VERIFICATION must be none, optional or mandatory, not {EMAIL_VERIFICATION!r}."
+    )
+if SOCIALACCOUNT_ONLY and EMAIL_VERIFICATION != "none":
+    raise ImproperlyConfigured(
+        "EMAIL_VERIFICATION must be none with PASSWORD_LOGIN=0: without local accounts "
+        "there is no address of ours to confirm (the identity provider vouches for it)."
+    )
+ACCOUNT_EMAIL_VERIFICATION = EMAIL_VERIFICATION
+# A session lasts SESSION_COOKIE_AGE (two weeks), as before: no "remember me" box.
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_ADAPTER = "conversations.accounts.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "conversations.accounts.LoginForm",
+    "signup": "conversations.accounts.SignupForm",
+    "change_password": "conversations.accounts.ChangePasswordForm",
+    "set_password": "conversations.accounts.SetPasswordForm",
+    "reset_password": "conversations.accounts.ResetPasswordForm",
+    "reset_password_from_key": "conversations.accounts.ResetPasswordKeyForm",
+}
+# Failed logins allowed per username (or email) and per address within the window; allauth
+# counts them in the cache (Redis when REDIS_URL is set, so across processes).
 LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_FAILURE_WINDOW_SECONDS}s/ip,"
+        f"{LOGIN_FAILURES_PER_USERNAME}/{LOGIN_FAILURE_WINDOW_SECONDS}s/key"
+    ),
+}
+
+# Single sign-on with OpenID Connect: on when OIDC_SERVER_URL is set.
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL")
+OIDC_NAME = env_str("OIDC_NAME", "SSO")
+# Email domains whose people may log in by SSO (empty: any the provider vouches for).
+OIDC_ALLOWED_EMAIL_DOMAINS = [
+    d.lower().lstrip("@") for d in env_list("OIDC_ALLOWED_EMAIL_DOMAINS", [])
+]
+SOCIALACCOUNT_ADAPTER = "conversations.accounts.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {}
+if OIDC_SERVER_URL:
+    OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+    OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+    if not OIDC_CLIENT_ID or not OIDC_CLIENT_SECRET:
+        raise ImproperlyConfigured(
+            "OIDC_SERVER_URL is set, so OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be too: "
+            "the client this site is registered as at the identity provider."
+        )
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": OIDC_NAME,
+                "client_id": OIDC_CLIENT_ID,
+                "secret": OIDC_CLIENT_SECRET,
+                "settings": {"server_url": OIDC_SERVER_URL, "oauth_pkce_enabled": True},
+            }
+        ],
+        "SCOPE": ["openid", "profile", "email"],
+    }
+elif SOCIALACCOUNT_ONLY:
+    raise ImproperlyConfigured(
+        "PASSWORD_LOGIN=0 turns local passwords off, so single sign-on is the only way in: "
+        "set OIDC_SERVER_URL, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too."
+    )
+# The provider's verified email finds an existing account with that address (people who had
+# a password before SSO keep their conversations); an unverified one never does.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_LOGIN_ON_GET = False
+
+# Email (password reset, address confirmation): SMTP when EMAIL_HOST is set, else printed on
+# the server's stdout (development).
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    # Unset or empty: STARTTLS on 587, TLS from the start on 465.
+    EMAIL_USE_TLS = (
+        env_bool("EMAIL_USE_TLS", False) if env_str("EMAIL_USE_TLS") else EMAIL_PORT == 587
+    )
+    EMAIL_USE_SSL = (
+        env_bool("EMAIL_USE_SSL", False) if env_str("EMAIL_USE_SSL") else EMAIL_PORT == 465
+    )
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite <webmaster@localhost>")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]

@@ -1,22 +1,27 @@
 from __future__ import annotations
 
+from allauth.account import views as allauth_views
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.http import require_POST
 
 from chatsite.health import healthz
-from conversations import views
-from conversations.accounts import LoginView, ThrottledAdminAuthenticationForm
+from conversations import accounts, views
 
-# The admin's login page counts failures with the same throttle as the site's.
-admin.site.login_form = ThrottledAdminAuthenticationForm
+# The admin's login page is a second door to the same passwords: it sends people to the
+# site's login (rate-limited, and single sign-on only when PASSWORD_LOGIN=0) instead.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
-    path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/login/", LoginView.as_view(), name="login"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # The CONTRACT's addresses, served by allauth's views (conversations/accounts.py).
+    path("accounts/login/", accounts.login, name="login"),
+    path("accounts/logout/", require_POST(allauth_views.logout), name="logout"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("conversations.urls")),
 ]

@@ -1,104 +1,40 @@
-"""Logging in, throttled: failed attempts are counted per username and per address.
+"""Accounts: django-allauth, fitted to this app.
 
-After `LOGIN_FAILURES_PER_USERNAME` failures for one username, or `LOGIN_FAILURES_PER_ADDRESS`
-from one address, within `LOGIN_FAILURE_WINDOW_SECONDS`, the login form refuses to check any
-password for that username or from that address until the window ends, and says so. The
-password is not even looked at while refused, so guessing goes no faster by trying on.
+allauth does the work: login by username or email, sign-up with an email, password reset and
+change, email confirmation (EMAIL_VERIFICATION), single sign-on by OpenID Connect, and the
+rate limits on failed logins (ACCOUNT_RATE_LIMITS, built from LOGIN_FAILURES_* in settings).
+What is ours, and only that:
 
-The counts live in Django's cache: Redis when `REDIS_URL` is set, so every server process
-shares them; otherwise the process's own memory (one process, as without Redis anyway).
-
-The same form guards the admin's login page (see `chatsite/urls.py`).
+- the login form's field is named `username`, as Django's own login form names it (the
+  CONTRACT's form fields, which scripts post to); it takes a username or an email address;
+- a refused login answers 429 with `Retry-After` and says so in a sentence;
+- sign-up can be closed (ALLOW_SIGNUP=0, or PASSWORD_LOGIN=0): the page is then a 404;
+- single sign-on admits only the email domains in OIDC_ALLOWED_EMAIL_DOMAINS, and says why it
+  refuses anyone else.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import math
-import time
 from typing import Any
 
+from allauth.account import forms as allauth_forms
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.views import LoginView as AllauthLoginView
+from allauth.account.views import signup as allauth_signup
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialLogin
 from django.conf import settings
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.utils.translation import ngettext
+from django.forms.forms import NON_FIELD_ERRORS
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
-KEY_PREFIX = "login-failures"
-
-
-def client_address(request: HttpRequest | None) -> str:
-    """The address that failed, IPv6 by its /64 (one subscriber usually holds a whole /64).
-
-    Behind a proxy this is the address daphne took from `X-Forwarded-For`
-    (`daphne --proxy-headers`, see docs/deploy.md), not the proxy's own.
-    """
-    raw = (request.META.get("REMOTE_ADDR") or "") if request is not None else ""
-    try:
-        address = ipaddress.ip_address(raw)
-    except ValueError:
-        return raw or "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
-class Bucket:
-    """Failures of one kind (a username, an address) in a fixed window from the first one."""
-
-    def __init__(self, kind: str, identity: str, limit: int) -> None:
-        digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:40]
-        self.count_key = f"{KEY_PREFIX}:{kind}:{digest}:n"
-        self.until_key = f"{KEY_PREFIX}:{kind}:{digest}:t"
-        self.limit = limit
-
-    def seconds_left(self) -> float:
-        """How long this bucket still refuses, or 0."""
-        values = cache.get_many([self.count_key, self.until_key])
-        if values.get(self.count_key, 0) < self.limit:
-            return 0.0
-        return max(1.0, float(values.get(self.until_key, 0)) - time.time())
-
-    def fail(self) -> None:
-        window = settings.LOGIN_FAILURE_WINDOW_SECONDS
-        # `add` only creates: the window starts at the first failure and is not extended.
-        cache.add(self.until_key, time.time() + window, window)
-        cache.add(self.count_key, 0, window)
-        try:
-            cache.incr(self.count_key)  # atomic in Redis and in the local-memory cache
-        except ValueError:  # the window ended between the two calls
-            cache.set(self.count_key, 1, window)
-
-    def clear(self) -> None:
-        cache.delete_many([self.count_key, self.until_key])
-
-
-class LoginThrottle:
-    def __init__(self, request: HttpRequest | None, username: str) -> None:
-        self.by_username = Bucket(
-            "username", username.casefold(), settings.LOGIN_FAILURES_PER_USERNAME
-        )
-        self.by_address = Bucket(
-            "address", client_address(request), settings.LOGIN_FAILURES_PER_ADDRESS
-        )
-
-    def seconds_left(self) -> float:
-        return max(self.by_username.seconds_left(), self.by_address.seconds_left())
-
-    def failed(self) -> None:
-        self.by_username.fail()
-        self.by_address.fail()
-
-    def succeeded(self) -> None:
-        # The username's count starts again; the address's does not (one address trying
-        # many usernames, with one of its own that works, is still guessing).
-        self.by_username.clear()
+THROTTLED = "too_many_login_attempts"
 
 
 def throttled_message(seconds: float) -> str:
@@ -110,54 +46,149 @@ def throttled_message(seconds: float) -> str:
     ) % {"minutes": minutes}
 
 
-class ThrottledLoginMixin:
-    """For an `AuthenticationForm`: refuse while throttled, count the failures."""
+def signup_open() -> bool:
+    return settings.ALLOW_SIGNUP and not settings.SOCIALACCOUNT_ONLY
 
-    request: HttpRequest | None
-    cleaned_data: dict[str, Any]
-    retry_after: float = 0.0
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return signup_open()
+
+    def validation_error(self, code: str, *args: Any) -> ValidationError:
+        if code == THROTTLED:
+            # A failure counts for the whole window (allauth's limits slide): by its end the
+            # login is sure to be accepted again.
+            message = throttled_message(settings.LOGIN_FAILURE_WINDOW_SECONDS)
+            return ValidationError(message, code=code)
+        return super().validation_error(code, *args)
+
+
+class LoginForm(allauth_forms.LoginForm):
+    """allauth's login form with its field named `username`, which takes a username or an
+    email address."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.pop("login")
+        field.label = _("Username or email")
+        field.widget.attrs.update({"autocomplete": "username", "placeholder": ""})
+        self.fields = {"username": field, **self.fields}
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip()
 
     def clean(self) -> dict[str, Any]:
-        username = self.cleaned_data.get("username") or ""
-        throttle = LoginThrottle(self.request, username)
-        wait = throttle.seconds_left()
-        if wait:
-            self.retry_after = wait
-            raise ValidationError(throttled_message(wait), code="throttled")
-        try:
-            cleaned = super().clean()  # type: ignore[misc]
-        except ValidationError as error:
-            if username and getattr(error, "code", None) == "invalid_login":
-                throttle.failed()
-            raise
-        if username:
-            throttle.succeeded()
-        return cleaned
+        if "username" in self.cleaned_data:
+            self.cleaned_data["login"] = self.cleaned_data["username"]
+        return super().clean()
 
 
-class ThrottledAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
+class PlainFieldsMixin:
+    """The app's forms speak plainly: no placeholders repeating the labels, and one short
+    hint instead of Django's long password rules (a password or a username that breaks them
+    is still told which)."""
+
+    fields: dict[str, Any]
+    password_labels = (_("Password"), _("Password confirmation"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.help_text = ""
+            field.widget.attrs.pop("placeholder", None)
+        for name, label in zip(("password1", "password2"), self.password_labels, strict=True):
+            if name in self.fields:
+                self.fields[name].label = label
+        if "password1" in self.fields:
+            self.fields["password1"].help_text = _("At least 8 characters, not a common password.")
+
+
+class SignupForm(PlainFieldsMixin, allauth_forms.SignupForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = _("Username")
+        self.fields["email"].label = _("Email")
+
+
+NEW_PASSWORD_LABELS = (_("New password"), _("New password confirmation"))
+
+
+class ChangePasswordForm(PlainFieldsMixin, allauth_forms.ChangePasswordForm):
+    password_labels = NEW_PASSWORD_LABELS
+
+
+class SetPasswordForm(PlainFieldsMixin, allauth_forms.SetPasswordForm):
+    password_labels = NEW_PASSWORD_LABELS
+
+
+class ResetPasswordForm(PlainFieldsMixin, allauth_forms.ResetPasswordForm):
     pass
 
 
-class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
-    pass
+class ResetPasswordKeyForm(PlainFieldsMixin, allauth_forms.ResetPasswordKeyForm):
+    password_labels = NEW_PASSWORD_LABELS
 
 
-class LoginView(auth_views.LoginView):
-    """Django's login page with the throttled form: 429 and a sentence while refused."""
+class LoginView(AllauthLoginView):
+    """allauth's login page; while failed logins are refused it answers 429 and says so."""
 
-    authentication_form = ThrottledAuthenticationForm
+    def form_invalid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, THROTTLED):
+            response.status_code = 429
+            response.headers["Retry-After"] = str(settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        return response
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         form = context.get("form")
-        if form is not None and getattr(form, "retry_after", 0):
-            context["login_error"] = throttled_message(form.retry_after)
+        if form is not None and form.has_error(NON_FIELD_ERRORS, THROTTLED):
+            context["login_error"] = throttled_message(settings.LOGIN_FAILURE_WINDOW_SECONDS)
         return context
 
-    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
-        response = super().form_invalid(form)
-        if form.retry_after:
-            response.status_code = 429
-            response.headers["Retry-After"] = str(math.ceil(form.retry_after))
-        return response
+
+login = LoginView.as_view()
+
+
+@login_not_required
+def signup(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """allauth's sign-up page, or a 404 on a server that does not take sign-ups."""
+    if not signup_open():
+        raise Http404("Sign-up is closed.")
+    return allauth_signup(request, *args, **kwargs)
+
+
+def email_domain_allowed(email: str) -> bool:
+    domains = settings.OIDC_ALLOWED_EMAIL_DOMAINS
+    if not domains:
+        return True
+    _, at, domain = email.rpartition("@")
+    return bool(at) and domain.lower() in domains
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        # Who may come in by SSO is the identity provider's and OIDC_ALLOWED_EMAIL_DOMAINS'
+        # to say, not ALLOW_SIGNUP's (which closes the local sign-up page).
+        return True
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        if not settings.OIDC_ALLOWED_EMAIL_DOMAINS:
+            return
+        emails = [address.email for address in sociallogin.email_addresses if address.email]
+        email = emails[0] if emails else (sociallogin.user.email if sociallogin.user else "")
+        if email and email_domain_allowed(email):
+            return
+        domains = ", ".join(settings.OIDC_ALLOWED_EMAIL_DOMAINS)
+        if email:
+            reason = gettext(
+                "%(email)s may not log in here: single sign-on accepts email addresses "
+                "at %(domains)s only."
+            ) % {"email": email, "domains": domains}
+        else:
+            reason = gettext(
+                "Your identity provider gave no email address, and single sign-on here "
+                "accepts email addresses at %(domains)s only."
+            ) % {"domains": domains}
+        response = render(request, "account/sso_refused.html", {"reason": reason}, status=403)
+        raise ImmediateHttpResponse(response)

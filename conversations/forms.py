@@ -3,24 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
 from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, ResponseFormat
-
-
-class SignUpForm(UserCreationForm):
-    """Django's sign-up form with one short hint instead of its long help texts (a username
-    that breaks the rules is still told which)."""
-
-    class Meta(UserCreationForm.Meta):
-        fields = ("username",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["username"].help_text = ""
-        self.fields["password1"].help_text = _("At least 8 characters, not a common password.")
-        self.fields["password2"].help_text = ""
 
 
 class PersonaChoiceField(forms.ModelChoiceField):

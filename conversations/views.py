@@ -15,7 +15,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -35,7 +34,6 @@ from .forms import (
     NewConversationForm,
     PinForm,
     RenameForm,
-    SignUpForm,
 )
 from .models import Conversation, Persona, Status
 from .services import sweep_orphaned_replies
@@ -140,20 +138,6 @@ def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dic
 def favicon(request: HttpRequest) -> HttpResponse:
     """`/favicon.ico`, asked for by browsers and tools that read no `<link rel="icon">`."""
     return redirect(static("favicon.ico"))
-
-
-@login_not_required
-def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.ALLOW_SIGNUP:
-        raise Http404("Sign-up is closed.")
-    if request.user.is_authenticated:
-        return redirect("chat")
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("chat")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 def chat(request: HttpRequest) -> HttpResponse:

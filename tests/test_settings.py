@@ -112,3 +112,50 @@ def test_the_server_process_tunes_the_collector_unless_told_not_to(tuning, expec
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == expected
+
+
+def test_turning_local_passwords_off_without_single_sign_on_refuses_to_start():
+    result = load_settings(DJANGO_DEBUG="1", PASSWORD_LOGIN="0")
+    assert result.returncode != 0
+    assert "set OIDC_SERVER_URL, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET" in result.stderr
+
+
+def test_single_sign_on_without_its_client_refuses_to_start():
+    result = load_settings(DJANGO_DEBUG="1", OIDC_SERVER_URL="https://id.example.com")
+    assert result.returncode != 0
+    assert "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be too" in result.stderr
+
+
+def test_an_unknown_email_verification_refuses_to_start():
+    result = load_settings(DJANGO_DEBUG="1", EMAIL_VERIFICATION="sometimes")
+    assert result.returncode != 0
+    assert "EMAIL_VERIFICATION must be none, optional or mandatory" in result.stderr
+
+
+def test_email_goes_by_smtp_when_email_host_is_set_and_to_the_console_otherwise():
+    script = (
+        "import chatsite.settings as s; print(s.EMAIL_BACKEND, getattr(s, 'EMAIL_PORT', ''), "
+        "getattr(s, 'EMAIL_USE_TLS', ''), getattr(s, 'EMAIL_USE_SSL', ''))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))}
+    for env, expected in [
+        ({}, "console.EmailBackend"),
+        (
+            {"EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "465"},
+            "smtp.EmailBackend 465 False True",
+        ),
+        # As copied from .env.example: the empty switches follow the port.
+        (
+            {"EMAIL_HOST": "smtp.example.com", "EMAIL_USE_TLS": "", "EMAIL_USE_SSL": ""},
+            "smtp.EmailBackend 587 True False",
+        ),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**clean, "DJANGO_DEBUG": "1", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert expected in result.stdout, result.stderr

@@ -8,6 +8,7 @@ committed, so the child sees it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -68,11 +69,10 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"daphne did not start:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory) -> Iterator[str]:
-    """daphne serving the app on the test database; yields its base URL."""
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+@contextlib.contextmanager
+def serve_app(database_url: str, sim_url: str, log: Path, **extra_env: str) -> Iterator[str]:
+    """daphne serving the app on the test database, with `extra_env` on top of the tests'
+    environment; yields its base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -81,7 +81,7 @@ def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory)
         # The same key as this process: sessions made here (see `login`) are valid there.
         "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
         "DATABASE_URL": database_url,
-        "OPENAI_BASE_URL": sim_server.base_url,
+        "OPENAI_BASE_URL": sim_url,
         "OPENAI_API_KEY": "sk-test-not-a-real-key",
         "OPENAI_READ_TIMEOUT": "2",
         "OPENAI_MAX_RETRIES": "0",
@@ -93,9 +93,9 @@ def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory)
         # (tests/features/test_model_titles.py asks for the model's).
         "CHAT_MODEL_TITLES": "0",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [
@@ -120,6 +120,20 @@ def app_server(django_db_setup, django_db_blocker, sim_server, tmp_path_factory)
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def test_database_url(django_db_setup, django_db_blocker) -> str:
+    with django_db_blocker.unblock():
+        return _database_url()
+
+
+@pytest.fixture(scope="session")
+def app_server(test_database_url, sim_server, tmp_path_factory) -> Iterator[str]:
+    """daphne serving the app on the test database; yields its base URL."""
+    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    with serve_app(test_database_url, sim_server.base_url, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

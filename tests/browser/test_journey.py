@@ -42,6 +42,7 @@ def test_a_new_user_chats_comes_back_and_tidies_up(new_context, personas_in_db, 
     # Sign up.
     page.goto("/accounts/signup/")
     page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Email").fill("newcomer@example.com")
     page.get_by_label("Password", exact=True).fill("a-long-browser-password")
     page.get_by_label("Password confirmation").fill("a-long-browser-password")
     page.get_by_role("button", name="Create account").click()

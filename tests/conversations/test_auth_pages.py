@@ -32,3 +32,19 @@ def test_a_refused_sign_up_still_says_why(client):
     )
     assert response.status_code == 200
     assert b"Enter a valid username" in response.content
+
+
+def test_the_login_and_password_pages_speak_korean(client, make_user):
+    login = client.get(reverse("login"), headers={"accept-language": "ko"}).content.decode()
+    assert "사용자 이름 또는 이메일" in login and "비밀번호를 잊으셨나요?" in login
+    client.force_login(make_user("bob"))
+    url = reverse("account_change_password")
+    page = client.get(url, headers={"accept-language": "ko"}).content.decode()
+    assert "<h1>비밀번호 변경</h1>" in page and "채팅으로 돌아가기" in page
+
+
+def test_the_password_reset_page_has_the_products_look(client):
+    page = client.get(reverse("account_reset_password"), headers={"accept-language": "en"})
+    text = page.content.decode()
+    assert 'class="product"' in text and "ChatGPT-style chat" in text
+    assert 'name="email"' in text

@@ -73,7 +73,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  password: in {password_file} (readable by its owner only)")
         elif generated:
             self.stdout.write(f"  password: {password}")
-            self.stdout.write("  (shown once; change it at /admin/password_change/)")
+            self.stdout.write("  (shown once; change it at /accounts/password/change/)")
         else:
             self.stdout.write("  password: the one in DJANGO_SUPERUSER_PASSWORD")
         self.stdout.write(bar)

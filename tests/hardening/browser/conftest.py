@@ -11,4 +11,5 @@ from tests.browser.conftest import (  # noqa: F401  (fixtures, by name)
     new_context,
     personas_in_db,
     pytest_runtest_makereport,
+    test_database_url,
 )
