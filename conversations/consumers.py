@@ -230,6 +230,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
         user = self.scope["user"]
         common = {"user": user, "conversation_id": self.conversation.pk}
+        prepared: services.PreparedReply | None = None
         if kind == "message.send":
             prepared = await replies.post(
                 content=frame["content"],
@@ -248,7 +249,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     }
                 )
         elif kind == "message.edit":
-            await replies.start(
+            prepared = await replies.start(
                 services.edit_last_message,
                 message_id=frame["message_id"],
                 content=frame["content"],
@@ -256,13 +257,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 **common,
             )
         elif kind == "reply.regenerate":
-            await replies.start(services.regenerate, client_id=frame["client_id"], **common)
+            prepared = await replies.start(
+                services.regenerate, client_id=frame["client_id"], **common
+            )
         elif kind == "reply.continue":
-            await replies.start(services.continue_reply, client_id=frame["client_id"], **common)
+            prepared = await replies.start(
+                services.continue_reply, client_id=frame["client_id"], **common
+            )
         elif kind == "reply.stop":
             await self.stop_reply(frame.get("reply_id"))
         elif kind == "subscribe":
             await self.subscribe(frame.get("after_id"), frame.get("ack"))
+        if prepared is not None and prepared.is_new and not prepared.announced:
+            # The layer did not carry the news: this socket's client hears it all the same.
+            await self.chat_events({"frames": replies.announcement(prepared)})
 
     async def stop_reply(self, reply_id: int | None) -> None:
         reply = await self.streaming_reply(reply_id)

@@ -704,8 +704,8 @@ def _launch(prepared: services.PreparedReply, language: str | None) -> asyncio.T
         return asyncio.create_task(_announce(prepared))
 
 
-async def _announce(prepared: services.PreparedReply) -> None:
-    """Tell the conversation's sockets what the reply's start changed, in one group message."""
+def announcement(prepared: services.PreparedReply) -> list[dict[str, Any]]:
+    """The frames that tell a conversation's tabs what a reply's start changed."""
     frames: list[dict[str, Any]] = []
     if prepared.deleted_ids:
         frames.append({"type": "messages.deleted", "message_ids": prepared.deleted_ids})
@@ -718,7 +718,21 @@ async def _announce(prepared: services.PreparedReply) -> None:
                 "conversation": conversation_payload(prepared.conversation),
             }
         )
-    await send_to_group(prepared.conversation.pk, *frames)
+    return frames
+
+
+async def _announce(prepared: services.PreparedReply) -> None:
+    """Tell the conversation's sockets what the reply's start changed, in one group message.
+
+    A failing (or overwhelmed) layer costs the other tabs the news until they catch up, never
+    the reply nor the message that started it: `prepared.announced` says so, and the socket
+    that asked tells its own client.
+    """
+    try:
+        await send_to_group(prepared.conversation.pk, *announcement(prepared))
+    except Exception as exc:
+        prepared.announced = False
+        logger.warning("announcing reply %s failed (%r); it goes on", prepared.reply.pk, exc)
 
 
 # Group commit: the messages sent while the batches being stored are busy wait for them, then

@@ -203,6 +203,9 @@ class PreparedReply:
     is_new: bool = True
     # True when this reply's message gave the conversation its title.
     titled: bool = False
+    # False when the channel layer failed to tell the conversation's tabs of the start: the
+    # socket that asked tells its own client (`replies.announcement`).
+    announced: bool = True
 
 
 def _lock(user: Any, conversation_id: Any) -> Conversation:

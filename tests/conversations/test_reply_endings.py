@@ -48,6 +48,17 @@ class FlakyLayer(InMemoryChannelLayer):
         await super().group_add(group, channel)
 
 
+class AnnouncementsFail(InMemoryChannelLayer):
+    """The in-memory layer, timing out on the group message that announces a reply's start
+    (an overwhelmed Redis: the publish waits its turn for longer than the publish timeout)."""
+
+    async def group_send(self, group, message):
+        frames = message.get("frames") or [message.get("frame") or {}]
+        if any(frame.get("type") == "message.created" for frame in frames):
+            raise TimeoutError
+        await super().group_send(group, message)
+
+
 @pytest.fixture
 def flaky_layer(settings):
     settings.CHANNEL_LAYERS = {
@@ -289,3 +300,25 @@ def test_a_sweep_and_the_replys_own_end_cannot_overwrite_each_other(owner, conve
     assert services.end_replies(rows, status=Status.INTERRUPTED, content="") == 0
     reply.refresh_from_db()
     assert (reply.status, reply.content) == (Status.COMPLETE, "All of it")
+
+
+async def test_an_announcement_the_layer_fails_costs_neither_the_socket_nor_the_reply(
+    owner, conversation, model_server, settings
+):
+    """Under load the layer's publish of a reply's start timed out, the error rose out of the
+    socket's message handler and daphne closed the socket (1011): the sender lost its
+    connection while its reply was being written. Now the sender's socket tells its own
+    client, and the reply streams on."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "tests.conversations.test_reply_endings.AnnouncementsFail"}
+    }
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.until("ready")
+        await socket.say("Hello")
+        created = [(await socket.until("message.created"))["message"]["role"] for _ in range(2)]
+        ended = await socket.until("reply.ended")
+        await socket.send({"type": "subscribe", "after_id": None})
+        await socket.until("sync")
+    assert created == [Role.USER, Role.ASSISTANT]
+    assert ended["message"]["status"] == Status.COMPLETE
+    assert socket.streamed_text(ended["message"]["id"]) == ended["message"]["content"] != ""
