@@ -147,8 +147,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = replies.group_name(self.conversation.pk)
         self.views: dict[int, ReplyView] = {}
-        # Insertion-ordered: the oldest is forgotten past ENDED_REMEMBERED.
-        self.ended: dict[int, None] = {}
+        # The replies whose end went out, and the `seq` they ended with. Insertion-ordered:
+        # the oldest is forgotten past ENDED_REMEMBERED.
+        self.ended: dict[int, int] = {}
         self.watchdog: asyncio.Task[None] | None = None
         self.allowance = float(FRAME_BURST)
         self.allowance_at = time.monotonic()
@@ -250,7 +251,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 )
         elif kind == "message.edit":
             prepared = await replies.start(
-                services.edit_last_message,
+                services.edit_message,
                 message_id=frame["message_id"],
                 content=frame["content"],
                 client_id=frame["client_id"],
@@ -268,9 +269,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.stop_reply(frame.get("reply_id"))
         elif kind == "subscribe":
             await self.subscribe(frame.get("after_id"), frame.get("ack"))
+        elif kind == "version.select":
+            await self.select_version(frame["message_id"], frame["version"])
         if prepared is not None and prepared.is_new and not prepared.announced:
             # The layer did not carry the news: this socket's client hears it all the same.
             await self.chat_events({"frames": replies.announcement(prepared)})
+
+    async def select_version(self, message_id: int, version: int) -> None:
+        """Choose a version at a fork; every socket of the conversation is told the new path."""
+        change = await in_database(services.select_version)(
+            user=self.scope["user"],
+            conversation_id=self.conversation.pk,
+            message_id=message_id,
+            version=version,
+            limit=SYNC_MAX_MESSAGES,
+        )
+        await replies.send_to_group(self.conversation.pk, version_frame(change))
 
     async def stop_reply(self, reply_id: int | None) -> None:
         reply = await self.streaming_reply(reply_id)
@@ -308,12 +322,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """The newest SYNC_MAX_MESSAGES messages after `after_id`, oldest first, and the
         newest one left out (None when none was)."""
         services.sweep_orphaned_replies(self.conversation.pk)
-        queryset = self.conversation.messages.all()
-        if after_id is not None:
-            queryset = queryset.filter(id__gt=after_id)
-        newest = list(queryset.order_by("-id")[: SYNC_MAX_MESSAGES + 1])
-        from_id = newest[SYNC_MAX_MESSAGES].pk if len(newest) > SYNC_MAX_MESSAGES else None
-        return newest[:SYNC_MAX_MESSAGES][::-1], from_id
+        tree = Message.objects.tree(self.conversation.pk)
+        # Of the active path: along a path the ids grow.
+        path = [pk for pk in tree.path() if after_id is None or pk > after_id]
+        from_id = path[-SYNC_MAX_MESSAGES - 1] if len(path) > SYNC_MAX_MESSAGES else None
+        messages = list(Message.objects.filter(pk__in=path[-SYNC_MAX_MESSAGES:]).order_by("id"))
+        tree.number(messages)
+        return messages, from_id
 
     async def streaming_reply(self, reply_id: int | None = None) -> Message | None:
         return await in_database(services.streaming_reply)(self.conversation.pk, reply_id)
@@ -359,10 +374,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.watchdog = asyncio.create_task(self.watch_replies())
         return view
 
-    def live_view(self, reply_id: int) -> ReplyView | None:
-        """The view of a reply whose end has not gone out. After it, nothing of the reply is
-        forwarded: a delta overtaken by the end, or a snapshot answered late, is in the end."""
-        return None if reply_id in self.ended else self.view(reply_id)
+    def live_view(self, reply_id: int, seq: int) -> ReplyView | None:
+        """The view of a reply whose end has not gone out. After it, nothing of the reply up
+        to its end's `seq` is forwarded: a delta overtaken by the end, or a snapshot answered
+        late, is in the end. A later one belongs to the reply going on (Continue): it waits
+        for the reply's `message.updated`."""
+        ended = self.ended.get(reply_id)
+        if ended is not None:
+            if seq <= ended:
+                return None
+            del self.ended[reply_id]
+        return self.view(reply_id)
 
     async def watch_replies(self) -> None:
         """Notice a reply whose process died: its lease runs out while no delta arrives."""
@@ -393,7 +415,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     def sweep_reply(self, reply_id: int) -> tuple[int, Message | None]:
         swept = services.sweep_orphaned_replies(self.conversation.pk)
-        return swept, self.conversation.messages.filter(pk=reply_id).first()
+        reply = self.conversation.messages.filter(pk=reply_id).first()
+        if reply is not None:
+            Message.objects.tree(self.conversation.pk).number([reply])
+        return swept, reply
 
     # Events from the conversation's group and from reply runners.
 
@@ -412,16 +437,28 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if kind == "reply.state":  # the text so far, after the layer lost some deltas
             await self.apply_state(frame)
             return
-        if kind == "message.created" and frame["message"]["status"] == Status.STREAMING:
-            view = self.view(frame["message"]["id"])
+        if kind in ("message.created", "message.updated") and (
+            frame["message"]["status"] == Status.STREAMING
+        ):
+            # A reply starts, or goes on (Continue): its deltas from the message's `seq` on.
+            message = frame["message"]
+            self.ended.pop(message["id"], None)
+            view = self.view(message["id"])
             if view.seq is None:
                 await self.send_json(frame)
-                await self.send_all(view.begin())
+                await self.send_all(view.begin(message["seq"]))
                 return
         if kind == "reply.ended":
             await self.end_reply(frame)
             return
         await self.send_json(frame)
+        if kind == "version.selected":
+            # A reply still streaming on the new path: its text so far, then its deltas.
+            for message in frame["messages"]:
+                if message["status"] == Status.STREAMING:
+                    streaming = await self.streaming_reply(message["id"])
+                    if streaming is not None:
+                        await self.catch_up(streaming)
 
     async def end_reply(self, frame: dict[str, Any]) -> None:
         """Forward a reply's end, after its full text if some deltas have not arrived yet.
@@ -431,7 +468,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """
         message = frame["message"]
         view = self.views.pop(message["id"], None)
-        self.ended[message["id"]] = None
+        self.ended[message["id"]] = message["seq"]
         if len(self.ended) > ENDED_REMEMBERED:
             del self.ended[next(iter(self.ended))]
         if view is None or view.seq is None or view.seq < message["seq"]:
@@ -450,18 +487,35 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.apply_state(event["frame"])
 
     async def apply_state(self, frame: dict[str, Any]) -> None:
-        view = self.live_view(frame["reply_id"])
+        view = self.live_view(frame["reply_id"], frame["seq"])
         if view is not None:
             await self.send_all(view.state(frame))
 
     async def apply_delta(self, frame: dict[str, Any]) -> None:
-        view = self.live_view(frame["reply_id"])
+        view = self.live_view(frame["reply_id"], frame["seq"])
         if view is not None:
             await self.send_all(view.delta(frame))
 
     async def send_all(self, frames: list[dict[str, Any]]) -> None:
         for frame in frames:
             await self.send_json(frame)
+
+
+def version_frame(change: services.PathChange) -> dict[str, Any]:
+    """`version.selected` for a path change, within one sync page: the oldest messages that
+    do not fit are left out (`from_id`), and a page shows the path again from the server."""
+    payloads = [message_payload(m) for m in change.messages]
+    sizes = [len(json.dumps(p, ensure_ascii=False).encode()) for p in payloads]
+    from_id = change.from_id
+    while payloads and sum(sizes) > SYNC_PAGE_BYTES:
+        from_id = payloads.pop(0)["id"]
+        sizes.pop(0)
+    return {
+        "type": "version.selected",
+        "after_id": change.after_id,
+        "messages": payloads,
+        "from_id": from_id,
+    }
 
 
 def sync_pages(payloads: list[Any]) -> list[list[Any]]:

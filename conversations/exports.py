@@ -35,6 +35,7 @@ from . import confidence
 from .models import Conversation, Message, Persona, Role, Status
 from .protocol import iso_time
 from .rendering import json_check, pretty_json
+from .tree import Tree
 
 FORMAT = "chatsite.conversations"
 VERSION = 1
@@ -79,6 +80,13 @@ def message_document(message: Message) -> dict[str, Any]:
 
 
 def conversation_document(conversation: Conversation, messages: Iterable[Message]) -> dict:
+    """The whole tree: every version of every message, oldest first, each naming its parent
+    by its place in the list (`parent`, from 0; null for a first message) and when it was last
+    chosen (`selected_at`), so an import shows the same path."""
+    kept = sorted(
+        (m for m in messages if m.role in (Role.USER, Role.ASSISTANT)), key=lambda m: m.pk
+    )
+    places = {m.pk: place for place, m in enumerate(kept)}
     return {
         "title": conversation.title,
         "persona": conversation.persona.name if conversation.persona else None,
@@ -87,9 +95,21 @@ def conversation_document(conversation: Conversation, messages: Iterable[Message
         "updated_at": iso_time(conversation.updated_at),
         "settings": conversation.settings_dict(),
         "messages": [
-            message_document(m) for m in messages if m.role in (Role.USER, Role.ASSISTANT)
+            {
+                **message_document(m),
+                "parent": places.get(m.parent_id),
+                "selected_at": iso_time(m.selected_at),
+            }
+            for m in kept
         ],
     }
+
+
+def active_path(messages: Iterable[Message]) -> list[Message]:
+    """Of a conversation's messages (all of them, loaded), those of the path it shows."""
+    messages = list(messages)
+    by_id = {m.pk: m for m in messages}
+    return [by_id[pk] for pk in Tree.of(messages).path()]
 
 
 def export_document(conversations: Iterable[Conversation]) -> dict[str, Any]:
@@ -460,7 +480,12 @@ MESSAGE_FIELDS = {
     "usage",
     "parameters",
     "logprobs",
+    # The tree (absent from exports made before it: each message then follows the one before).
+    "parent",
+    "selected_at",
 }
+# A message of a file with no `parent` key at all.
+_NO_PARENT_GIVEN = object()
 
 
 # Looked up once: a file holds thousands of messages, and Django's choices build a new list at
@@ -521,7 +546,28 @@ def _message(value: Any, where: str, index: int) -> dict[str, Any]:
         ),
         "parameters": parameters,
         "logprobs": _logprobs(data.get("logprobs"), f"{where}.logprobs"),
+        "selected_at": _moment(data.get("selected_at"), f"{where}.selected_at")
+        or created_at
+        or timezone.now(),
+        "parent_index": data.get("parent", _NO_PARENT_GIVEN),
     }
+
+
+def _link(messages: list[dict[str, Any]], where: str) -> None:
+    """Each message's parent as its place in the list (`parent_index`). A file from before
+    the tree names none: its messages are one path, each following the one before."""
+    given = any(m["parent_index"] is not _NO_PARENT_GIVEN for m in messages)
+    for index, message in enumerate(messages):
+        parent = message["parent_index"]
+        if not given:
+            message["parent_index"] = index - 1 if index else None
+        elif parent is _NO_PARENT_GIVEN or parent is None:
+            message["parent_index"] = None
+        elif not isinstance(parent, int) or isinstance(parent, bool) or not 0 <= parent < index:
+            raise _refuse(
+                f"{where}[{index}].parent",
+                _("must be the place of an earlier message in this list (from 0), or null."),
+            )
 
 
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
@@ -594,13 +640,15 @@ def _conversation(
     pinned = data.get("pinned", False)
     if not isinstance(pinned, bool):
         raise _refuse(f"{where}.pinned", _("must be true or false."))
+    parsed = [_message(m, f"{where}.messages[{i}]", i) for i, m in enumerate(messages)]
+    _link(parsed, f"{where}.messages")
     return ImportedConversation(
         title=_string(data.get("title", ""), f"{where}.title", limit=200),
         persona=persona,
         pinned=pinned,
         created_at=_moment(data.get("created_at"), f"{where}.created_at"),
         settings=_settings(data.get("settings") or {}, f"{where}.settings", persona or default),
-        messages=[_message(m, f"{where}.messages[{i}]", i) for i, m in enumerate(messages)],
+        messages=parsed,
     )
 
 

@@ -68,9 +68,10 @@ def import_conversations(
         for item in conversations:
             conversation = _run(_start, user, item)
             created.append(conversation)
+            stored_ids: list[int] = []  # the new id of each message of the file, in order
             for piece in _pieces(item.messages):
                 started = time.monotonic()
-                _run(_store_messages, conversation, piece)
+                _run(_store_messages, conversation, piece, stored_ids)
                 time.sleep((time.monotonic() - started) * PAUSE_PER_PIECE)
         _run(_reveal, created)
     except BaseException:
@@ -137,11 +138,26 @@ def _start(user: Any, item: ImportedConversation) -> Conversation:
     return conversation
 
 
-def _store_messages(conversation: Conversation, messages: list[dict[str, Any]]) -> None:
+def _store_messages(
+    conversation: Conversation, messages: list[dict[str, Any]], stored_ids: list[int]
+) -> None:
+    """A piece of the file's messages, then their parents (`parent_index`: an earlier
+    message of the file, stored before or in this piece): two statements."""
+    rows, parents = [], []
+    for fields in messages:
+        fields = dict(fields)
+        parents.append(fields.pop("parent_index"))
+        rows.append(Message(conversation=conversation, imported=True, **fields))
     with transaction.atomic():
-        Message.objects.bulk_create(
-            Message(conversation=conversation, imported=True, **fields) for fields in messages
-        )
+        Message.objects.bulk_create(rows)
+        stored_ids.extend(row.pk for row in rows)
+        linked = []
+        for row, parent in zip(rows, parents, strict=True):
+            if parent is not None:
+                row.parent_id = stored_ids[parent]
+                linked.append(row)
+        if linked:
+            Message.objects.bulk_update(linked, ["parent"])
 
 
 def _reveal(conversations: list[Conversation]) -> None:

@@ -15,6 +15,8 @@ from django.utils.formats import number_format
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from .tree import Node, Tree
+
 TEMPERATURE_HELP = _(
     "How random the answer is, from 0 to 2. Low values (around 0.3) give consistent, factual "
     "answers; around 1 is natural conversation; 1.5 and above is creative up to incoherent."
@@ -372,6 +374,28 @@ class MessageQuerySet(models.QuerySet["Message"]):
             Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
         )
 
+    def trees(self, conversation_ids: Any) -> dict[Any, Tree]:
+        """The skeleton of each conversation's messages (`conversations.tree`): one query of
+        four small columns, whatever the number of messages or forks."""
+        rows = self.filter(conversation_id__in=list(conversation_ids)).values_list(
+            "conversation_id", "id", "parent_id", "selected_at", "role"
+        )
+        nodes: dict[Any, list[Node]] = {}
+        for conversation_id, *node in rows:
+            nodes.setdefault(conversation_id, []).append(Node(*node))
+        return {conversation_id: Tree(found) for conversation_id, found in nodes.items()}
+
+    def tree(self, conversation_id: Any) -> Tree:
+        return self.trees([conversation_id]).get(conversation_id) or Tree()
+
+    def create(self, **kwargs: Any) -> Message:
+        """A message; given no parent, it follows the end of its conversation's active path."""
+        if "parent" not in kwargs and "parent_id" not in kwargs:
+            conversation = kwargs.get("conversation")
+            conversation_id = conversation.pk if conversation else kwargs["conversation_id"]
+            kwargs["parent_id"] = self.tree(conversation_id).end()
+        return super().create(**kwargs)
+
 
 class Message(models.Model):
     conversation = models.ForeignKey(
@@ -380,6 +404,20 @@ class Message(models.Model):
         related_name="messages",
         verbose_name=_("conversation"),
     )
+    # The message this one follows (`conversations.tree`); none for a conversation's first
+    # messages. Messages are deleted only with their conversation, all at once, so nothing is
+    # left pointing at a deleted parent; DO_NOTHING keeps that delete a single statement.
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
+    )
+    # When this version was last chosen at its fork: the active path takes, at each fork, the
+    # one chosen last. A new message counts as chosen.
+    selected_at = models.DateTimeField(_("chosen"), default=timezone.now)
     role = models.CharField(_("role"), max_length=10, choices=Role)
     content = models.TextField(_("content"), blank=True)
     # An id the browser made, so a frame sent twice stores one message.

@@ -20,6 +20,7 @@ CLIENT_TYPES = (
     "reply.regenerate",
     "reply.continue",
     "subscribe",
+    "version.select",
 )
 
 
@@ -49,6 +50,11 @@ class MessagePayload(TypedDict):
     # HTTP (`logprobs_url`).
     has_logprobs: bool
     seq: int
+    # The message it follows (null for a first message), and its place among its siblings
+    # (the versions at its fork, from 1) and their number (`conversations.tree`).
+    parent_id: int | None
+    version: int
+    versions: int
 
 
 class ReadyFrame(TypedDict):
@@ -78,9 +84,15 @@ class StateFrame(TypedDict):
     status: str
 
 
-class DeletedFrame(TypedDict):
-    type: Literal["messages.deleted"]
-    message_ids: list[int]
+class VersionFrame(TypedDict):
+    """A version was chosen: the active path after `after_id` (the message the fork follows,
+    null at the first messages), oldest first; `from_id` is the newest of it left out (too
+    many or too large for one frame), null when none was."""
+
+    type: Literal["version.selected"]
+    after_id: int | None
+    messages: list[MessagePayload]
+    from_id: int | None
 
 
 class ConversationFrame(TypedDict):
@@ -143,6 +155,10 @@ def message_payload(message: Message) -> MessagePayload:
         "context_from_id": message.context_from_id,
         "has_logprobs": bool(message.logprobs),
         "seq": message.seq,
+        "parent_id": message.parent_id,
+        # Set from the conversation's tree by whoever loaded the message (`Tree.number`).
+        "version": getattr(message, "version", 1),
+        "versions": getattr(message, "versions", 1),
     }
 
 
@@ -186,8 +202,10 @@ def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
         _require_client_id(frame)
     if kind in ("message.send", "message.edit"):
         _require(frame, "content", str, client_id)
-    if kind == "message.edit":
+    if kind in ("message.edit", "version.select"):
         _require(frame, "message_id", int, client_id)
+    if kind == "version.select":
+        _require(frame, "version", int, client_id)
     if kind == "reply.stop" and "reply_id" in frame:
         _require(frame, "reply_id", int, client_id)
     if kind == "subscribe" and frame.get("after_id") is not None:
@@ -252,10 +270,11 @@ class ReplyOrder:
         self.seq = seq  # None until there is a base to apply deltas to
         self.pending: dict[int, dict[str, Any]] = {}
 
-    def begin(self) -> list[dict[str, Any]]:
-        """The reply starts empty here (its `message.created`): deltas from 1 apply."""
+    def begin(self, seq: int = 0) -> list[dict[str, Any]]:
+        """The reply starts here (its `message.created`, or its `message.updated` when it goes
+        on) with `seq` deltas in its text: the deltas after them apply."""
         if self.seq is None:
-            self.seq = 0
+            self.seq = seq
         return self._ready()
 
     def state(self, frame: dict[str, Any]) -> list[dict[str, Any]]:

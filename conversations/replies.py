@@ -222,6 +222,26 @@ class ReplyRunner:
         self.published_logprobs = 0
         self.published_text = ""
         self.saved_seq = 0
+        # A continued reply (Continue) goes on from its text so far: its deltas follow its
+        # saved ones, its usage adds to what it used before, and the tabs are told it streams
+        # again before its first new delta (`restart`).
+        self.restart: dict[str, Any] | None = None
+        self.usage_before: dict[str, Any] = {}
+        if getattr(prepared, "continued", False):
+            reply = self.reply
+            self.parts = [reply.content]
+            self.published = 1
+            self.published_text = reply.content
+            self.seq = self.saved_seq = reply.seq
+            self.logprobs = list(reply.logprobs or [])
+            self.published_logprobs = len(self.logprobs)
+            self.restart = {"type": "message.updated", "message": message_payload(reply)}
+            self.usage_before = {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "usage_estimated": reply.usage_estimated,
+            }
+        self.text_before = len(self.published_text)
         self.lease_renewed_at = time.monotonic()
         self._wake = asyncio.Event()
         self._closing = False
@@ -312,6 +332,10 @@ class ReplyRunner:
             _running.pop(self.reply.pk, None)
             return
         _running.pop(self.reply.pk, None)
+        # Its place among its versions is as it started: nothing adds a version to a
+        # conversation while one of its replies streams (`reply_in_progress`).
+        reply.version = getattr(self.reply, "version", 1)
+        reply.versions = getattr(self.reply, "versions", 1)
         await self._announce_end(reply)
         if (
             self.first_message is not None
@@ -357,6 +381,13 @@ class ReplyRunner:
         delta, which keeps channel-layer messages and socket frames per second bounded. A
         failing channel layer costs the tabs their live view for a while, never the reply.
         """
+        if self.restart is not None:
+            # Before any new delta and before the end, from this same task: in order.
+            try:
+                await send_to_group(self.conversation.pk, self.restart)
+            except Exception as exc:
+                logger.warning("announcing reply %s going on failed (%r)", self.reply.pk, exc)
+                self.publish_failed = True
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -458,18 +489,34 @@ class ReplyRunner:
         with the same counter, and the figure is marked estimated. A reply the model never
         answered (refused, unreachable, stopped before it began) used nothing to count.
         """
+        return self._add_usage_before(self._usage_of_call(outcome))
+
+    def _usage_of_call(self, outcome: Outcome) -> dict[str, Any]:
         reported = outcome.usage
         prompt = reported.prompt_tokens if reported else None
         completion = reported.completion_tokens if reported else None
-        answered = bool(self.text) or outcome.status in ANSWERED
+        new_text = self.text[self.text_before :]
+        answered = bool(new_text) or outcome.status in ANSWERED
         if (prompt is not None and completion is not None) or not answered or not self.request:
             return {"prompt_tokens": prompt, "completion_tokens": completion}
         model = self.request.get("model", "")
         if prompt is None:
             prompt = context.prompt_tokens(self.request.get("messages") or [], model)
         if completion is None:
-            completion = context.count_tokens(self.text, model)
+            completion = context.count_tokens(new_text, model)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "usage_estimated": True}
+
+    def _add_usage_before(self, usage: dict[str, Any]) -> dict[str, Any]:
+        """A continued reply's tokens: those of its earlier calls and of this one."""
+        if not self.usage_before:
+            return usage
+        total = dict(usage)
+        for key in ("prompt_tokens", "completion_tokens"):
+            before, now = self.usage_before[key], usage[key]
+            total[key] = now if before is None else before + (now or 0)
+        if self.usage_before["usage_estimated"]:
+            total["usage_estimated"] = True
+        return total
 
     def end(self, outcome: Outcome) -> services.End:
         """What to save of the reply's end (in a database thread: the usage may be counted)."""
@@ -705,12 +752,11 @@ def _launch(prepared: services.PreparedReply, language: str | None) -> asyncio.T
 
 
 def announcement(prepared: services.PreparedReply) -> list[dict[str, Any]]:
-    """The frames that tell a conversation's tabs what a reply's start changed."""
-    frames: list[dict[str, Any]] = []
-    if prepared.deleted_ids:
-        frames.append({"type": "messages.deleted", "message_ids": prepared.deleted_ids})
-    frames += [{"type": "message.updated", "message": message_payload(m)} for m in prepared.updated]
-    frames += [{"type": "message.created", "message": message_payload(m)} for m in prepared.created]
+    """The frames that tell a conversation's tabs what a reply's start changed. A continued
+    reply announces itself, from its runner (`ReplyRunner.restart`)."""
+    frames: list[dict[str, Any]] = [
+        {"type": "message.created", "message": message_payload(m)} for m in prepared.created
+    ]
     if prepared.titled:
         frames.append(
             {
@@ -728,8 +774,11 @@ async def _announce(prepared: services.PreparedReply) -> None:
     the reply nor the message that started it: `prepared.announced` says so, and the socket
     that asked tells its own client.
     """
+    frames = announcement(prepared)
+    if not frames:
+        return
     try:
-        await send_to_group(prepared.conversation.pk, *announcement(prepared))
+        await send_to_group(prepared.conversation.pk, *frames)
     except Exception as exc:
         prepared.announced = False
         logger.warning("announcing reply %s failed (%r); it goes on", prepared.reply.pk, exc)

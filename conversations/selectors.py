@@ -23,7 +23,15 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 
 from .models import Conversation, Message, Role
 
@@ -50,27 +58,44 @@ def _prefix_query(words: list[str]) -> SearchQuery:
     )
 
 
-def _matching(query: str, user: Any) -> Q:
-    """Which of the user's conversations match `query`, as a filter for one query."""
-    words = search_words(query)
+def _matching_messages(query: str, user: Any) -> QuerySet[Message]:
+    """The user's messages that match `query`, in any version (`conversations.tree`)."""
     messages = Message.objects.filter(conversation__user=user)
     if connection.vendor == "postgresql":
-        by_title, by_text = Q(title__icontains=query), Q(content__icontains=query)
+        words = search_words(query)
+        by_text = Q(content__icontains=query)
+        if words:
+            by_text |= Q(search=_prefix_query(words))
+        texts = messages.annotate(search=SearchVector("content", config="simple"))
+        return texts.filter(by_text)
+    for term in query.split()[:SEARCH_MAX_WORDS]:
+        messages = messages.filter(content__icontains=term)
+    return messages
+
+
+def _matching(query: str, user: Any) -> Q:
+    """Which of the user's conversations match `query`, as a filter for one query."""
+    texts = Q(pk__in=_matching_messages(query, user).values("conversation_id"))
+    if connection.vendor == "postgresql":
+        words = search_words(query)
+        by_title = Q(title__icontains=query)
         if words:
             by_title |= Q(search=_prefix_query(words))
-            by_text |= Q(search=_prefix_query(words))
         titles = Conversation.objects.filter(user=user).annotate(
             search=SearchVector("title", config="simple")
         )
-        texts = messages.annotate(search=SearchVector("content", config="simple"))
-        return Q(pk__in=titles.filter(by_title).values("pk")) | Q(
-            pk__in=texts.filter(by_text).values("conversation_id")
-        )
+        return Q(pk__in=titles.filter(by_title).values("pk")) | texts
     by_title = Q()
     for term in query.split()[:SEARCH_MAX_WORDS]:
         by_title &= Q(title__icontains=term)
-        messages = messages.filter(content__icontains=term)
-    return by_title | Q(pk__in=messages.values("conversation_id"))
+    return by_title | texts
+
+
+def _found_message(query: str, user: Any) -> Subquery:
+    """A conversation's newest message that matches `query`: its link opens the path that
+    holds it (`services.show_message`), whichever version it is."""
+    found = _matching_messages(query, user).filter(conversation_id=OuterRef("pk"))
+    return Subquery(found.order_by("-id").values("id")[:1])
 
 
 def _blank() -> Q:
@@ -113,7 +138,9 @@ def sidebar_conversations(
         shown |= Q(pk=current_id)
     conversations = conversations.filter(shown)
     if query:
-        conversations = conversations.filter(_matching(query, user))
+        conversations = conversations.filter(_matching(query, user)).annotate(
+            found_id=_found_message(query, user)
+        )
     return list(conversations.order_by("-pinned", "-updated_at")[:SIDEBAR_LIMIT])
 
 
@@ -123,33 +150,37 @@ def mark_context(page: list[Message], context_from_id: int | None) -> None:
         message.excluded = bool(context_from_id) and message.pk < context_from_id
 
 
-def latest_context_from_id(conversation: Conversation, page: list[Message]) -> int | None:
-    replies = [m for m in page if m.role == Role.ASSISTANT]
-    if replies:
-        return replies[-1].context_from_id
-    if not page:
-        return None
-    # No reply among the newest page (rare): ask for the latest one directly.
-    return (
-        conversation.messages.filter(role=Role.ASSISTANT)
-        .order_by("-id")
-        .values_list("context_from_id", flat=True)
-        .first()
-    )
-
-
 def message_page(
     conversation: Conversation, *, before: int | None = None, context_from_id: Any = False
 ) -> tuple[list[Message], bool]:
-    """Up to PAGE_SIZE messages before `before` (or the newest), oldest first, and whether
-    older ones exist."""
-    queryset = conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
-    if before is not None:
-        queryset = queryset.filter(pk__lt=before)
-    rows = list(queryset.order_by("-id")[: PAGE_SIZE + 1])
-    has_older = len(rows) > PAGE_SIZE
-    page = rows[:PAGE_SIZE][::-1]
+    """Up to PAGE_SIZE messages of the active path before `before` (or the newest), oldest
+    first, and whether older ones exist.
+
+    The same few queries whatever the number of messages or forks: the conversation's
+    skeleton (`conversations.tree`), the page's rows, and (rarely) the context of the newest
+    answer when none is on the page.
+    """
+    tree = Message.objects.tree(conversation.pk)
+    roles = tree.nodes
+    path = [
+        pk
+        for pk in tree.path()
+        if roles[pk].role in (Role.USER, Role.ASSISTANT) and (before is None or pk < before)
+    ]
+    has_older = len(path) > PAGE_SIZE
+    page = list(Message.objects.filter(pk__in=path[-PAGE_SIZE:]).order_by("id"))
+    tree.number(page)
     if context_from_id is False:
-        context_from_id = latest_context_from_id(conversation, page)
+        replies = [m for m in page if m.role == Role.ASSISTANT]
+        if replies:
+            context_from_id = replies[-1].context_from_id
+        else:
+            # No answer among the page (rare): the newest one of the path before it.
+            older = [pk for pk in path[:-PAGE_SIZE] if roles[pk].role == Role.ASSISTANT]
+            context_from_id = (
+                Message.objects.filter(pk=older[-1]).values_list("context_from_id", flat=True)[0]
+                if older
+                else None
+            )
     mark_context(page, context_from_id)
     return page, has_older

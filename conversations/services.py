@@ -27,6 +27,7 @@ from . import llm, selectors
 from .context import HistoryItem, select_context
 from .errors import ChatError
 from .models import Conversation, Message, ModelCall, Persona, Role, Status
+from .tree import Node, Tree
 
 logger = logging.getLogger(__name__)
 
@@ -197,8 +198,6 @@ class PreparedReply:
     reply: Message
     request: dict[str, Any]
     created: list[Message] = field(default_factory=list)
-    updated: list[Message] = field(default_factory=list)
-    deleted_ids: list[int] = field(default_factory=list)
     # False when a frame was resent: the messages exist and no reply is started again.
     is_new: bool = True
     # True when this reply's message gave the conversation its title.
@@ -206,6 +205,8 @@ class PreparedReply:
     # False when the channel layer failed to tell the conversation's tabs of the start: the
     # socket that asked tells its own client (`replies.announcement`).
     announced: bool = True
+    # True when the reply is an earlier one going on (Continue): its text so far stays.
+    continued: bool = False
 
 
 def _lock(user: Any, conversation_id: Any) -> Conversation:
@@ -398,26 +399,64 @@ def check_rate(state: ReplyState, client_id: str, calls: int = 1) -> None:
         )
 
 
-def _histories(conversation_ids: Iterable[Any]) -> dict[Any, list[HistoryItem]]:
-    """The messages a model may see, oldest first: no empty or still-streaming replies."""
+@dataclass(frozen=True)
+class Stored:
+    role: str
+    content: str
+    status: str
+
+
+@dataclass
+class Branches:
+    """A conversation's tree with the text of its messages: what a reply's context is made of."""
+
+    tree: Tree = field(default_factory=Tree)
+    stored: dict[int, Stored] = field(default_factory=dict)
+
+    def history(self, path: list[int]) -> list[HistoryItem]:
+        """The messages of `path` a model may see: no empty or still-streaming replies."""
+        items = []
+        for message_id in path:
+            stored = self.stored[message_id]
+            if (
+                stored.role in (Role.USER, Role.ASSISTANT)
+                and stored.status != Status.STREAMING
+                and stored.content
+            ):
+                items.append(HistoryItem(message_id, stored.role, stored.content))
+        return items
+
+    def history_to(self, message_id: int | None) -> list[HistoryItem]:
+        """The history of the path that ends with `message_id` (none: an empty one)."""
+        return self.history(self.tree.path_to(message_id)) if message_id is not None else []
+
+    def versions_under(self, parent_id: int | None) -> int:
+        """How many versions a new message under `parent_id` makes at its fork."""
+        return len(self.tree.children.get(parent_id, [])) + 1
+
+
+def _branches(conversation_ids: Iterable[Any]) -> dict[Any, Branches]:
+    """Each conversation's tree and texts, in one query whatever the messages or forks."""
     ids = set(conversation_ids)
+    branches: dict[Any, Branches] = {pk: Branches() for pk in ids}
     if not ids:
-        return {}
-    rows = (
-        Message.objects.filter(conversation_id__in=ids, role__in=[Role.USER, Role.ASSISTANT])
-        .exclude(status=Status.STREAMING)
-        .exclude(content="")
-        .order_by("id")
-        .values_list("conversation_id", "id", "role", "content")
+        return branches
+    rows = Message.objects.filter(conversation_id__in=ids).values_list(
+        "conversation_id", "id", "parent_id", "selected_at", "role", "content", "status"
     )
-    histories: dict[Any, list[HistoryItem]] = {}
-    for conversation_id, *item in rows:
-        histories.setdefault(conversation_id, []).append(HistoryItem(*item))
-    return histories
+    nodes: dict[Any, list[Node]] = {}
+    for conversation_id, pk, parent_id, selected_at, role, content, status in rows:
+        nodes.setdefault(conversation_id, []).append(Node(pk, parent_id, selected_at, role))
+        branches[conversation_id].stored[pk] = Stored(role, content, status)
+    for conversation_id, found in nodes.items():
+        branches[conversation_id].tree = Tree(found)
+    return branches
 
 
 def history_of(conversation: Conversation) -> list[HistoryItem]:
-    return _histories([conversation.pk]).get(conversation.pk, [])
+    """The active path as a model sees it."""
+    branches = _branches([conversation.pk])[conversation.pk]
+    return branches.history(branches.tree.path())
 
 
 def _new_reply(
@@ -426,11 +465,14 @@ def _new_reply(
     *,
     now: Any,
     runner_channel: str,
+    parent: Message | int | None,
+    versions: int = 1,
     client_id: str = "",
     extra_messages: list[dict[str, str]] | None = None,
     extra_parameters: dict[str, Any] | None = None,
 ) -> tuple[Message, dict[str, Any]]:
-    """The reply's row, not saved yet, and the request that will produce it."""
+    """The reply's row, not saved yet, and the request that will produce it. `history` is the
+    path the reply follows, up to its `parent`; `versions` its number of versions there."""
     parameters = {
         **conversation.settings_dict(),
         "model": conversation.effective_model,
@@ -451,19 +493,34 @@ def _new_reply(
         lease_expires_at=now + timedelta(seconds=settings.CHAT_LEASE_SECONDS),
         runner_channel=runner_channel,
         created_at=now,
+        selected_at=now,
     )
+    if isinstance(parent, Message):
+        reply.parent = parent
+    else:
+        reply.parent_id = parent
+    reply.version = reply.versions = versions
     return reply, request
 
 
 def _create_reply(
-    conversation: Conversation, *, runner_channel: str, client_id: str = "", **extra: Any
+    conversation: Conversation,
+    history: list[HistoryItem],
+    *,
+    runner_channel: str,
+    parent: Message | int | None,
+    versions: int = 1,
+    client_id: str = "",
+    **extra: Any,
 ) -> tuple[Message, dict[str, Any]]:
     now = timezone.now()
     reply, request = _new_reply(
         conversation,
-        history_of(conversation),
+        history,
         now=now,
         runner_channel=runner_channel,
+        parent=parent,
+        versions=versions,
         client_id=client_id,
         **extra,
     )
@@ -476,6 +533,7 @@ def _create_reply(
 def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
     """A frame resent with a known client id: hand back what it created the first time."""
     created = list(conversation.messages.filter(id__gte=first_id)[:2])
+    Message.objects.tree(conversation.pk).number(created)
     reply = next((m for m in created if m.role == Role.ASSISTANT), created[0])
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
 
@@ -621,20 +679,32 @@ def _store_posts(
     posts: Sequence[Post], texts: dict[int, str], accepted: dict[int, Conversation]
 ) -> dict[int, PreparedReply]:
     now = timezone.now()
-    messages = {
-        index: Message(
+    # Each message follows the end of its conversation's active path.
+    branches = _branches(conversation.pk for conversation in accepted.values())
+    messages: dict[int, Message] = {}
+    for index, conversation in accepted.items():
+        tree = branches[conversation.pk].tree
+        message = messages[index] = Message(
             conversation=conversation,
             role=Role.USER,
             content=texts[index],
             client_id=posts[index].client_id,
+            parent_id=tree.end(),
             created_at=now,
+            selected_at=now,
         )
-        for index, conversation in accepted.items()
-    }
+        message.version = message.versions = branches[conversation.pk].versions_under(
+            message.parent_id
+        )
     Message.objects.bulk_create(messages.values())
-    histories = _histories(conversation.pk for conversation in accepted.values())
     prepared: dict[int, PreparedReply] = {}
     for index, conversation in accepted.items():
+        own = branches[conversation.pk]
+        message = messages[index]
+        history = [
+            *own.history(own.tree.path()),
+            HistoryItem(message.pk, Role.USER, message.content),
+        ]
         # The first message names the conversation.
         titled = not conversation.title
         if titled:
@@ -642,9 +712,10 @@ def _store_posts(
         conversation.updated_at = now
         reply, request = _new_reply(
             conversation,
-            histories.get(conversation.pk, []),
+            history,
             now=now,
             runner_channel=posts[index].runner_channel,
+            parent=message,
         )
         prepared[index] = PreparedReply(
             conversation, reply, request, [messages[index], reply], titled=titled
@@ -701,21 +772,27 @@ def save_progress(saves: Sequence[Progress], lease_expires_at: Any) -> None:
 def regenerate(
     *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:
-    """Replace the last reply with a new one for the same question."""
+    """A new answer to the question of the active path's last answer, beside it: the earlier
+    answers stay, as versions."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         _check_reply_limits(state, client_id)
-        last = conversation.messages.order_by("-id").first()
-        if last is None or last.role != Role.ASSISTANT:
+        branches = _branches([conversation.pk])[conversation.pk]
+        last = branches.tree.end()
+        if last is None or branches.stored[last].role != Role.ASSISTANT:
             raise ChatError(
                 "nothing_to_regenerate", _("There is no answer to regenerate."), client_id
             )
-        deleted = [last.pk]
-        last.delete()
+        question = branches.tree.parent_of(last)
         reply, request = _create_reply(
-            conversation, runner_channel=runner_channel, client_id=client_id
+            conversation,
+            branches.history_to(question),
+            runner_channel=runner_channel,
+            parent=question,
+            versions=branches.versions_under(question),
+            client_id=client_id,
         )
-        return PreparedReply(conversation, reply, request, created=[reply], deleted_ids=deleted)
+        return PreparedReply(conversation, reply, request, created=[reply])
 
     return _reply_transaction(user, conversation_id, client_id, make)
 
@@ -726,26 +803,44 @@ CONTINUE_PROMPT = "Continue exactly where your previous answer stopped, without 
 def continue_reply(
     *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:
-    """Ask for the rest of a reply cut off by the token limit, as a new reply."""
+    """Ask for the rest of the active path's last answer, cut off by the token limit: the same
+    answer goes on streaming, its text so far kept (also when the continuation fails)."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         _check_reply_limits(state, client_id)
-        last = conversation.messages.order_by("-id").first()
-        if last is None or last.status != Status.TRUNCATED:
+        branches = _branches([conversation.pk])[conversation.pk]
+        last = branches.tree.end()
+        if last is None or branches.stored[last].status != Status.TRUNCATED:
             raise ChatError("nothing_to_continue", _("The last answer was not cut off."), client_id)
-        reply, request = _create_reply(
-            conversation,
-            runner_channel=runner_channel,
-            client_id=client_id,
-            extra_messages=[{"role": "user", "content": CONTINUE_PROMPT}],
-            extra_parameters={"continuation_of": last.pk},
+        parameters = {**conversation.settings_dict(), "model": conversation.effective_model}
+        context = select_context(
+            system_prompt=conversation.system_prompt,
+            history=branches.history(branches.tree.path()),
+            model=parameters["model"],
         )
-        return PreparedReply(conversation, reply, request, created=[reply])
+        request = llm.build_request(
+            parameters, [*context.messages, {"role": "user", "content": CONTINUE_PROMPT}]
+        )
+        now = timezone.now()
+        # Guarded on the status it expects, as every move of a reply's status is.
+        Message.objects.filter(pk=last, status=Status.TRUNCATED).update(
+            status=Status.STREAMING,
+            finish_reason="",
+            error="",
+            completed_at=None,
+            lease_expires_at=now + timedelta(seconds=settings.CHAT_LEASE_SECONDS),
+            runner_channel=runner_channel,
+        )
+        reply = Message.objects.get(pk=last)
+        branches.tree.number([reply])
+        ModelCall.objects.create(user_id=conversation.user_id, started_at=now)
+        _save_titles_and_times([conversation], now)
+        return PreparedReply(conversation, reply, request, continued=True)
 
     return _reply_transaction(user, conversation_id, client_id, make)
 
 
-def edit_last_message(
+def edit_message(
     *,
     user: Any,
     conversation_id: Any,
@@ -754,26 +849,157 @@ def edit_last_message(
     client_id: str,
     runner_channel: str = "",
 ) -> PreparedReply:
-    """Change the last user message, drop the answer to it and ask again."""
+    """Any user message, edited: the new text becomes a version beside it (a new branch from
+    there) and is answered; the old branch stays whole."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         text = _check_content(content, client_id)
         _check_reply_limits(state, client_id)
-        last_user = conversation.messages.filter(role=Role.USER).order_by("-id").first()
-        if last_user is None or last_user.pk != message_id:
-            raise ChatError("not_editable", _("Only your last message can be edited."), client_id)
-        later = list(conversation.messages.filter(id__gt=last_user.pk).values_list("id", flat=True))
-        conversation.messages.filter(id__in=later).delete()
-        last_user.content = text
-        last_user.save(update_fields=["content"])
+        branches = _branches([conversation.pk])[conversation.pk]
+        original = branches.stored.get(message_id)
+        if original is None or original.role != Role.USER:
+            raise ChatError("not_editable", _("This message cannot be edited."), client_id)
+        parent = branches.tree.parent_of(message_id)
+        now = timezone.now()
+        edited = Message(
+            conversation=conversation,
+            role=Role.USER,
+            content=text,
+            client_id=client_id,
+            parent_id=parent,
+            created_at=now,
+            selected_at=now,
+        )
+        edited.save(force_insert=True)
+        edited.version = edited.versions = branches.versions_under(parent)
+        history = [*branches.history_to(parent), HistoryItem(edited.pk, Role.USER, text)]
         reply, request = _create_reply(
-            conversation, runner_channel=runner_channel, client_id=client_id
+            conversation, history, runner_channel=runner_channel, parent=edited
         )
-        return PreparedReply(
-            conversation, reply, request, created=[reply], updated=[last_user], deleted_ids=later
-        )
+        return PreparedReply(conversation, reply, request, created=[edited, reply])
 
     return _reply_transaction(user, conversation_id, client_id, make)
+
+
+@dataclass
+class PathChange:
+    """A version chosen: the active path from the fork down (`after_id` is the message it
+    follows), at most `limit` of its newest messages; `from_id` is the newest left out."""
+
+    after_id: int | None
+    messages: list[Message]
+    from_id: int | None
+
+
+def select_version(
+    *, user: Any, conversation_id: Any, message_id: int, version: int, limit: int = 100
+) -> PathChange:
+    """Choose version `version` (from 1) at the fork of `message_id`: one UPDATE of the chosen
+    message; the tree and the new path's messages are one read each."""
+    conversation = get_owned(user=user, conversation_id=conversation_id)
+    tree = Message.objects.tree(conversation.pk)
+    siblings = tree.siblings(message_id) if message_id in tree else []
+    if not 1 <= version <= len(siblings):
+        raise ChatError("no_such_version", _("This version does not exist."))
+    chosen = siblings[version - 1]
+    now = timezone.now()
+    Message.objects.filter(pk=chosen).update(selected_at=now)
+    tree.choose(chosen, now)
+    return _path_change(tree, tree.parent_of(chosen), limit)
+
+
+def show_message(
+    *, user: Any, conversation_id: Any, message_id: int, limit: int = 100
+) -> PathChange | None:
+    """Make the path that holds a message the active one (a search found it in a version not
+    shown): one UPDATE of the versions chosen on the way to it. None when it is shown already.
+    """
+    conversation = get_owned(user=user, conversation_id=conversation_id)
+    tree = Message.objects.tree(conversation.pk)
+    if message_id not in tree:
+        raise ChatError("not_found", _("This message does not exist."))
+    shown = tree.path()
+    wanted = tree.path_to(message_id)
+    if shown[: len(wanted)] == wanted:
+        return None
+    fork = next(i for i, (a, b) in enumerate(zip(shown, wanted, strict=False)) if a != b)
+    now = timezone.now()
+    Message.objects.filter(pk__in=wanted[fork:]).update(selected_at=now)
+    for pk in wanted[fork:]:
+        tree.choose(pk, now)
+    return _path_change(tree, wanted[fork - 1] if fork else None, limit)
+
+
+def _path_change(tree: Tree, after_id: int | None, limit: int) -> PathChange:
+    """The active path after `after_id`: its newest `limit` messages, read in one query."""
+    path = tree.path()
+    tail = path[path.index(after_id) + 1 :] if after_id is not None else path
+    from_id = tail[-limit - 1] if len(tail) > limit else None
+    messages = list(Message.objects.filter(pk__in=tail[-limit:]).order_by("id"))
+    tree.number(messages)
+    return PathChange(after_id, messages, from_id)
+
+
+# What a branch copies of each message; the rest is the new conversation's own.
+BRANCH_COPIED_FIELDS = (
+    "role",
+    "content",
+    "status",
+    "finish_reason",
+    "model",
+    "parameters",
+    "prompt_tokens",
+    "completion_tokens",
+    "usage_estimated",
+    "logprobs",
+    "error",
+    "seq",
+    "created_at",
+    "completed_at",
+)
+
+
+def branch_conversation(*, user: Any, conversation_id: Any, message_id: int) -> Conversation:
+    """A new conversation with the same settings, holding the path up to `message_id` (the
+    path that message is on, whichever version is shown now).
+
+    The copies keep their text, status, usage and parameters, marked `imported`: the tokens
+    they record are counted once, with the conversation they were spent in. A constant
+    number of statements whatever the length of the path.
+    """
+    source = get_owned(user=user, conversation_id=conversation_id)
+    tree = Message.objects.tree(source.pk)
+    if message_id not in tree:
+        raise ChatError("not_found", _("This message does not exist."))
+    path = tree.path_to(message_id)
+    originals = Message.objects.in_bulk(path)
+    if originals[message_id].status == Status.STREAMING:
+        raise ChatError(
+            "reply_in_progress",
+            _("This answer is still being written: branch from it once it has ended."),
+        )
+    with transaction.atomic():
+        branch = Conversation(user=source.user, persona=source.persona)
+        for name in Conversation.SETTING_FIELDS:
+            setattr(branch, name, getattr(source, name))
+        branch.title = (_("%(title)s (branch)") % {"title": source.title or _("New chat")})[:200]
+        branch.save()
+        copies = [
+            Message(
+                conversation=branch,
+                imported=True,
+                selected_at=originals[pk].created_at,
+                **{name: getattr(originals[pk], name) for name in BRANCH_COPIED_FIELDS},
+            )
+            for pk in path
+        ]
+        Message.objects.bulk_create(copies)
+        new_ids = {old: copy.pk for old, copy in zip(path, copies, strict=True)}
+        for index, copy in enumerate(copies):
+            copy.parent_id = copies[index - 1].pk if index else None
+            copy.context_from_id = new_ids.get(originals[path[index]].context_from_id)
+        Message.objects.bulk_update(copies, ["parent", "context_from_id"])
+    return branch
 
 
 SIMULATOR_DIRECTIVE = re.compile(r"\[\[sim:[^\]]*\]\]")

@@ -15,6 +15,11 @@ urlpatterns = [
         views.message_logprobs,
         name="message_logprobs",
     ),
+    path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/branch/",
+        views.branch,
+        name="branch_conversation",
+    ),
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename_conversation"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete_conversation"),

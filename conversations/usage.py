@@ -13,11 +13,11 @@ were spent elsewhere, or never, and a user could otherwise write any figure into
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -31,6 +31,9 @@ class Totals:
     replies: int = 0
     # How many of the replies had their usage counted by the app (the server reported none).
     estimated: int = 0
+    # The newest reply of the conversation, counted or not (imported): a page that shows one
+    # no newer than this later (another version, an older page) knows it was counted already.
+    last_reply_id: int | None = field(default=None, compare=False)
 
     @property
     def total(self) -> int:
@@ -52,8 +55,18 @@ def _sums() -> dict[str, Any]:
 
 
 def conversation_totals(conversation: Conversation) -> Totals:
-    row = counted().filter(conversation=conversation).aggregate(**_sums())
-    return Totals(row["prompt"], row["completion"], row["replies"], row["estimated"])
+    """Every reply of the conversation, in every version (`conversations.tree`): one query."""
+    made_here = Q(imported=False)
+    row = Message.objects.filter(conversation=conversation, role=Role.ASSISTANT).aggregate(
+        prompt=Coalesce(Sum("prompt_tokens", filter=made_here), 0),
+        completion=Coalesce(Sum("completion_tokens", filter=made_here), 0),
+        replies=Count("id", filter=made_here),
+        estimated=Count("id", filter=made_here & Q(usage_estimated=True)),
+        last_reply_id=Max("id"),
+    )
+    return Totals(
+        row["prompt"], row["completion"], row["replies"], row["estimated"], row["last_reply_id"]
+    )
 
 
 @dataclass(frozen=True)

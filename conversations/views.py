@@ -6,6 +6,7 @@ number of queries, whatever the number of conversations or messages (a test coun
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -27,7 +29,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from . import selectors, services
+from . import replies, selectors, services
+from .consumers import version_frame
 from .errors import ChatError
 from .forms import (
     ConversationSettingsForm,
@@ -37,6 +40,8 @@ from .forms import (
 )
 from .models import Conversation, Persona, Status
 from .services import sweep_orphaned_replies
+
+logger = logging.getLogger(__name__)
 
 SEARCH_MAX_CHARS = 200
 
@@ -124,6 +129,7 @@ def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dic
             conversationId=str(conversation.pk),
             socketPath=f"/ws/conversations/{conversation.pk}/",
             olderUrl=reverse("older_messages", args=[conversation.pk]),
+            branchUrl=reverse("branch_conversation", args=[conversation.pk, 0]),
             pending=request.session.pop(f"pending:{conversation.pk}", None),
             personaEmoji=conversation.persona.emoji if conversation.persona else "",
         )
@@ -197,6 +203,8 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
 
 def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     current = _owned(request, conversation_id)
+    if "message" in request.GET:
+        return _show_message(request, current)
     page, has_older = selectors.message_page(current)
     # A reply left "streaming" by a process that died is shown as what it is: interrupted.
     # (Sweeping writes, so only when the page shows a streaming reply.)
@@ -215,6 +223,28 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             **sidebar_context(request, current=current.pk),
         },
     )
+
+
+def _show_message(request: HttpRequest, current: Conversation) -> HttpResponse:
+    """`?message=ID` (a search result): the conversation on the path that holds that message,
+    whichever version it is in. The choice is saved and every open tab is told."""
+    try:
+        message_id = int(request.GET["message"])
+    except ValueError:
+        raise Http404("Not a message id.") from None
+    change = _call(
+        services.show_message,
+        user=request.user,
+        conversation_id=current.pk,
+        message_id=message_id,
+    )
+    if change is not None:
+        try:
+            async_to_sync(replies.send_to_group)(current.pk, version_frame(change))
+        except Exception as exc:  # the tabs find the path when they next catch up
+            logger.warning("the path to message %s reached no tab (%r)", message_id, exc)
+    address = reverse("conversation", args=[current.pk])
+    return redirect(f"{address}#message-{message_id}")
 
 
 @require_GET
@@ -236,6 +266,22 @@ def older_messages(request: HttpRequest, conversation_id: UUID) -> JsonResponse:
         request=request,
     )
     return JsonResponse({"html": html, "has_older": has_older})
+
+
+@require_POST
+def branch(request: HttpRequest, conversation_id: UUID, message_id: int) -> HttpResponse:
+    """A new conversation holding the active path up to a message, with the same settings."""
+    try:
+        created = services.branch_conversation(
+            user=request.user, conversation_id=conversation_id, message_id=message_id
+        )
+    except ChatError as exc:
+        if exc.code == "not_found":
+            raise Http404(exc.message) from None
+        messages.error(request, exc.message)
+        return redirect("conversation", conversation_id=conversation_id)
+    messages.success(request, _("A new conversation, branched from the message you chose."))
+    return redirect("conversation", conversation_id=created.pk)
 
 
 @require_GET

@@ -42,8 +42,9 @@ def export_conversation(request: HttpRequest, conversation_id: UUID, fmt: str) -
     if fmt == "json":
         body = exports.export_json([conversation])
     else:
-        ordered = sorted(conversation.messages.all(), key=lambda m: m.pk)
-        body = exports.export_markdown(conversation, ordered).encode("utf-8")
+        # The path the conversation shows: a document to read, not every version.
+        shown = exports.active_path(conversation.messages.all())
+        body = exports.export_markdown(conversation, shown).encode("utf-8")
     return download(body, CONTENT_TYPES[fmt], exports.filename(conversation, fmt))
 
 

@@ -157,6 +157,7 @@ def conversation_usage(conversation: Any) -> dict[str, Any]:
         "prompt": totals.prompt_tokens,
         "completion": totals.completion_tokens,
         "estimated": totals.estimated,
+        "last_reply_id": totals.last_reply_id or 0,
         "note": usage_estimated_note() if estimated else "",
         # A conversation with nothing counted yet shows nothing, not "0 tokens".
         "text": usage_text(totals.prompt_tokens, totals.completion_tokens, estimated=estimated)
@@ -193,6 +194,10 @@ def chat_strings() -> dict[str, Any]:
         "edit": _("Edit"),
         "editMessage": _("Edit message"),
         "saveAndSend": _("Save and send"),
+        "branch": _("Branch"),
+        "branchTitle": _("Branch into a new conversation"),
+        "previousVersion": _("Previous version"),
+        "nextVersion": _("Next version"),
         "cancel": _("Cancel"),
         "parameters": _("Parameters"),
         "model": _("Model"),

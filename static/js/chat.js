@@ -207,15 +207,31 @@ function startChat() {
   });
 
   list.list.addEventListener("click", (event) => {
+    const step = event.target.closest("button[data-step]");
+    if (step) {
+      // `‹ K / N ›`: the server saves the choice and every tab shows the new path.
+      const item = step.closest(".message");
+      const [version] = item.dataset.version.split("/").map(Number);
+      sendFrame({ type: "version.select", message_id: Number(item.dataset.id), version: version + Number(step.dataset.step) });
+      return;
+    }
     const button = event.target.closest("button[data-action]");
     if (!button) return;
     const action = button.dataset.action;
     if (action === "retry") regenerate();
     else if (action === "continue") sendFrame({ type: "reply.continue", client_id: newClientId() });
     else if (action === "edit") startEdit(button.closest(".message"));
+    else if (action === "branch") branchFrom(button.closest(".message"));
   });
 
-  // Edit-and-resend the last user message, in place.
+  // A new conversation holding the path up to a message, with the same settings.
+  function branchFrom(item) {
+    const form = document.getElementById("branch-form");
+    form.action = config.branchUrl.replace(/\/0\/branch\/$/, `/${Number(item.dataset.id)}/branch/`);
+    form.submit();
+  }
+
+  // Edit any user message, in place: the new text becomes a version beside it, answered anew.
   function startEdit(item) {
     if (!item || item.querySelector(".edit-form")) return;
     const bubble = item.querySelector(".bubble");
@@ -284,9 +300,7 @@ function startChat() {
       const response = await fetch(`${config.olderUrl}?${params}`, { headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(String(response.status));
       const data = await response.json();
-      const before = usage.onPage();
-      list.prependHtml(data.html);
-      usage.adopt(before);
+      list.prependHtml(data.html); // their tokens were counted already (usage.js)
       return data.has_older;
     } catch {
       showError(strings.loadFailed);

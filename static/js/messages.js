@@ -2,6 +2,11 @@
 // each streaming reply's text and `seq` so no token is lost or shown twice (docs/protocol.md).
 //
 // Elements look exactly like templates/conversations/_message.html renders them.
+//
+// A conversation is a tree of messages and the list shows one path through it, the active
+// path (conversations/tree.py): a message created follows its parent, and whatever was shown
+// after that parent was another branch; `version.selected` brings the path after a fork.
+// Along a path the ids grow, so the list stays in id order.
 
 import { heatmap, setHeatmap, summaryBar } from "./confidence.js";
 import { foldLongMessages } from "./fold.js";
@@ -85,7 +90,7 @@ export class MessageList extends EventTarget {
       const edit = el("button", "tool", this.strings.edit);
       edit.type = "button";
       edit.dataset.action = "edit";
-      tools.append(edit);
+      tools.append(edit, this.branchButton());
       item.append(bubble, tools);
     } else {
       const avatar = el("div", "avatar", this.emoji);
@@ -104,7 +109,7 @@ export class MessageList extends EventTarget {
         button.dataset.action = action;
         tools.append(button);
       }
-      tools.append(el("span", "usage"));
+      tools.append(this.branchButton(), el("span", "usage"));
       item.append(avatar, bubble);
     }
     item.append(el("p", "excluded-note", this.strings.excludedNote));
@@ -112,8 +117,46 @@ export class MessageList extends EventTarget {
     return item;
   }
 
+  branchButton() {
+    const button = el("button", "tool", this.strings.branch);
+    button.type = "button";
+    button.dataset.action = "branch";
+    button.title = this.strings.branchTitle;
+    return button;
+  }
+
+  // `‹ K / N ›` at a fork: the message's place among its versions (templates/conversations/
+  // _versions.html).
+  updateVersions(item, message) {
+    const tools = item.querySelector(".message-tools");
+    tools.querySelector(":scope > .versions")?.remove();
+    const version = message.version || 1;
+    const versions = message.versions || 1;
+    if (versions < 2) {
+      delete item.dataset.version;
+      return;
+    }
+    item.dataset.version = `${version}/${versions}`;
+    const box = el("span", "versions");
+    const step = (delta, label, text, disabled) => {
+      const button = el("button", "tool version-step", text);
+      button.type = "button";
+      button.dataset.step = String(delta);
+      button.setAttribute("aria-label", label);
+      button.disabled = disabled;
+      return button;
+    };
+    box.append(
+      step(-1, this.strings.previousVersion, "‹", version <= 1),
+      el("span", "version-label", `${version} / ${versions}`),
+      step(1, this.strings.nextVersion, "›", version >= versions),
+    );
+    tools.prepend(box);
+  }
+
   // Bring an element in line with a message payload (not the text of a live stream).
   update(item, message) {
+    if (message.version !== undefined) this.updateVersions(item, message);
     if (message.role === "user") {
       item.querySelector(".content").textContent = message.content;
       if (message.client_id) item.dataset.clientId = message.client_id;
@@ -253,6 +296,11 @@ export class MessageList extends EventTarget {
     else {
       item = this.build(message);
       this.insert(item);
+      const stream = this.streams.get(message.id);
+      if (message.status === "streaming" && stream && stream.seq !== null) {
+        // Shown again (its branch chosen again): the text it streamed meanwhile.
+        this.rendererOf(message.id, stream)?.reset(stream.text);
+      }
     }
     if (message.role === "user" && message.client_id) {
       this.dispatchEvent(new CustomEvent("stored", { detail: { clientId: message.client_id } }));
@@ -271,11 +319,38 @@ export class MessageList extends EventTarget {
     this.refresh();
   }
 
-  remove(ids) {
-    for (const id of ids) {
-      this.find(id)?.remove();
-      this.dropStream(Number(id));
+  // Take a message off the list: it is on another branch now. A reply still streaming
+  // there goes on, and its text with it, for when its branch is shown again.
+  takeOff(item) {
+    item.remove();
+    const stream = this.streams.get(Number(item.dataset.id));
+    if (stream) {
+      stream.renderer?.stop();
+      stream.renderer = null;
     }
+  }
+
+  // A message created follows its parent on the active path: what the list showed after
+  // the parent belongs to another branch now. A parent older than the list is not loaded
+  // (everything shown came after it); one the list should show but does not means the list
+  // lost the path: the page shows it again.
+  follow(message) {
+    if (message.parent_id === undefined || this.find(message.id)) return true;
+    const items = [...this.items()];
+    let start = 0;
+    if (message.parent_id !== null) {
+      const parent = items.findIndex((item) => Number(item.dataset.id) === message.parent_id);
+      if (parent === -1) {
+        const first = this.firstId();
+        if (first !== null && message.parent_id > first) {
+          window.location.reload();
+          return false;
+        }
+      }
+      start = parent + 1;
+    }
+    for (const item of items.slice(start)) this.takeOff(item);
+    return true;
   }
 
   // Streams.
@@ -318,9 +393,8 @@ export class MessageList extends EventTarget {
     const item = this.find(frame.reply_id);
     // The live state of a reply shown as ended came late: its end already holds it all.
     if (item && item.dataset.status !== "streaming") return;
-    if (!item) {
-      this.upsert({ id: frame.reply_id, role: "assistant", status: "streaming", content: "" });
-    }
+    // A reply not shown (on another branch, or not announced yet) keeps its text for when
+    // it is.
     const stream = this.streamOf(frame.reply_id);
     if (stream.seq !== null && frame.seq < stream.seq) return;
     stream.seq = frame.seq;
@@ -348,12 +422,16 @@ export class MessageList extends EventTarget {
 
   apply(frame) {
     switch (frame.type) {
-      case "message.created": {
+      case "message.created":
+      case "message.updated": {
+        // A reply that starts, or goes on (Continue, `message.updated`): its deltas follow
+        // the `seq` deltas its text holds.
         const message = frame.message;
+        if (frame.type === "message.created" && !this.follow(message)) return;
         if (message.role === "assistant" && message.status === "streaming") {
           const stream = this.streamOf(message.id);
           if (stream.seq === null) {
-            stream.seq = 0;
+            stream.seq = message.seq || 0;
             stream.text = message.content;
           }
         }
@@ -375,12 +453,15 @@ export class MessageList extends EventTarget {
         this.upsert(frame.message);
         this.dispatchEvent(new CustomEvent("ended", { detail: frame.message }));
         break;
-      case "message.updated":
-        this.upsert(frame.message);
-        break;
-      case "messages.deleted":
-        this.remove(frame.message_ids);
-        break;
+      case "version.selected":
+        // Another version chosen, here or in another tab: the path after the fork. One that
+        // did not fit in the frame is the page's to show again.
+        if (frame.from_id !== null) {
+          window.location.reload();
+          return;
+        }
+        this.sync(frame.messages, { after: frame.after_id, reconcile: true });
+        return;
       default:
         return;
     }
@@ -426,17 +507,15 @@ export class MessageList extends EventTarget {
     return messages;
   }
 
-  // The answer to `subscribe`: every message after `after`, in order. Anything shown after
-  // `after` that is not in it was deleted meanwhile (from another tab).
+  // The answer to `subscribe`: every message of the active path after `after`, in order.
+  // Anything shown after `after` that is not in it is on another branch now (a version was
+  // chosen meanwhile, in another tab).
   sync(messages, { after = null, reconcile = false } = {}) {
     const ids = new Set(messages.map((m) => m.id));
     if (reconcile) {
       for (const item of this.items()) {
         const id = Number(item.dataset.id);
-        if ((after === null || id > after) && !ids.has(id)) {
-          item.remove();
-          this.dropStream(id);
-        }
+        if ((after === null || id > after) && !ids.has(id)) this.takeOff(item);
       }
     }
     for (const message of messages) {

@@ -1,12 +1,21 @@
-// Tokens the open conversation used: the server's total when the page was made, kept up to date
-// from the replies on the page (a reply that ends adds its tokens, a regenerated one takes its
-// own away). Each reply carries its usage in data-prompt-tokens / data-completion-tokens, and
+// Tokens the open conversation used, every version of every answer: the server's total when
+// the page was made (`conversation_totals`), kept up to date from the replies the page sees. Each
+// reply carries its usage in data-prompt-tokens / data-completion-tokens, and
 // data-usage-estimated when the app counted it (the model's server reported none): the total is
-// then shown as estimated. A conversation with nothing counted yet shows nothing.
+// then shown as estimated. A reply the page shows is added once, by what its usage changed since
+// the page last saw it; one no newer than the server's newest reply at load (data-last-reply:
+// another version switched to, an older page loaded) was in the total already. A reply taken
+// off the page (another version chosen) stays counted. Nothing counted yet shows nothing.
 
 function format(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 }
+
+const usageOf = (item) => ({
+  prompt: Number(item.dataset.promptTokens || 0),
+  completion: Number(item.dataset.completionTokens || 0),
+  estimated: item.dataset.usageEstimated ? 1 : 0,
+});
 
 export class ConversationUsage {
   constructor(list, { strings, language }) {
@@ -15,46 +24,32 @@ export class ConversationUsage {
     this.numbers = new Intl.NumberFormat(language || undefined);
     this.elements = [...document.querySelectorAll(".conversation-usage")];
     const first = this.elements[0];
-    const server = {
+    this.total = {
       prompt: Number(first?.dataset.prompt || 0),
       completion: Number(first?.dataset.completion || 0),
       estimated: Number(first?.dataset.estimated || 0),
     };
-    const shown = this.onPage();
-    // What the server counted for replies that are not on the page (older, not loaded).
-    this.base = {
-      prompt: server.prompt - shown.prompt,
-      completion: server.completion - shown.completion,
-      estimated: server.estimated - shown.estimated,
-    };
+    this.lastReplyId = Number(first?.dataset.lastReply || 0);
+    this.seen = new Map(); // reply id -> its usage as counted in `total`
+    this.count();
     list.addEventListener("change", () => this.render());
   }
 
-  onPage() {
-    const sum = { prompt: 0, completion: 0, estimated: 0 };
+  // Bring the total in line with the replies on the page.
+  count() {
     for (const item of this.list.list.querySelectorAll(':scope > .message[data-role="assistant"]')) {
-      sum.prompt += Number(item.dataset.promptTokens || 0);
-      sum.completion += Number(item.dataset.completionTokens || 0);
-      if (item.dataset.usageEstimated) sum.estimated += 1;
+      const id = Number(item.dataset.id);
+      const usage = usageOf(item);
+      const before = this.seen.get(id) ?? (id <= this.lastReplyId ? usage : { prompt: 0, completion: 0, estimated: 0 });
+      for (const key of ["prompt", "completion", "estimated"]) this.total[key] += usage[key] - before[key];
+      this.seen.set(id, usage);
     }
-    return sum;
-  }
-
-  // Older replies loaded on scroll-up were in the server's total already.
-  adopt(before) {
-    const after = this.onPage();
-    this.base.prompt -= after.prompt - before.prompt;
-    this.base.completion -= after.completion - before.completion;
-    this.base.estimated -= after.estimated - before.estimated;
-    this.render();
   }
 
   render() {
     if (!this.elements.length) return;
-    const shown = this.onPage();
-    const prompt = this.base.prompt + shown.prompt;
-    const completion = this.base.completion + shown.completion;
-    const estimated = this.base.estimated + shown.estimated;
+    this.count();
+    const { prompt, completion, estimated } = this.total;
     const n = (value) => this.numbers.format(value);
     const template = estimated > 0 ? this.strings.usageTextEstimated : this.strings.usageText;
     const counted = prompt + completion > 0;

@@ -74,11 +74,10 @@ def test_a_token_can_be_reached_and_read_from_the_keyboard(chat):
     wait_for_status(page, "complete")
     reply = last_reply(page)
     reply.get_by_role("button", name="Heatmap").click()
-    # Back from the toggle: the parameters, Copy, then the heatmap (one tab stop for all its
-    # tokens).
-    page.keyboard.press("Shift+Tab")
-    page.keyboard.press("Shift+Tab")
-    page.keyboard.press("Shift+Tab")
+    # Back from the toggle: the parameters, Branch, Copy, then the heatmap (one tab stop for
+    # all its tokens).
+    for _ in range(4):
+        page.keyboard.press("Shift+Tab")
     tokens = reply.locator(".heatmap .token")
     expect(tokens.first).to_be_focused()
     tip = page.get_by_role("tooltip")
@@ -160,7 +159,7 @@ def test_the_tokens_of_each_reply_and_of_the_chat_are_shown_and_kept_current(cha
     expect(usage).to_have_text(
         f"{prompt + completion:,} tokens ({prompt:,} in · {completion:,} out)"
     )
-    # Regenerating replaces the last reply: its tokens go, the new one's come.
+    # Regenerating adds a version: the earlier answer's tokens stay counted, the new one's add.
     replaced = last_reply(page).get_attribute("data-id")
     page.get_by_role("button", name="Regenerate").click()
     page.wait_for_function(

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Message, Persona, ResponseFormat, Role, Status
 from tests.browser.helpers import last_reply, send, wait_for_status, wait_until_ready
+from tests.paths import bulk_append
 
 pytestmark = pytest.mark.browser
 
@@ -186,7 +187,7 @@ GROW_BEFORE_THE_NEXT_FRAME = """box => box.addEventListener("keydown", (event) =
 def test_a_sent_message_is_always_followed_on_a_phone(login):
     page = login(viewport=PHONE)
     conversation = services.start_conversation(user=page.user)
-    Message.objects.bulk_create(
+    bulk_append(
         Message(
             conversation=conversation,
             role=Role.USER if i % 2 == 0 else Role.ASSISTANT,

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Conversation, Message, Role, Status
 from tests.browser.helpers import last_reply, send, wait_for_status
+from tests.paths import bulk_append
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.browser
 def test_a_long_conversation_pages_in_on_scroll_up(login):
     page = login()
     conversation = services.start_conversation(user=page.user)
-    Message.objects.bulk_create(
+    bulk_append(
         Message(
             conversation=conversation,
             role=Role.USER if i % 2 == 0 else Role.ASSISTANT,

@@ -104,7 +104,7 @@ def test_escape_stops_the_reply(chat, fast_model):
     assert saved_reply(page).status == Status.STOPPED
 
 
-def test_regenerate_replaces_the_last_reply(chat):
+def test_regenerate_shows_a_new_version_and_keeps_the_earlier_reply(chat):
     page = chat()
     send(page, "Give me an idea")
     wait_for_status(page, "complete")
@@ -114,11 +114,12 @@ def test_regenerate_replaces_the_last_reply(chat):
     wait_for_status(page, "complete")
     assert last_reply(page).get_attribute("data-id") != first_id
     expect(page.locator("#messages > .message")).to_have_count(2)
+    expect(last_reply(page)).to_have_attribute("data-version", "2/2")
     replies = Message.objects.filter(conversation=page.conversation, role=Role.ASSISTANT)
-    assert [str(m.pk) for m in replies] == [last_reply(page).get_attribute("data-id")]
+    assert [str(m.pk) for m in replies] == [first_id, last_reply(page).get_attribute("data-id")]
 
 
-def test_the_last_message_can_be_edited_and_sent_again(chat):
+def test_the_last_message_can_be_edited_and_sent_again_keeping_the_first_text(chat):
     page = chat()
     send(page, "What is the capital of France?")
     wait_for_status(page, "complete")
@@ -131,11 +132,12 @@ def test_the_last_message_can_be_edited_and_sent_again(chat):
     expect(user.locator(".content")).to_have_text("What is the capital of Italy?")
     expect(last_reply(page)).to_contain_text("You asked: «What is the capital of Italy?»")
     wait_for_status(page, "complete")
+    expect(user).to_have_attribute("data-version", "2/2")
     assert list(
         Message.objects.filter(conversation=page.conversation, role=Role.USER).values_list(
             "content", flat=True
         )
-    ) == ["What is the capital of Italy?"]
+    ) == ["What is the capital of France?", "What is the capital of Italy?"]
 
 
 def test_a_failed_reply_says_so_and_can_be_retried(chat, fast_model):
@@ -277,7 +279,7 @@ def _wait_until_saved(reply_id: int, timeout: float = 15.0) -> None:
     raise AssertionError("the reply never ended")
 
 
-def test_a_cut_off_reply_is_marked_and_can_be_continued(chat):
+def test_a_cut_off_reply_is_marked_and_continues_in_the_same_answer(chat):
     page = chat()
     services.update_conversation_settings(
         user=page.user, conversation_id=page.conversation.pk, values={"max_completion_tokens": 8}
@@ -287,15 +289,21 @@ def test_a_cut_off_reply_is_marked_and_can_be_continued(chat):
     reply = last_reply(page)
     expect(reply.locator(".status-note")).to_have_text("Cut off at the token limit.")
     first_id = reply.get_attribute("data-id")
+    before = reply_text(page)
     reply.get_by_role("button", name="Continue").click()
-    expect(page.locator('#messages > [data-role="assistant"]')).to_have_count(2)
-    assert last_reply(page).get_attribute("data-id") != first_id
     page.wait_for_function(
-        """() => {
+        """(length) => {
             const all = document.querySelectorAll('#messages > [data-role="assistant"]');
-            return all[all.length - 1].dataset.status !== "streaming";
-        }"""
+            const last = all[all.length - 1];
+            return last.dataset.status !== "streaming"
+                && last.querySelector(".content").innerText.length > length;
+        }""",
+        arg=len(before),
     )
+    expect(page.locator('#messages > [data-role="assistant"]')).to_have_count(1)
+    assert last_reply(page).get_attribute("data-id") == first_id
+    assert reply_text(page).startswith(before[:20])
+    assert Message.objects.filter(conversation=page.conversation).count() == 2
 
 
 def test_json_mode_replies_are_pretty_printed_and_confidence_is_shown(chat):

@@ -11,12 +11,13 @@ from django.urls import reverse
 from conversations import services
 from conversations.models import Message, Role, Status
 from conversations.selectors import PAGE_SIZE
+from tests.paths import bulk_append
 
 pytestmark = pytest.mark.django_db
 
 
 def fill(conversation, count: int) -> None:
-    Message.objects.bulk_create(
+    bulk_append(
         Message(
             conversation=conversation,
             role=Role.USER if i % 2 == 0 else Role.ASSISTANT,
@@ -88,3 +89,40 @@ def test_a_page_of_older_messages_runs_a_fixed_number_of_queries(client, owner, 
         response = client.get(url, {"before": last - 199})
     assert len(first) == len(deeper)
     assert response.json()["has_older"] is True
+
+
+def fork(conversation, every: int) -> int:
+    """Beside every `every`-th message of the path, another version (not chosen); how many."""
+    path = list(conversation.messages.order_by("id"))
+    versions = [
+        Message(
+            conversation=conversation,
+            role=message.role,
+            content=f"another version of {message.content}",
+            parent_id=message.parent_id,
+            selected_at=message.selected_at.replace(year=2000),
+        )
+        for message in path[1::every]
+    ]
+    Message.objects.bulk_create(versions)
+    return len(versions)
+
+
+def test_a_forked_conversation_of_1000_messages_opens_with_as_many_queries_as_one_of_10(
+    client, owner, personas
+):
+    small = services.start_conversation(user=owner)
+    fill(small, 10)
+    assert fork(small, 5) == 2
+    large = services.start_conversation(user=owner)
+    fill(large, 1000)
+    assert fork(large, 10) == 100
+    client.force_login(owner)
+
+    small_count, _ = count_queries(client, small)
+    large_count, content = count_queries(client, large)
+
+    assert large_count == small_count
+    assert content.count(b'class="message"') == PAGE_SIZE
+    assert content.count(b'data-version="1/2"') == 5  # the path's forks on the newest page
+    assert b"another version" not in content

@@ -117,18 +117,19 @@ async def test_stop_keeps_what_arrived_and_marks_it_stopped(owner, conversation,
     assert model_server.activity.open_responses == 0
 
 
-async def test_regenerate_replaces_the_last_reply(owner, conversation):
+async def test_regenerate_adds_a_version_and_keeps_the_earlier_reply(owner, conversation):
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.say("Give me a tip")
         first = (await socket.until("reply.ended"))["message"]
         await socket.send({"type": "reply.regenerate", "client_id": "regen-1"})
-        deleted = await socket.until("messages.deleted")
         second = (await socket.until("reply.ended"))["message"]
     await settle()
-    assert deleted["message_ids"] == [first["id"]]
-    messages = await saved(conversation)
-    assert [m.pk for m in messages] == [messages[0].pk, second["id"]]
-    assert messages[1].status == Status.COMPLETE
+    assert not socket.of_type("messages.deleted")
+    question, kept, new = await saved(conversation)
+    assert kept.pk == first["id"] and kept.status == Status.COMPLETE and kept.content
+    assert new.pk == second["id"] and new.status == Status.COMPLETE
+    assert kept.parent_id == new.parent_id == question.pk
+    assert (second["version"], second["versions"]) == (2, 2)
 
 
 async def test_a_reply_cut_by_the_token_limit_is_truncated(owner, conversation):
@@ -142,18 +143,24 @@ async def test_a_reply_cut_by_the_token_limit_is_truncated(owner, conversation):
     assert ended["message"]["usage"]["completion_tokens"] == 5
 
 
-async def test_continue_asks_for_the_rest_of_a_truncated_reply(owner, conversation):
+async def test_continue_extends_the_same_truncated_reply(owner, conversation):
     conversation.max_completion_tokens = 5
     await database_sync_to_async(conversation.save)()
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.say("Explain everything")
-        await socket.until("reply.ended")
+        cut = (await socket.until("reply.ended"))["message"]
         await socket.send({"type": "reply.continue", "client_id": "more-1"})
-        created = await socket.until("message.created")
-        await socket.until("reply.ended")
+        going_on = (await socket.until("message.updated"))["message"]
+        ended = (await socket.until("reply.ended"))["message"]
     messages = await saved(conversation)
-    assert len(messages) == 3 and created["message"]["id"] == messages[2].pk
-    assert messages[2].parameters["continuation_of"] == messages[1].pk
+    assert len(messages) == 2 and not socket.of_type("message.created")[2:]
+    assert going_on["id"] == ended["id"] == cut["id"] == messages[1].pk
+    assert going_on["status"] == Status.STREAMING and going_on["seq"] == cut["seq"]
+    assert ended["content"].startswith(cut["content"]) and len(ended["content"]) > len(
+        cut["content"]
+    )
+    assert socket.streamed_text(cut["id"]) == ended["content"]
+    assert ended["usage"]["completion_tokens"] == 10
 
 
 async def test_json_mode_replies_with_valid_json(owner, conversation, model_server):

@@ -244,7 +244,7 @@ def test_the_rate_counts_only_the_last_minute_and_only_the_users_own(
     assert refused.value.code == "rate_limited"
 
 
-async def test_editing_the_last_message_asks_again(owner, conversation):
+async def test_editing_the_last_message_asks_again_and_keeps_the_first_version(owner, conversation):
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.say("Recipe for bread")
         user_id = (await socket.until("message.created"))["message"]["id"]
@@ -252,12 +252,14 @@ async def test_editing_the_last_message_asks_again(owner, conversation):
         await socket.send(
             {"type": "message.edit", "client_id": "e1", "message_id": user_id, "content": "Cake"}
         )
-        updated = await socket.until("message.updated")
+        edited = (await socket.until("message.created"))["message"]
         ended = await socket.until("reply.ended")
-    assert updated["message"]["content"] == "Cake"
+    assert edited["content"] == "Cake" and edited["parent_id"] is None
+    assert (edited["version"], edited["versions"]) == (2, 2)
     assert "Cake" in ended["message"]["content"]
-    assert next(m.content for m in await saved(conversation)) == "Cake"
-    assert len(await saved(conversation)) == 2
+    stored = await saved(conversation)
+    assert [m.content for m in stored if m.role == Role.USER] == ["Recipe for bread", "Cake"]
+    assert len(stored) == 4
 
 
 async def test_every_tab_hears_when_a_replys_process_dies(owner, conversation, settings):

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from conversations import services
 from conversations.models import Conversation, Message, ResponseFormat, Role
+from tests.paths import bulk_append
 
 pytestmark = pytest.mark.django_db
 
@@ -234,7 +235,7 @@ def test_the_sidebar_puts_pinned_first_then_groups_by_day(client, owner, persona
 
 def test_older_messages_come_in_pages_marked_for_the_context_window(client, owner, personas):
     conversation = services.start_conversation(user=owner)
-    Message.objects.bulk_create(
+    bulk_append(
         Message(conversation=conversation, role=Role.USER, content=f"m{i}") for i in range(120)
     )
     ids = list(conversation.messages.values_list("id", flat=True))

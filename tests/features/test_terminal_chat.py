@@ -188,13 +188,49 @@ def test_continue_asks_for_the_rest_of_an_answer_cut_off_at_the_token_limit(term
     term.read_until(PROMPT)
     term.type("Tell me everything\n")
     assert "[cut off at the token limit: /continue asks for the rest]" in term.read_until(PROMPT)
+    cut_text = conversation.messages.get(role=Role.ASSISTANT).content
     term.type("/continue\n")
     term.read_until(PROMPT)
     term.type("/quit\n")
     assert term.wait() == 0
-    _question, cut, rest = conversation.messages.order_by("id")
-    assert (cut.status, rest.role) == (Status.TRUNCATED, Role.ASSISTANT)
-    assert rest.parameters["continuation_of"] == cut.pk
+    _question, answer = conversation.messages.order_by("id")
+    assert answer.content.startswith(cut_text) and len(answer.content) > len(cut_text)
+    assert answer.status == Status.TRUNCATED
+
+
+def test_the_terminal_continues_the_active_path_and_lists_the_last_forks(
+    terminal, owner, model_server
+):
+    conversation = services.start_conversation(user=owner)
+    question = Message.objects.create(conversation=conversation, role=Role.USER, content="Hi")
+    for text in ("First answer", "Second answer", "Third answer"):
+        Message.objects.create(
+            conversation=conversation, role=Role.ASSISTANT, content=text, parent=question
+        )
+    second = conversation.messages.get(content="Second answer")
+    services.select_version(
+        user=owner, conversation_id=conversation.pk, message_id=second.pk, version=2
+    )
+    term = terminal("--user", "owner", "--conversation", str(conversation.pk))
+    history = term.read_until("Ctrl+D leaves.")
+    term.read_until(PROMPT)
+    assert "Second answer" in history and "Third answer" not in history
+    term.type("/versions\n")
+    listed = words(term.read_until(PROMPT))
+    assert "3 versions" in listed
+    assert "1. First answer * 2. Second answer 3. Third answer" in listed
+
+    term.type("And then?\n")
+    term.read_until(PROMPT)
+    sent = model_server.config.requests[-1]["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"] == [
+        "Hi",
+        "Second answer",
+        "And then?",
+    ]
+    assert conversation.messages.get(content="And then?").parent_id == second.pk
+    term.ctrl_d()
+    assert term.wait() == 0
 
 
 def test_what_the_model_writes_cannot_drive_the_terminal():

@@ -449,9 +449,9 @@ def test_long_messages_are_stored_in_smaller_pieces(importer, personas, monkeypa
     pieces = []
     store = imports._store_messages
 
-    def measure(conversation: Conversation, messages: list[dict[str, Any]]) -> None:
+    def measure(conversation: Conversation, messages: list[dict[str, Any]], *ids: Any) -> None:
         pieces.append(sum(len(m["content"]) for m in messages))
-        store(conversation, messages)
+        store(conversation, messages, *ids)
 
     monkeypatch.setattr(imports, "_store_messages", measure)
     imports.import_conversations(user=importer, conversations=checked)

@@ -18,6 +18,7 @@ from conversations import compare, services
 from conversations.consumers import MAX_FRAME_BYTES, SYNC_MAX_MESSAGES
 from conversations.models import Message, ModelCall, Role, Status
 from tests.conversations.chat_client import ChatSocket, saved, settle
+from tests.paths import bulk_append
 
 from .sockets import logged_in
 from .victim import Victim
@@ -120,7 +121,7 @@ async def test_bad_frames_at_thirty_a_second_do_not_hurt_another_user(owner, con
 
 @database_sync_to_async
 def long_conversation(conversation, count: int, chars: int, text: str = "가") -> None:
-    Message.objects.bulk_create(
+    bulk_append(
         Message(
             conversation=conversation,
             role=Role.USER if i % 2 == 0 else Role.ASSISTANT,

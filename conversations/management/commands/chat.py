@@ -262,9 +262,12 @@ class TerminalChat:
         self.line(_("/help lists the commands, Ctrl+D leaves."), self.style.NOTICE)
 
     def _history(self) -> tuple[int, list[tuple[str, str]]]:
-        messages = self.conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
-        shown = list(messages.order_by("-id").values_list("role", "content")[:HISTORY_SHOWN])
-        return messages.count(), shown[::-1]
+        """The active path (the versions chosen, in the browser too): its length, and its
+        newest messages."""
+        tree = Message.objects.tree(self.conversation.pk)
+        path = [pk for pk in tree.path() if tree.nodes[pk].role in (Role.USER, Role.ASSISTANT)]
+        shown = Message.objects.filter(pk__in=path[-HISTORY_SHOWN:]).order_by("id")
+        return len(path), list(shown.values_list("role", "content"))
 
     def interrupt(self) -> None:
         """Ctrl+C: stop the reply being written, or, at the prompt, say how to leave."""
@@ -305,6 +308,8 @@ class TerminalChat:
                 self.line(_("There is nothing to continue yet."), self.style.WARNING)
             else:
                 await self.ask(functools.partial(replies.start, services.continue_reply))
+        elif name == "/versions":
+            await self.list_versions()
         elif name in ("/help", "/?"):
             self.help()
         else:
@@ -320,10 +325,45 @@ class TerminalChat:
             _("/persona NAME        talk to another persona, in a new conversation"),
             _("/temperature X       answer at temperature X (0 to 2) from now on"),
             _("/continue            ask for the rest of an answer cut off at the token limit"),
+            _("/versions            list the versions of the last question and answer"),
             _("/quit or Ctrl+D      leave (the conversation stays, in the browser too)"),
             _("Ctrl+C               stop the answer being written"),
         ):
             self.line(line, self.style.NOTICE)
+
+    async def list_versions(self) -> None:
+        """The forks of the last exchange: every version of the last question and of its
+        answer, the one shown marked (switch in the browser: `‹ 1 / 2 ›`)."""
+        forks = (
+            await database_sync_to_async(self._last_forks)()
+            if self.conversation is not None
+            else []
+        )
+        if not forks:
+            self.line(_("The last question and answer have one version each."), self.style.NOTICE)
+            return
+        for role, versions in forks:
+            who = _("you") if role == Role.USER else self.assistant_name()
+            self.line(
+                _("%(who)s: %(count)d versions") % {"who": who, "count": len(versions)},
+                self.style.NOTICE,
+            )
+            for number, (content, shown) in enumerate(versions, 1):
+                mark = "*" if shown else " "
+                line = " ".join(content.split())
+                self.line(f" {mark} {number}. {line[:70]}{'…' if len(line) > 70 else ''}")
+
+    def _last_forks(self) -> list[tuple[str, list[tuple[str, bool]]]]:
+        tree = Message.objects.tree(self.conversation.pk)
+        path = tree.path()
+        questions = [pk for pk in path if tree.nodes[pk].role == Role.USER]
+        exchange = path[path.index(questions[-1]) :][:2] if questions else path[-1:]
+        forks = [(pk, tree.siblings(pk)) for pk in exchange if len(tree.siblings(pk)) > 1]
+        texts = Message.objects.in_bulk([s for _pk, siblings in forks for s in siblings])
+        return [
+            (tree.nodes[pk].role, [(texts[s].content, s == pk) for s in siblings])
+            for pk, siblings in forks
+        ]
 
     async def switch_persona(self, name: str) -> None:
         persona = await database_sync_to_async(find_persona)(name) if name else None
@@ -412,7 +452,9 @@ class TerminalChat:
             if self.stop_wanted:
                 self._stop_reply()
             self.write(f"{self.assistant_name()}> ", self.style.MIGRATE_HEADING)
-            ended = await self.follow(layer, channel, prepared.reply.pk)
+            if prepared.continued:  # the same answer goes on: its text so far, then the rest
+                self.write(prepared.reply.content)
+            ended = await self.follow(layer, channel, prepared.reply)
             logprobs = await database_sync_to_async(
                 Message.objects.filter(pk=prepared.reply.pk)
                 .values_list("logprobs", flat=True)
@@ -425,11 +467,13 @@ class TerminalChat:
             await layer.group_discard(group, channel)
             await close_channel(layer, channel)
 
-    async def follow(self, layer: Any, channel: str, reply_id: int) -> dict[str, Any]:
+    async def follow(self, layer: Any, channel: str, reply: Message) -> dict[str, Any]:
         """Print the reply as a socket shows it (deltas in `seq` order, a state as the text so
-        far) until its `reply.ended`; return the message."""
-        printed = ""
-        order = ReplyOrder(seq=0)
+        far) until its `reply.ended`; return the message. A reply that goes on (Continue)
+        starts from its text so far."""
+        reply_id = reply.pk
+        printed = reply.content
+        order = ReplyOrder(seq=reply.seq)
         while True:
             event = await layer.receive(channel)
             frames = event.get("frames") or [event.get("frame") or {}]
