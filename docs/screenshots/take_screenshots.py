@@ -1,4 +1,6 @@
-"""Take the README's screenshots: the chat in light and dark, English and Korean.
+"""Take the README's screenshots: the chat in light and dark, English and Korean; with `fork`
+after the password, only the fork (fork-en-light.png): an edited question and a regenerated
+answer, each at ‹ 2 / 2 ›.
 
 Run the app in demo mode on a fresh database (no OPENAI_API_KEY: the built-in simulator
 answers) with CHAT_MODEL_TITLES=0 (the sidebar is found by the first messages' titles), then:
@@ -79,5 +81,33 @@ def main(base: str, username: str, password: str) -> None:
         browser.close()
 
 
+def fork(base: str, username: str, password: str) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900},
+            locale="en",
+            extra_http_headers={"Accept-Language": "en"},
+        )
+        page = context.new_page()
+        log_in(page, base, username, password)
+        start_chat(page, base, None, "Suggest a name for a bakery.")
+        question = page.locator('#messages > [data-role="user"]').first
+        question.get_by_role("button", name="Edit").click()
+        page.get_by_role("textbox", name="Edit message").fill(
+            "Suggest a name for a bakery in Seoul."
+        )
+        page.get_by_role("button", name="Save and send").click()
+        page.wait_for_selector('#messages > [data-role="user"][data-version="2/2"]')
+        page.wait_for_selector('#messages > [data-role="assistant"][data-status="complete"]')
+        page.get_by_role("button", name="Regenerate").click()
+        page.wait_for_selector('#messages > [data-role="assistant"][data-version="2/2"]')
+        page.wait_for_selector('#messages > [data-role="assistant"][data-status="complete"]')
+        page.locator("#scroller").evaluate("el => el.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(HERE / "fork-en-light.png"))
+        browser.close()
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    (fork if sys.argv[4:5] == ["fork"] else main)(*sys.argv[1:4])
