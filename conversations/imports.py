@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import database
@@ -151,13 +151,18 @@ def _store_messages(
     with transaction.atomic():
         Message.objects.bulk_create(rows)
         stored_ids.extend(row.pk for row in rows)
-        linked = []
-        for row, parent in zip(rows, parents, strict=True):
-            if parent is not None:
-                row.parent_id = stored_ids[parent]
-                linked.append(row)
-        if linked:
-            Message.objects.bulk_update(linked, ["parent"])
+        links = [
+            (stored_ids[parent], row.pk)
+            for row, parent in zip(rows, parents, strict=True)
+            if parent is not None
+        ]
+        if links:
+            # One prepared UPDATE run for every row: `bulk_update` builds a CASE of one WHEN
+            # per row, and made each piece about four times as long (31 to 113 ms on SQLite),
+            # holding everyone else's writes that much longer.
+            table = connection.ops.quote_name(Message._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(f"UPDATE {table} SET parent_id = %s WHERE id = %s", links)
 
 
 def _reveal(conversations: list[Conversation]) -> None:
