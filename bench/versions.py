@@ -143,6 +143,27 @@ def switch_queries(user, conversation, fork_id: int) -> int:
     return len(queries)
 
 
+def drop_database(settings: dict) -> None:
+    """Drop the benchmark's PostgreSQL database, whatever connections (the pool's, the socket
+    threads') still hold it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or None,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(settings["NAME"])
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
@@ -183,7 +204,7 @@ def main() -> None:
         times = asyncio.run(switch_round_trips(user, large, fork.pk, args.switches))
     finally:
         if old_name is not None:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
+            drop_database(connection.settings_dict)
 
     ms = sorted(t * 1000 for t in times)
     print(f"database: {connection.vendor}")
