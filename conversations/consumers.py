@@ -300,7 +300,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """The newest SYNC_MAX_MESSAGES messages after `after_id`, oldest first, and the
         newest one left out (None when none was)."""
         services.sweep_orphaned_replies(self.conversation.pk)
-        queryset = self.conversation.messages.all()
+        queryset = self.conversation.messages.select_related("model_call")
         if after_id is not None:
             queryset = queryset.filter(id__gt=after_id)
         newest = list(queryset.order_by("-id")[: SYNC_MAX_MESSAGES + 1])
@@ -385,7 +385,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     def sweep_reply(self, reply_id: int) -> tuple[int, Message | None]:
         swept = services.sweep_orphaned_replies(self.conversation.pk)
-        return swept, self.conversation.messages.filter(pk=reply_id).first()
+        return swept, (
+            self.conversation.messages.select_related("model_call").filter(pk=reply_id).first()
+        )
 
     # Events from the conversation's group and from reply runners.
 

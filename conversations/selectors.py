@@ -143,7 +143,9 @@ def message_page(
 ) -> tuple[list[Message], bool]:
     """Up to PAGE_SIZE messages before `before` (or the newest), oldest first, and whether
     older ones exist."""
-    queryset = conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT])
+    queryset = conversation.messages.filter(role__in=[Role.USER, Role.ASSISTANT]).select_related(
+        "model_call"
+    )
     if before is not None:
         queryset = queryset.filter(pk__lt=before)
     rows = list(queryset.order_by("-id")[: PAGE_SIZE + 1])
