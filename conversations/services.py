@@ -422,7 +422,8 @@ class ReplyStates:
     @classmethod
     def _query(cls, conversations: Sequence[Conversation], client_ids: list[str]) -> ReplyStates:
         """Three reads for all the conversations of a batch: the replies streaming for their
-        owners, the owners' model calls in the last minute, and what resent frames stored."""
+        owners, the owners' model calls in the last minute with their tokens against their
+        quotas, and what resent frames stored."""
         states = cls.of_users({c.user_id for c in conversations})
         pks = {c.pk for c in conversations}
         if client_ids and pks:
@@ -531,16 +532,15 @@ def check_quota(state: ReplyState, client_id: str) -> None:
     Checked before the call, which may then use more than is left: how many tokens an answer
     takes is known only when it ends. Nothing is stored when it refuses."""
     quota = state.quota
-    day_reset, month_reset = next_resets()
     if quota.per_day is not None and quota.used_today >= quota.per_day:
         message = _(
             "You have used your daily quota of %(limit)s tokens. It resets at %(reset)s."
-        ) % {"limit": intcomma(quota.per_day), "reset": reset_text(day_reset)}
+        ) % {"limit": intcomma(quota.per_day), "reset": reset_text(next_resets()[0])}
         raise ChatError("quota_exceeded", message, client_id)
     if quota.per_month is not None and quota.used_this_month >= quota.per_month:
         message = _(
             "You have used your monthly quota of %(limit)s tokens. It resets at %(reset)s."
-        ) % {"limit": intcomma(quota.per_month), "reset": reset_text(month_reset)}
+        ) % {"limit": intcomma(quota.per_month), "reset": reset_text(next_resets()[1])}
         raise ChatError("quota_exceeded", message, client_id)
 
 

@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conversations import compare, services
 from conversations.errors import ChatError
@@ -19,6 +19,13 @@ from conversations.models import Conversation, Message, ModelCall, Quota, Role, 
 from tests.conversations.chat_client import ChatSocket, saved
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The sentences are checked in English, whatever an earlier test left active."""
+    with translation.override("en"):
+        yield
 
 
 def spent(user, tokens, *, at=None):
@@ -178,7 +185,8 @@ async def test_the_socket_refuses_a_message_past_the_quota_and_stores_nothing(
         await socket.say("Hello")
         error = await socket.until("error")
         assert await socket.communicator.receive_nothing(0.3)
-    reset = services.reset_text(services.next_resets()[0])
+    with translation.override("en"):  # the socket's language: none asked for
+        reset = services.reset_text(services.next_resets()[0])
     assert error["code"] == "quota_exceeded"
     assert error["message"] == (
         f"You have used your daily quota of 2,000 tokens. It resets at {reset}."
@@ -198,7 +206,7 @@ async def test_a_compare_past_the_quota_is_refused_and_makes_nothing(owner, pers
 
     conversations, calls = await setup()
     targets = [compare.Target(p) for p in personas[:2]]
-    with pytest.raises(ChatError) as refused:
+    with pytest.raises(ChatError) as refused, translation.override("en"):
         await compare.start_compare(user=owner, prompt="Hi", targets=targets)
     assert refused.value.code == "quota_exceeded"
     assert "monthly quota of 300 tokens" in refused.value.message
