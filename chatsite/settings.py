@@ -432,6 +432,9 @@ CHAT_DELTAS_PER_SECOND = env_float("CHAT_DELTAS_PER_SECOND", 2000.0, minimum=1.0
 # (one more call, not counted against CHAT_MESSAGES_PER_MINUTE); off, the first message, cut,
 # stays the title.
 CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", True)
+# Off, the admin shows other users' conversations by title and usage only: no message, no
+# system prompt, no export of them (for teams whose admins should not read their chats).
+CHAT_ADMIN_READS_MESSAGES = env_bool("CHAT_ADMIN_READS_MESSAGES", True)
 
 # One line per event on stdout (tracebacks folded into their line unless DJANGO_DEBUG is on),
 # never the API key: see chatsite/logs.py. daphne's own messages take the same handler; its

@@ -1,4 +1,5 @@
-"""Admin: personas fully managed, conversations browsable read-only."""
+"""Admin: personas and quotas fully managed; conversations and the usage ledger browsable
+read-only, message contents only where CHAT_ADMIN_READS_MESSAGES allows."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -18,8 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import exports, llm, usage
-from .models import Conversation, Message, Persona
+from . import charts, exports, llm, usage
+from .models import Conversation, Message, ModelCall, Persona, Quota
 from .views_export import download
 
 
@@ -133,22 +136,47 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def admins_read_messages() -> bool:
+    """CHAT_ADMIN_READS_MESSAGES: off, the admin shows conversations' titles and usage but no
+    message, system prompt or export of them."""
+    return settings.CHAT_ADMIN_READS_MESSAGES
+
+
 class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Message
-    fields = [
-        "role",
-        "content",
-        "status",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "imported",
-        "created_at",
-    ]
+    fields = ["role", "content", "status", "model", "tokens", "imported", "created_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if admins_read_messages():
+            return self.fields
+        return [name for name in self.fields if name != "content"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).select_related("model_call")
+
+    @admin.display(description=_("tokens"))
+    def tokens(self, message: Message) -> str:
+        """The reply's tokens from the usage ledger (an imported one: what its file said)."""
+        prompt, completion, estimated = message.usage
+        if prompt is None and completion is None:
+            return "–"
+        text = f"{prompt or 0} + {completion or 0}"
+        return f"≈ {text}" if estimated else text
+
+
+def _conversation_tokens() -> Subquery:
+    """The tokens of every call made for a conversation, from the usage ledger."""
+    calls = (
+        ModelCall.objects.filter(conversation_id=OuterRef("pk"))
+        .values("conversation_id")
+        .annotate(tokens=Coalesce(Sum("prompt_tokens"), 0) + Coalesce(Sum("completion_tokens"), 0))
+        .values("tokens")
+    )
+    return Subquery(calls, output_field=IntegerField())
 
 
 @admin.register(Conversation)
@@ -182,18 +210,32 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/conversations/conversation/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # One join over the messages serves both figures. Imported replies' tokens count in
-        # no usage figure (`usage`).
-        made_here = Q(messages__imported=False)
+        # The tokens from the usage ledger, as every usage figure (`usage`): an imported
+        # conversation made no call, and one whose answers were regenerated counts them all.
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                _message_count=Count("messages"),
-                _token_count=Sum("messages__prompt_tokens", filter=made_here)
-                + Sum("messages__completion_tokens", filter=made_here),
-            )
+            .annotate(_message_count=Count("messages"), _token_count=_conversation_tokens())
         )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = super().get_fields(request, obj)
+        if admins_read_messages():
+            return fields
+        return [name for name in fields if name != "system_prompt"]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        if admins_read_messages():
+            return self.search_fields
+        return [name for name in self.search_fields if name != "messages__content"]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not admins_read_messages():
+            # An export is the messages themselves.
+            actions.pop("export_json", None)
+            actions.pop("export_markdown", None)
+        return actions
 
     @admin.display(description=_("messages"), ordering="_message_count")
     def message_count(self, conversation: Conversation) -> int:
@@ -207,7 +249,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return list(
             Conversation.objects.filter(pk__in=queryset.values("pk"))
             .select_related("persona", "user")
-            .prefetch_related("messages")
+            .prefetch_related(Prefetch("messages", Message.objects.select_related("model_call")))
             .order_by("-updated_at")
         )
 
@@ -243,7 +285,8 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [usage_url, *super().get_urls()]
 
     def usage_view(self, request: HttpRequest) -> TemplateResponse:
-        """Tokens per user and day, the newest first."""
+        """Tokens per user and day (the newest first) with their models, a chart per day and
+        the totals per model, all from the usage ledger."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
@@ -255,20 +298,66 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except ValueError:
             user_id = None
         today = timezone.localdate()
-        rows = usage.daily_usage(since=today - timedelta(days=days - 1), user_id=user_id)
-        totals = usage.Totals(
-            sum(r.totals.prompt_tokens for r in rows),
-            sum(r.totals.completion_tokens for r in rows),
-            sum(r.totals.replies for r in rows),
-        )
+        since = today - timedelta(days=days - 1)
+        rows = usage.daily_usage(since=since, until=today, user_id=user_id)
+        totals = sum((r.totals for r in rows), usage.NO_USAGE)
+        per_day = usage.per_day(rows, since=since, until=today)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": _("Token usage per user and day"),
             "rows": rows,
             "totals": totals,
+            "chart": charts.daily_tokens(per_day, label=_("Tokens per day")),
+            "per_model": usage.per_model(rows),
             "days": days,
             "day_choices": [7, 30, 90, 365],
             "user_id": user_id,
         }
         return TemplateResponse(request, "admin/conversations/usage.html", context)
+
+
+@admin.register(ModelCall)
+class ModelCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The usage ledger, one row per model call: read-only, and never deleted from here."""
+
+    list_display = [
+        "started_at",
+        "user",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "estimated",
+        "status",
+        "ended_at",
+    ]
+    list_filter = ["model", "status", "estimated", "started_at"]
+    search_fields = ["user__username", "model"]
+    date_hierarchy = "started_at"
+    list_select_related = ["user"]
+    readonly_fields = [*list_display, "conversation_id"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "user", "group", "tokens_per_day", "tokens_per_month"]
+    list_select_related = ["user", "group"]
+    autocomplete_fields = ["user", "group"]
+    search_fields = ["user__username", "group__name"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [("user", "group"), "tokens_per_day", "tokens_per_month"],
+                "description": _(
+                    "Tokens a user may use per day and per month, counted from the usage "
+                    "ledger; days begin at midnight and months on the first, in the server's "
+                    "time zone. A user's own quota replaces their groups'; without one, the "
+                    "most generous of their groups' applies. Empty means no limit."
+                ),
+            },
+        )
+    ]

@@ -72,6 +72,7 @@ def check_room(user: Any, columns: int) -> None:
             },
         )
     services.check_rate(state, "", calls=columns)
+    services.check_quota(state, "")
 
 
 def _create_columns(user: Any, prompt: str, targets: list[Target]) -> list[Column]:

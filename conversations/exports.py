@@ -31,7 +31,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from markdown_it import MarkdownIt
 
-from . import confidence
+from . import confidence, usage
 from .models import Conversation, Message, Persona, Role, Status
 from .protocol import iso_time
 from .rendering import json_check, pretty_json
@@ -280,10 +280,10 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
     persona = conversation.persona
     assistant = _line(persona.display_name()) if persona else _("Assistant")
     emoji = f"{_line(persona.emoji)} " if persona and persona.emoji else ""
-    # The same rule as every usage figure (`usage`): tokens an import recorded do not count.
-    counted = [m for m in messages if not m.imported]
-    prompt = sum(m.prompt_tokens or 0 for m in counted)
-    completion = sum(m.completion_tokens or 0 for m in counted)
+    # From the usage ledger, as every usage figure (`usage`): tokens an import recorded do not
+    # count, and answers regenerated or edited away still do.
+    totals = usage.conversation_totals(conversation)
+    prompt, completion = totals.prompt_tokens, totals.completion_tokens
     title = _line(conversation.title) or _("New chat")
     tokens = _("%(total)s (%(prompt)s in · %(completion)s out)") % {
         "total": prompt + completion,
@@ -324,13 +324,11 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
         if message.error:
             lines += ["", f"*{_line(message.error)}*"]
         notes = []
-        if message.prompt_tokens is not None or message.completion_tokens is not None:
+        used_prompt, used_completion, _estimated = message.usage
+        if used_prompt is not None or used_completion is not None:
             notes.append(
                 _("%(prompt)s in · %(completion)s out tokens")
-                % {
-                    "prompt": message.prompt_tokens or 0,
-                    "completion": message.completion_tokens or 0,
-                }
+                % {"prompt": used_prompt or 0, "completion": used_completion or 0}
             )
         summary = confidence.summarize(message.logprobs)
         if summary is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -427,6 +427,9 @@ class Message(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     # The exact settings a reply was generated with, so it still says how it was made.
     parameters = models.JSONField(_("parameters"), null=True, blank=True)
+    # The reply's own record of its usage, exported with it: for a reply made here, a copy of
+    # its ledger row's (`model_call`, written in the same statement batch); for an imported
+    # one, what the file said. The figures the app shows read the ledger (`usage`).
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
     # The model's server reported no usage (some local servers send none, and a stopped reply
@@ -437,6 +440,17 @@ class Message(models.Model):
     # Came from an import file: the tokens it records were spent elsewhere (or never), so no
     # usage figure counts them (`conversations.usage`); they are kept to be shown.
     imported = models.BooleanField(_("imported"), default=False, editable=False)
+    # The ledger's row of the call that made this reply (`ModelCall`): where every figure of
+    # its usage is read. Replies made before the ledger were given theirs by migration 0009;
+    # an imported reply has none.
+    model_call = models.OneToOneField(
+        "ModelCall",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reply",
+        editable=False,
+    )
     # Which earlier messages the model saw: every message from this id to the reply.
     context_from_id = models.PositiveBigIntegerField(null=True, blank=True)
     # How many deltas of a streaming reply the saved content holds.
@@ -484,7 +498,9 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.content[:60]}"
+        # No content: the admin names messages with this, also where it may not read them
+        # (CHAT_ADMIN_READS_MESSAGES).
+        return f"{self.get_role_display()} #{self.pk}"
 
     def is_orphaned(self, now: Any) -> bool:
         """Streaming with no lease, or one that ran out: no process produces it any more."""
@@ -496,24 +512,120 @@ class Message(models.Model):
     def is_reply(self) -> bool:
         return self.role == Role.ASSISTANT
 
+    @property
+    def usage(self) -> ReplyUsage:
+        """The tokens to show for this reply: its ledger row's or, for an imported reply
+        (which has none), what its file recorded. Load the rows with
+        `select_related("model_call")`."""
+        call = self.model_call if self.model_call_id else None
+        if call is None:
+            return ReplyUsage(self.prompt_tokens, self.completion_tokens, self.usage_estimated)
+        return ReplyUsage(call.prompt_tokens, call.completion_tokens, call.estimated)
+
+
+class ReplyUsage(NamedTuple):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    estimated: bool
+
 
 class ModelCall(models.Model):
-    """One call of the model made for a user: a message, a regeneration, an edit, a
-    continuation, a compare's column.
+    """The usage ledger: one row per call of the model made for a user (a message, a
+    regeneration, an edit, a continuation, a compare's column).
 
-    The per-minute limit counts these, not the user's messages: every action that calls the
-    model is counted, and deleting conversations or messages does not lower the count.
+    Written when the call starts (the per-minute limit counts these rows) and given its tokens
+    when the reply ends, in the transaction that saves the end (`services.save_ends`). Nothing
+    else changes it: the conversation and the reply are plain values here (the reply's link
+    is on `Message.model_call`, set to null when the reply goes), so deleting a conversation,
+    regenerating or editing an answer leaves every row and every figure as it was; an import
+    writes none. Every usage figure the app shows is a sum over these rows (`usage`), and the
+    quotas are checked against them (`services.ReplyStates`).
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_calls"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="model_calls",
+        verbose_name=_("user"),
     )
-    started_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    # The conversation it was made for, kept as a value: deleting the conversation keeps it.
+    conversation_id = models.UUIDField(_("conversation"), null=True, blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    # Null until the reply ends, and when the model never answered (nothing to count).
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    # The model's server reported no usage (some local servers send none, and a stopped reply
+    # never gets it): the tokens were counted here, as the context window counts them.
+    estimated = models.BooleanField(_("estimated"), default=False)
+    # How the reply ended (a `Status`); blank while it streams.
+    status = models.CharField(_("status"), max_length=12, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("model call")
         verbose_name_plural = _("model calls")
-        indexes = [models.Index(fields=["user", "started_at"], name="model_call_user_time")]
+        indexes = [
+            models.Index(fields=["user", "started_at"], name="model_call_user_time"),
+            models.Index(fields=["conversation_id"], name="model_call_conversation"),
+            models.Index(fields=["started_at"], name="model_call_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def total_tokens(self) -> int:
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+class Quota(models.Model):
+    """Tokens a user may use per day and per month, set for one user or for a group.
+
+    A user's own quota replaces their groups'; without one, the most generous of their groups'
+    applies (a group with no limit on a period lifts that period's limit). Empty means no limit.
+    Days and months begin at midnight and on the first in the server's time zone (TIME_ZONE).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="quota",
+        verbose_name=_("user"),
+    )
+    group = models.OneToOneField(
+        "auth.Group",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="quota",
+        verbose_name=_("group"),
+    )
+    tokens_per_day = models.PositiveBigIntegerField(
+        _("tokens per day"), null=True, blank=True, help_text=_("Empty: no daily limit.")
+    )
+    tokens_per_month = models.PositiveBigIntegerField(
+        _("tokens per month"), null=True, blank=True, help_text=_("Empty: no monthly limit.")
+    )
+
+    class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="quota_user_or_group",
+                violation_error_message=_("A quota is for a user or for a group, not both."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.user or self.group)
+
+    def clean(self) -> None:
+        super().clean()
+        if (self.user_id is None) == (self.group_id is None):
+            raise ValidationError(_("Choose a user or a group, not both."))

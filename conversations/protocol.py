@@ -134,6 +134,12 @@ def socket_parameters(parameters: dict[str, Any] | None) -> dict[str, Any] | Non
     return {k: v for k, v in parameters.items() if k not in SOCKET_PARAMETERS_LEFT_OUT}
 
 
+def message_usage(message: Message) -> Usage:
+    """The reply's tokens, from the usage ledger (`Message.usage`)."""
+    prompt, completion, estimated = message.usage
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "estimated": estimated}
+
+
 def message_payload(message: Message) -> MessagePayload:
     return {
         "id": message.pk,
@@ -146,11 +152,7 @@ def message_payload(message: Message) -> MessagePayload:
         "client_id": message.client_id,
         "created_at": iso_time(message.created_at) or "",
         "completed_at": iso_time(message.completed_at),
-        "usage": {
-            "prompt_tokens": message.prompt_tokens,
-            "completion_tokens": message.completion_tokens,
-            "estimated": message.usage_estimated,
-        },
+        "usage": message_usage(message),
         "parameters": socket_parameters(message.parameters),
         "context_from_id": message.context_from_id,
         "has_logprobs": bool(message.logprobs),

@@ -528,7 +528,9 @@ class ReplyRunner:
             "logprobs": self.logprobs or None,
             **self.usage(outcome),
         }
-        return services.End(self.reply.pk, self.conversation.pk, outcome.status, final)
+        return services.End(
+            self.reply.pk, self.conversation.pk, outcome.status, final, self.reply.model_call_id
+        )
 
 
 Ending = tuple[ReplyRunner, Outcome, "asyncio.Future[Message]"]

@@ -13,20 +13,34 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Min
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FilteredRelation,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from . import llm, selectors
 from .context import HistoryItem, select_context
 from .errors import ChatError
-from .models import Conversation, Message, ModelCall, Persona, Role, Status
+from .models import Conversation, Message, ModelCall, Persona, Quota, Role, Status
 from .tree import Node, Tree
 
 logger = logging.getLogger(__name__)
@@ -106,19 +120,38 @@ def end_replies(replies: Any, *, status: str, **final: Any) -> int:
 
 @dataclass
 class End:
-    """How a reply ended, to save: its status and final values (`end_replies`)."""
+    """How a reply ended, to save: its status and final values (`end_replies`), and its
+    call's row in the usage ledger, which takes the tokens (`final`'s usage) too."""
 
     reply_id: int
     conversation_id: Any
     status: str
     final: dict[str, Any]
+    call_id: int | None = None
+
+    def ledger_row(self, now: Any) -> ModelCall | None:
+        if self.call_id is None:
+            return None
+        return ModelCall(
+            pk=self.call_id,
+            prompt_tokens=self.final.get("prompt_tokens"),
+            completion_tokens=self.final.get("completion_tokens"),
+            estimated=bool(self.final.get("usage_estimated")),
+            status=self.status,
+            ended_at=now,
+        )
+
+
+LEDGER_END_FIELDS = ["prompt_tokens", "completion_tokens", "estimated", "status", "ended_at"]
 
 
 def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
     """Save the ends of several replies in one transaction (group commit); the saved rows.
 
     Each end is an UPDATE guarded on `streaming` (`end_replies`); the conversations' activity
-    time and the rows read back are one statement each for the whole batch. A batch that fails
+    time, the calls' tokens in the usage ledger and the rows read back are one statement each
+    for the whole batch. The ledger takes the tokens even from an end a sweep beat: the call
+    used them, whoever marked the reply. A batch that fails
     is saved again one end at a time: what failed it fails only its own reply, whose answer is
     the exception (its lease runs out and a sweep marks it interrupted).
     """
@@ -129,9 +162,13 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
                 if not end_replies(rows, status=end.status, **end.final):
                     # A sweep ended it first (its lease ran out while the database was away).
                     logger.warning("reply %s had been ended before its process could", end.reply_id)
+            now = timezone.now()
             conversations = {end.conversation_id for end in ends}
-            Conversation.objects.filter(pk__in=conversations).update(updated_at=timezone.now())
-        saved = Message.objects.in_bulk([end.reply_id for end in ends])
+            Conversation.objects.filter(pk__in=conversations).update(updated_at=now)
+            ledger = [row for end in ends if (row := end.ledger_row(now)) is not None]
+            if ledger:
+                ModelCall.objects.bulk_update(ledger, LEDGER_END_FIELDS)
+        saved = Message.objects.select_related("model_call").in_bulk([end.reply_id for end in ends])
         return [saved[end.reply_id] for end in ends]
     except Exception as exc:
         if len(ends) == 1:
@@ -154,12 +191,20 @@ def sweep_orphaned_replies(*conversation_ids: Any) -> int:
     # replies) spares the write, and SQLite's write lock, when there is nothing to sweep.
     if not replies.exists():
         return 0
-    return end_replies(
-        replies,
-        status=Status.INTERRUPTED,
-        finish_reason="",
-        error=_("The server stopped while this answer was being written."),
-    )
+    with transaction.atomic():
+        calls = list(replies.exclude(model_call=None).values_list("model_call_id", flat=True))
+        swept = end_replies(
+            replies,
+            status=Status.INTERRUPTED,
+            finish_reason="",
+            error=_("The server stopped while this answer was being written."),
+        )
+        # Their calls' tokens died with the process that counted them: the ledger says how
+        # the calls ended, with no tokens (unless that process saved its end after all).
+        ModelCall.objects.filter(pk__in=calls, ended_at=None).update(
+            status=Status.INTERRUPTED, ended_at=timezone.now()
+        )
+    return swept
 
 
 def streaming_reply(conversation_id: Any, reply_id: int | None = None) -> Message | None:
@@ -260,6 +305,31 @@ def _lock_for_reply(user: Any, conversation_id: Any) -> Conversation:
 
 
 @dataclass(frozen=True)
+class QuotaState:
+    """A user's tokens this day and this month (the usage ledger's), and their quotas' sizes
+    (None: no limit), from `ReplyStates.of_users`."""
+
+    used_today: int = 0
+    used_this_month: int = 0
+    per_day: int | None = None
+    per_month: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.per_day is not None or self.per_month is not None
+
+    @property
+    def left_today(self) -> int | None:
+        return None if self.per_day is None else max(self.per_day - self.used_today, 0)
+
+    @property
+    def left_this_month(self) -> int | None:
+        if self.per_month is None:
+            return None
+        return max(self.per_month - self.used_this_month, 0)
+
+
+@dataclass(frozen=True)
 class ReplyState:
     """What the limits and a resent frame need to know before a reply starts."""
 
@@ -268,6 +338,68 @@ class ReplyState:
     running: int
     # The user's model calls in the last minute, whatever action made them.
     recent_calls: int
+    quota: QuotaState = QuotaState()
+
+
+def period_starts(now: Any = None) -> tuple[Any, Any]:
+    """When this day and this month began (midnight, the first), in the server's time zone:
+    when the daily and monthly quotas last reset."""
+    local = timezone.localtime(now or timezone.now(), timezone.get_default_timezone())
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day, day.replace(day=1)
+
+
+def next_resets(now: Any = None) -> tuple[Any, Any]:
+    """When the daily and monthly quotas reset next (server's time zone)."""
+    day, month = period_starts(now)
+    tz = day.tzinfo
+    next_day = datetime.combine(day.date() + timedelta(days=1), time.min)
+    next_month = datetime.combine((month.date() + timedelta(days=32)).replace(day=1), time.min)
+    return timezone.make_aware(next_day, tz), timezone.make_aware(next_month, tz)
+
+
+def _quota_subquery(filters: dict[str, Any], field: str) -> Subquery:
+    # A null (no limit) sorts first, so it wins over any number: the most generous applies.
+    quotas = Quota.objects.filter(**filters).order_by(F(field).desc(nulls_first=True))
+    return Subquery(quotas.values(field)[:1])
+
+
+def _usage_and_quotas(users: set[Any]) -> dict[Any, tuple[int, QuotaState]]:
+    """Per user: model calls in the last minute, and their `QuotaState`. One query: the
+    ledger's rows since the month (or the minute) began, summed, and the quotas beside them.
+    """
+    now = timezone.now()
+    minute_ago = now - timedelta(minutes=1)
+    day, month = period_starts(now)
+    calls = FilteredRelation(
+        "model_calls", condition=Q(model_calls__started_at__gte=min(month, minute_ago))
+    )
+    tokens = Coalesce("calls__prompt_tokens", 0) + Coalesce("calls__completion_tokens", 0)
+    own = {"user_id": OuterRef("pk")}
+    of_groups = {"group__user": OuterRef("pk")}
+    rows = (
+        get_user_model()
+        .objects.filter(pk__in=users)
+        .annotate(calls=calls)
+        .values("pk")
+        .annotate(
+            recent=Count("calls", filter=Q(calls__started_at__gte=minute_ago)),
+            today=Coalesce(Sum(tokens, filter=Q(calls__started_at__gte=day)), 0),
+            month=Coalesce(Sum(tokens, filter=Q(calls__started_at__gte=month)), 0),
+            has_own=Exists(Quota.objects.filter(**own)),
+            own_day=_quota_subquery(own, "tokens_per_day"),
+            own_month=_quota_subquery(own, "tokens_per_month"),
+            group_day=_quota_subquery(of_groups, "tokens_per_day"),
+            group_month=_quota_subquery(of_groups, "tokens_per_month"),
+        )
+        .order_by()
+    )
+    result = {}
+    for row in rows:
+        which = "own" if row["has_own"] else "group"
+        quota = QuotaState(row["today"], row["month"], row[f"{which}_day"], row[f"{which}_month"])
+        result[row["pk"]] = (row["recent"], quota)
+    return result
 
 
 class ReplyStates:
@@ -279,6 +411,7 @@ class ReplyStates:
         self.streaming: Counter[Any] = Counter()
         self.running: Counter[Any] = Counter()
         self.recent: Counter[Any] = Counter()
+        self.quotas: dict[Any, QuotaState] = {}
 
     @classmethod
     def read(cls, conversations: Sequence[Conversation], client_ids: Iterable[str]) -> ReplyStates:
@@ -293,7 +426,8 @@ class ReplyStates:
     @classmethod
     def _query(cls, conversations: Sequence[Conversation], client_ids: list[str]) -> ReplyStates:
         """Three reads for all the conversations of a batch: the replies streaming for their
-        owners, the owners' model calls in the last minute, and what resent frames stored."""
+        owners, the owners' model calls in the last minute with their tokens against their
+        quotas, and what resent frames stored."""
         states = cls.of_users({c.user_id for c in conversations})
         pks = {c.pk for c in conversations}
         if client_ids and pks:
@@ -309,7 +443,8 @@ class ReplyStates:
 
     @classmethod
     def of_users(cls, users: set[Any]) -> ReplyStates:
-        """The replies streaming for these users, and their model calls in the last minute."""
+        """The replies streaming for these users, their model calls in the last minute and
+        their tokens against their quotas: two queries."""
         states = cls()
         if not users:
             return states
@@ -322,15 +457,9 @@ class ReplyStates:
         for conversation_id, user_id, count in streaming:
             states.streaming[conversation_id] += count
             states.running[user_id] += count
-        since = timezone.now() - timedelta(minutes=1)
-        calls = (
-            ModelCall.objects.filter(user_id__in=users, started_at__gte=since)
-            .values_list("user_id")
-            .annotate(count=Count("id"))
-            .order_by()
-        )
-        for user_id, count in calls:
-            states.recent[user_id] += count
+        for user_id, (recent, quota) in _usage_and_quotas(users).items():
+            states.recent[user_id] += recent
+            states.quotas[user_id] = quota
         return states
 
     def of(self, conversation: Conversation, client_id: str) -> ReplyState:
@@ -339,6 +468,7 @@ class ReplyStates:
             self.streaming[conversation.pk],
             self.running[conversation.user_id],
             self.recent[conversation.user_id],
+            self.quotas.get(conversation.user_id, QuotaState()),
         )
 
     def add_post(self, conversation: Conversation) -> None:
@@ -349,9 +479,21 @@ class ReplyStates:
 
 
 def user_state(user: Any) -> ReplyState:
-    """The user's replies being written and model calls of the last minute (no conversation)."""
+    """The user's replies being written, model calls of the last minute and tokens against
+    their quotas (no conversation)."""
     states = ReplyStates.of_users({user.pk})
-    return ReplyState(None, 0, states.running[user.pk], states.recent[user.pk])
+    return ReplyState(
+        None,
+        0,
+        states.running[user.pk],
+        states.recent[user.pk],
+        states.quotas.get(user.pk, QuotaState()),
+    )
+
+
+def quota_state(user: Any) -> QuotaState:
+    """The user's tokens against their quotas, for the settings panel: one query."""
+    return _usage_and_quotas({user.pk}).get(user.pk, (0, QuotaState()))[1]
 
 
 def _reply_state(conversation: Conversation, client_id: str) -> ReplyState:
@@ -386,6 +528,29 @@ def _check_reply_limits(state: ReplyState, client_id: str) -> None:
             % {"count": state.running},
             client_id,
         )
+
+
+def check_quota(state: ReplyState, client_id: str) -> None:
+    """Refuse a model call once the user's tokens of the day or month reached their quota.
+
+    Checked before the call, which may then use more than is left: how many tokens an answer
+    takes is known only when it ends. Nothing is stored when it refuses."""
+    quota = state.quota
+    if quota.per_day is not None and quota.used_today >= quota.per_day:
+        message = _(
+            "You have used your daily quota of %(limit)s tokens. It resets at %(reset)s."
+        ) % {"limit": intcomma(quota.per_day), "reset": reset_text(next_resets()[0])}
+        raise ChatError("quota_exceeded", message, client_id)
+    if quota.per_month is not None and quota.used_this_month >= quota.per_month:
+        message = _(
+            "You have used your monthly quota of %(limit)s tokens. It resets at %(reset)s."
+        ) % {"limit": intcomma(quota.per_month), "reset": reset_text(next_resets()[1])}
+        raise ChatError("quota_exceeded", message, client_id)
+
+
+def reset_text(moment: Any) -> str:
+    """A reset time as people read it, with the time zone it is in."""
+    return f"{date_format(moment, 'DATETIME_FORMAT')} ({moment.tzname()})"
 
 
 def check_rate(state: ReplyState, client_id: str, calls: int = 1) -> None:
@@ -482,6 +647,12 @@ def _new_reply(
         system_prompt=conversation.system_prompt, history=history, model=parameters["model"]
     )
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
+    call = ModelCall(
+        user_id=conversation.user_id,
+        started_at=now,
+        conversation_id=conversation.pk,
+        model=parameters["model"],
+    )
     reply = Message(
         conversation=conversation,
         role=Role.ASSISTANT,
@@ -500,6 +671,8 @@ def _new_reply(
     else:
         reply.parent_id = parent
     reply.version = reply.versions = versions
+    # The ledger's row, saved before the reply (`reply.model_call` then takes its id).
+    reply.model_call = call
     return reply, request
 
 
@@ -524,15 +697,15 @@ def _create_reply(
         client_id=client_id,
         **extra,
     )
+    reply.model_call.save(force_insert=True)
     reply.save(force_insert=True)
-    ModelCall.objects.create(user_id=conversation.user_id, started_at=now)
     _save_titles_and_times([conversation], now)
     return reply, request
 
 
 def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
     """A frame resent with a known client id: hand back what it created the first time."""
-    created = list(conversation.messages.filter(id__gte=first_id)[:2])
+    created = list(conversation.messages.select_related("model_call").filter(id__gte=first_id)[:2])
     Message.objects.tree(conversation.pk).number(created)
     reply = next((m for m in created if m.role == Role.ASSISTANT), created[0])
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
@@ -563,6 +736,7 @@ def _reply_transaction(
             if state.replayed_id is not None:
                 return _replay(conversation, state.replayed_id)
             check_rate(state, client_id)
+            check_quota(state, client_id)
             return make(conversation, state)
     except IntegrityError:
         replayed = _replay_stored(user, conversation_id, client_id)
@@ -658,6 +832,7 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
                     continue
                 _check_reply_limits(state, post.client_id)
                 check_rate(state, post.client_id)
+                check_quota(state, post.client_id)
             except ChatError as exc:
                 results[index] = exc
                 continue
@@ -720,11 +895,12 @@ def _store_posts(
         prepared[index] = PreparedReply(
             conversation, reply, request, [messages[index], reply], titled=titled
         )
+    # The calls' ledger rows first (the databases we run on hand back their ids), then the
+    # replies that point at them.
+    calls = ModelCall.objects.bulk_create(p.reply.model_call for p in prepared.values())
+    for p, call in zip(prepared.values(), calls, strict=True):
+        p.reply.model_call = call
     Message.objects.bulk_create(p.reply for p in prepared.values())
-    ModelCall.objects.bulk_create(
-        ModelCall(user_id=conversation.user_id, started_at=now)
-        for conversation in accepted.values()
-    )
     _save_titles_and_times(accepted.values(), now)
     return prepared
 

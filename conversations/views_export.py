@@ -7,6 +7,7 @@ from uuid import UUID
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
@@ -14,7 +15,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 from . import exports, imports
-from .models import Conversation
+from .models import Conversation, Message
 from .views import sidebar_context
 
 CONTENT_TYPES = {
@@ -36,7 +37,7 @@ def export_conversation(request: HttpRequest, conversation_id: UUID, fmt: str) -
     conversation = get_object_or_404(
         Conversation.objects.owned_by(request.user)
         .select_related("persona")
-        .prefetch_related("messages"),
+        .prefetch_related(Prefetch("messages", Message.objects.select_related("model_call"))),
         pk=conversation_id,
     )
     if fmt == "json":

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from conversations import confidence, usage
+from conversations import confidence, services, usage
 from conversations.models import Message, Status
 from conversations.rendering import json_check, render_reply
 
@@ -118,13 +118,10 @@ def confidence_summary(logprobs: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 @register.simple_tag
 def reply_usage(message: Message) -> str:
-    if message.prompt_tokens is None and message.completion_tokens is None:
+    prompt, completion, estimated = message.usage
+    if prompt is None and completion is None:
         return ""
-    return usage_text(
-        message.prompt_tokens or 0,
-        message.completion_tokens or 0,
-        estimated=message.usage_estimated,
-    )
+    return usage_text(prompt or 0, completion or 0, estimated=estimated)
 
 
 def usage_template(*, estimated: bool = False) -> str:
@@ -164,6 +161,36 @@ def conversation_usage(conversation: Any) -> dict[str, Any]:
         if totals.total
         else "",
     }
+
+
+@register.inclusion_tag("conversations/_quota_left.html")
+def quota_left(user: Any) -> dict[str, Any]:
+    """What the user's quotas leave them today and this month, and when each resets: one
+    query (`services.quota_state`); nothing is shown when no quota applies to them."""
+    quota = services.quota_state(user)
+    if not quota.limited:
+        return {"lines": []}
+    day_reset, month_reset = services.next_resets()
+    lines = []
+    if quota.per_day is not None:
+        lines.append(
+            _("Today: %(left)s of %(limit)s tokens left (resets at %(reset)s).")
+            % {
+                "left": intcomma(quota.left_today),
+                "limit": intcomma(quota.per_day),
+                "reset": services.reset_text(day_reset),
+            }
+        )
+    if quota.per_month is not None:
+        lines.append(
+            _("This month: %(left)s of %(limit)s tokens left (resets at %(reset)s).")
+            % {
+                "left": intcomma(quota.left_this_month),
+                "limit": intcomma(quota.per_month),
+                "reset": services.reset_text(month_reset),
+            }
+        )
+    return {"lines": lines}
 
 
 @register.simple_tag

@@ -14,6 +14,7 @@ from django.urls import reverse
 from conversations import context
 from conversations.models import Message, Role, Status
 from tests.conversations.chat_client import ChatSocket, settle
+from tests.features.ledger import ledger_reply
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -90,16 +91,7 @@ async def test_a_reply_the_model_never_answered_counts_nothing(owner, conversati
 
 
 def estimated_reply(conversation, prompt, completion, *, estimated):
-    return Message.objects.create(
-        conversation=conversation,
-        role=Role.ASSISTANT,
-        content="ok",
-        status=Status.COMPLETE,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        usage_estimated=estimated,
-        parameters={"model": "gpt-4o-mini", "temperature": 1.0},
-    )
+    return ledger_reply(conversation, prompt, completion, estimated=estimated)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from conversations import exports, services
 from conversations.models import Conversation, Message, Persona, Role, Status
+from tests.features.ledger import record_in_ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,11 @@ def chat(owner, personas):
         user=owner, persona=chef, overrides={"temperature": 0.4, "logprobs": True}
     )
     services.rename_conversation(user=owner, conversation_id=conversation.pk, title="Pasta night")
-    add = lambda **kw: Message.objects.create(conversation=conversation, **kw)  # noqa: E731
+
+    def add(**kw):
+        message = Message.objects.create(conversation=conversation, **kw)
+        return record_in_ledger(message) if message.role == Role.ASSISTANT else message
+
     add(role=Role.USER, content="Carbonara for two?")
     add(
         role=Role.ASSISTANT,

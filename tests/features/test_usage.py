@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from conversations import services, usage
 from conversations.models import Message, Role, Status
+from tests.features.ledger import ledger_reply
 
 pytestmark = pytest.mark.django_db
 
 
-def reply(conversation, prompt, completion, *, days_ago=0):
-    return Message.objects.create(
-        conversation=conversation,
-        role=Role.ASSISTANT,
-        content="ok",
-        status=Status.COMPLETE,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        created_at=timezone.now() - timedelta(days=days_ago),
-    )
+def reply(conversation, prompt, completion, *, days_ago=0, model="gpt-4o-mini"):
+    return ledger_reply(conversation, prompt, completion, days_ago=days_ago, model=model)
 
 
 def test_each_reply_and_the_conversation_show_the_tokens_they_used(client, owner, personas):
@@ -102,3 +97,40 @@ def test_a_new_conversation_shows_no_total_rather_than_zero_tokens(client, owner
     assert "0 tokens" not in html
     assert 'data-prompt="0" data-completion="0" data-estimated="0"' in html
     assert html.count('title="Tokens this conversation used" hidden></p>') == 2  # header, settings
+
+
+def test_the_admin_draws_the_tokens_per_day_as_an_inline_svg_chart(admin_client, owner, personas):
+    conversation = services.start_conversation(user=owner)
+    reply(conversation, 1000, 234)
+    reply(conversation, 400, 100, days_ago=2)
+    html = admin_client.get(
+        reverse("admin:conversations_conversation_usage"), {"days": 7}
+    ).content.decode()
+    start = html.index('<svg class="usage-chart"')
+    chart = html[start : html.index("</svg>", start)]
+    assert 'role="img" aria-label="Tokens per day"' in chart
+    assert chart.count('<rect class="usage-bar"') == 7  # one bar a day, empty days too
+    today, two_days_ago = timezone.localdate(), timezone.localdate() - timedelta(days=2)
+    assert f"<title>{date_format(today, 'DATE_FORMAT')}: 1,234</title>" in chart
+    assert f"<title>{date_format(two_days_ago, 'DATE_FORMAT')}: 500</title>" in chart
+    # The tallest bar is the busiest day; an empty day's bar has no height.
+    heights = [
+        float(h) for h in re.findall(r'<rect class="usage-bar"[^>]* height="([\d.]+)"', chart)
+    ]
+    assert heights[-1] == max(heights) > heights[-3] > 0 and heights[0] == 0
+    assert "<script" not in html.split('id="content-main"')[1] and "cdn" not in html.lower()
+
+
+def test_the_admin_shows_the_tokens_of_each_model(admin_client, owner, personas):
+    conversation = services.start_conversation(user=owner)
+    reply(conversation, 1000, 234, model="gpt-4o-mini")
+    reply(conversation, 50, 10, model="llama3")
+    reply(conversation, 5, 5, model="llama3")
+    html = admin_client.get(reverse("admin:conversations_conversation_usage")).content.decode()
+    assert '<th scope="col">Per model</th>' in html
+    row = html[html.index("<tbody>") : html.index("</tbody>")]
+    assert (
+        '<td class="per-model"><span>gpt-4o-mini: 1,234</span><br><span>llama3: 70</span></td>'
+        in row
+    )
+    assert "<td>1,304</td>" in row and "<td>3</td>" in row

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from conversations import exports, imports, usage
 from conversations.models import Conversation, Message, Persona, Role
+from tests.features.ledger import ledger_reply
 
 pytestmark = pytest.mark.django_db
 
@@ -149,13 +150,7 @@ def test_imported_token_usage_counts_in_no_usage_figure(client, importer, person
     assert usage.conversation_totals(imported) == usage.Totals(0, 0, 0)
     assert usage.daily_usage(since=imported.created_at.date(), user_id=importer.pk) == []
 
-    Message.objects.create(
-        conversation=imported,
-        role=Role.ASSISTANT,
-        content="A reply made here",
-        prompt_tokens=30,
-        completion_tokens=4,
-    )
+    ledger_reply(imported, 30, 4)  # a reply made here, and its call's row in the ledger
     assert usage.conversation_totals(imported) == usage.Totals(30, 4, 1)
     [today] = usage.daily_usage(since=imported.created_at.date(), user_id=importer.pk)
     assert today.totals == usage.Totals(30, 4, 1)
