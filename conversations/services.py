@@ -1007,9 +1007,18 @@ def continue_reply(
             lease_expires_at=now + timedelta(seconds=settings.CHAT_LEASE_SECONDS),
             runner_channel=runner_channel,
         )
-        reply = Message.objects.get(pk=last)
+        # With its ledger row: the reply's payload reads its usage there, and is built in the
+        # event loop, where no query may run.
+        reply = Message.objects.select_related("model_call").get(pk=last)
         branches.tree.number([reply])
-        ModelCall.objects.create(user_id=conversation.user_id, started_at=now)
+        # The continuation is a call of its own for the per-minute limit; its tokens go to the
+        # reply's row, which then holds both calls' (`ReplyRunner.usage_before`).
+        ModelCall.objects.create(
+            user_id=conversation.user_id,
+            started_at=now,
+            conversation_id=conversation.pk,
+            model=parameters["model"],
+        )
         _save_titles_and_times([conversation], now)
         return PreparedReply(conversation, reply, request, continued=True)
 
