@@ -1120,7 +1120,9 @@ def _path_change(tree: Tree, after_id: int | None, limit: int) -> PathChange:
     path = tree.path()
     tail = path[path.index(after_id) + 1 :] if after_id is not None else path
     from_id = tail[-limit - 1] if len(tail) > limit else None
-    messages = list(Message.objects.filter(pk__in=tail[-limit:]).order_by("id"))
+    messages = list(
+        Message.objects.filter(pk__in=tail[-limit:]).select_related("model_call").order_by("id")
+    )
     tree.number(messages)
     return PathChange(after_id, messages, from_id)
 
