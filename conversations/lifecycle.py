@@ -16,6 +16,7 @@ import weakref
 from typing import Any
 
 from django.conf import settings
+from twisted.internet.interfaces import IListeningPort
 
 from . import replies
 
@@ -48,11 +49,21 @@ def install() -> None:
         return
 
     def on_sigterm() -> None:
+        stop_listening(reactor)
         task = loop.create_task(shut_down(reactor.stop))
         _shutdown.add(task)
         task.add_done_callback(_shutdown.discard)
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+
+
+def stop_listening(reactor: Any) -> None:
+    """Accept no new connection: the address's other processes take them (they share its
+    socket, `make serve`), while this one finishes what it has. A connection accepted by a
+    process about to stop would be closed unanswered."""
+    for reader in reactor.getReaders():
+        if IListeningPort.providedBy(reader):
+            reader.stopListening()
 
 
 async def shut_down(stop: Any) -> None:
