@@ -194,3 +194,12 @@ def test_sharing_off_hides_share_and_closes_the_pages(client, owner, conversatio
     assert share(client, conversation).status_code == 404
     client.logout()
     assert shared_page(client, link).status_code == 404
+
+
+def test_the_share_pages_speak_korean(client, owner, conversation):
+    link = sharing.share_conversation(user=owner, conversation_id=conversation.pk)
+    client.force_login(owner)
+    listing = client.get(reverse("share_links"), headers={"accept-language": "ko"})
+    assert 'aria-label="공유 링크"' in listing.content.decode()
+    page = client.get(reverse("shared", args=[link.token]), headers={"accept-language": "ko"})
+    assert "이 대화 이어가기" in page.content.decode()
