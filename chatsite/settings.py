@@ -436,6 +436,10 @@ CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", True)
 # system prompt, no export of them (for teams whose admins should not read their chats).
 CHAT_ADMIN_READS_MESSAGES = env_bool("CHAT_ADMIN_READS_MESSAGES", True)
 
+# Share links: Share in a conversation's menu makes a read-only link anyone can open. Off, the
+# button is gone and every share page answers 404 (the links are kept, and open again when on).
+CHAT_SHARING = env_bool("CHAT_SHARING", True)
+
 # One line per event on stdout (tracebacks folded into their line unless DJANGO_DEBUG is on),
 # never the API key: see chatsite/logs.py. daphne's own messages take the same handler; its
 # access log writes one line per request to stdout by itself.

@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import charts, exports, llm, usage
-from .models import Conversation, Message, ModelCall, Persona, Quota
+from . import charts, exports, llm, sharing, usage
+from .models import Conversation, Message, ModelCall, Persona, Quota, ShareLink
 from .views_export import download
 
 
@@ -361,3 +361,38 @@ class QuotaAdmin(admin.ModelAdmin):
             },
         )
     ]
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every share link of the site: who shared what, when, and whether it still opens."""
+
+    list_display = ["__str__", "owner", "created_at", "include_system_prompt", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "include_system_prompt"]
+    search_fields = ["title", "conversation__user__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["conversation__user"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = ["title", "owner", "created_at", "revoked_at", "include_system_prompt"]
+        if admins_read_messages():
+            fields.append("system_prompt")
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("owner"), ordering="conversation__user__username")
+    def owner(self, link: ShareLink) -> str:
+        return link.conversation.user.get_username()
+
+    @admin.action(description=_("Revoke the selected share links"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
+        count = sharing.revoke_links(queryset)
+        self.message_user(
+            request,
+            ngettext("%(count)d link revoked.", "%(count)d links revoked.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )

@@ -22,4 +22,6 @@ def chat(request: HttpRequest) -> dict[str, Any]:
         "password_login": not settings.SOCIALACCOUNT_ONLY,
         "sso": bool(settings.OIDC_SERVER_URL),
         "sso_name": settings.OIDC_NAME,
+        # Share links (CHAT_SHARING): the Share button and the list of one's links.
+        "sharing": settings.CHAT_SHARING,
     }

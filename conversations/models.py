@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any, NamedTuple
 
@@ -629,3 +630,57 @@ class Quota(models.Model):
         super().clean()
         if (self.user_id is None) == (self.group_id is None):
             raise ValidationError(_("Choose a user or a group, not both."))
+
+
+def new_share_token() -> str:
+    """An unguessable token for a share link's address (256 bits from the OS's generator)."""
+    return secrets.token_urlsafe(32)
+
+
+class ShareLinkQuerySet(models.QuerySet["ShareLink"]):
+    def owned_by(self, user: Any) -> ShareLinkQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(conversation__user=user)
+
+    def live(self) -> ShareLinkQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ShareLink(models.Model):
+    """A read-only link to a conversation's active path as it was when it was shared.
+
+    The messages are copied into `snapshot` (role, text, model, status, time), so what is
+    said afterwards, or edited, stays private until shared again. The page renders them with
+    the chat's own pipeline (`conversations.rendering`) each time it is shown.
+    """
+
+    token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="share_links",
+        verbose_name=_("conversation"),
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    include_system_prompt = models.BooleanField(_("system prompt shared"), default=False)
+    # Empty unless `include_system_prompt`: the prompt as it was when shared.
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    # [{"role", "content", "model", "status", "response_format", "created_at"}, ...]
+    snapshot = models.JSONField(_("messages"), default=list, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
+
+    def __str__(self) -> str:
+        return self.title or str(_("New chat"))
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

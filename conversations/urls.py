@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_compare, views_export
+from . import views, views_compare, views_export, views_share
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -24,6 +24,12 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete_conversation"),
     path("c/<uuid:conversation_id>/settings/", views.update_settings, name="conversation_settings"),
+    # Share links: make one, list and revoke them, the public page and continuing from it.
+    path("c/<uuid:conversation_id>/share/", views_share.share, name="share_conversation"),
+    path("shares/", views_share.share_links, name="share_links"),
+    path("shares/<int:share_id>/revoke/", views_share.revoke, name="revoke_share"),
+    path("s/<str:token>/", views_share.shared, name="shared"),
+    path("s/<str:token>/continue/", views_share.continue_shared, name="continue_shared"),
     # Export and import.
     path(
         "c/<uuid:conversation_id>/export.<str:fmt>",

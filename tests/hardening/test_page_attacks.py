@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from conversations import services
-from conversations.models import Conversation, Message, Role, Status
+from conversations import services, sharing
+from conversations.models import Conversation, Message, Role, ShareLink, Status
 
 from .pages import read
 
@@ -56,7 +56,14 @@ VARIANTS = {"fmt": ["json", "md"]}
 def fill(
     arguments: list[str], conversation: Conversation, message: Message
 ) -> list[dict[str, Any]]:
-    objects = {"conversation_id": conversation.pk, "message_id": message.pk}
+    objects = {
+        "conversation_id": conversation.pk,
+        "message_id": message.pk,
+        "share_id": ShareLink.objects.get(conversation=conversation).pk,
+        # A share link's token is the key itself: whoever holds it may read the snapshot. An
+        # outsider can only guess one, and a guess must find nothing.
+        "token": "a-guessed-token-that-names-no-share-link-at-all",
+    }
     unknown = [name for name in arguments if name not in objects and name not in VARIANTS]
     assert not unknown, (
         f"a route takes {unknown}: teach tests/hardening/test_page_attacks.py::fill how to "
@@ -81,6 +88,7 @@ def owned(owner, personas):
         content="Private answer",
         status=Status.COMPLETE,
     )
+    sharing.share_conversation(user=owner, conversation_id=conversation.pk)
     return conversation, message
 
 
@@ -119,6 +127,7 @@ def test_another_users_object_is_404_on_every_route(client, outsider, owned, nam
         "Private answer",
     ]
     assert not Conversation.objects.filter(user=get_user_model().objects.get(pk=outsider.pk))
+    assert ShareLink.objects.live().filter(conversation=conversation).count() == 1
 
 
 def test_a_compare_of_another_users_conversations_is_404(client, outsider, owned):
