@@ -23,7 +23,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
+from playwright.sync_api import expect
 
+from conversations import services
 from conversations.starter import ensure_starter_personas
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,3 +251,18 @@ def login(new_context, app_server, personas_in_db, django_user_model) -> Callabl
         return page
 
     return make
+
+
+@pytest.fixture
+def chat(login):
+    """A logged-in page on a fresh conversation, its socket open."""
+
+    def open_chat(**options):
+        page = login(**options)
+        conversation = services.start_conversation(user=page.user)
+        page.goto(f"/c/{conversation.pk}/")
+        expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+        page.conversation = conversation
+        return page
+
+    return open_chat

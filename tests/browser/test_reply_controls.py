@@ -22,21 +22,6 @@ from tests.browser.helpers import (
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def chat(login):
-    """A logged-in page on a fresh conversation, its socket open."""
-
-    def open_chat(**options):
-        page = login(**options)
-        conversation = services.start_conversation(user=page.user)
-        page.goto(f"/c/{conversation.pk}/")
-        expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
-        page.conversation = conversation
-        return page
-
-    return open_chat
-
-
 def wait_for_text(page, minimum: int = 20) -> None:
     page.wait_for_function(
         """(minimum) => {

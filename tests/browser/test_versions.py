@@ -6,26 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from conversations import services
 from conversations.models import Conversation
 from tests.browser.helpers import last_reply, send, wait_for_status
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chat(login):
-    """A logged-in page on a fresh conversation, its socket open."""
-
-    def open_chat(**options):
-        page = login(**options)
-        conversation = services.start_conversation(user=page.user)
-        page.goto(f"/c/{conversation.pk}/")
-        expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
-        page.conversation = conversation
-        return page
-
-    return open_chat
 
 
 def exchange(page, text: str) -> None:
