@@ -165,6 +165,62 @@ class GenerationSettings(models.Model):
         return self.model or settings.OPENAI_MODEL
 
 
+class ChatModelQuerySet(models.QuerySet["ChatModel"]):
+    def usable(self) -> ChatModelQuerySet:
+        """The models users may pick: switched on by the admin and listed by the server at
+        the last refresh."""
+        return self.filter(is_enabled=True, listed=True)
+
+
+class ChatModel(models.Model):
+    """A model the server offers, as the admin lets users have it.
+
+    Filled from the server's `/v1/models` by `python manage.py sync_models` (or the admin's
+    Refresh button): nothing is fetched on a page view. The server's list says only which
+    names exist; the rest (label, on/off, context window, images) is the admin's to set. A
+    model the server stops listing is kept, marked not listed, and can no longer be picked.
+    """
+
+    name = models.CharField(
+        _("name"), max_length=100, unique=True, help_text=_("The model's id on the server.")
+    )
+    label = models.CharField(
+        _("label"), max_length=100, blank=True, help_text=_("Shown to users; empty: the name.")
+    )
+    is_enabled = models.BooleanField(
+        _("enabled"), default=True, help_text=_("Users can pick it and personas can use it.")
+    )
+    context_window = models.PositiveIntegerField(
+        _("context window"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(256)],
+        help_text=_(
+            "How many tokens of the conversation the model reads at once. Empty: "
+            "CHAT_CONTEXT_TOKENS_PER_MODEL or CHAT_CONTEXT_TOKENS."
+        ),
+    )
+    accepts_images = models.BooleanField(
+        _("accepts images"),
+        default=False,
+        help_text=_("The model reads images attached to a message (vision)."),
+    )
+    # Listed by the server at the last refresh.
+    listed = models.BooleanField(_("listed by the server"), default=True, editable=False)
+    synced_at = models.DateTimeField(_("last seen on the server"), null=True, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    objects = ChatModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
 # How many of a persona's example prompts the new-chat page offers.
 EXAMPLE_PROMPTS_SHOWN = 4
 
