@@ -156,7 +156,7 @@ class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
         return [name for name in self.fields if name != "content"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
-        return super().get_queryset(request).select_related("model_call")
+        return super().get_queryset(request).with_usage()
 
     @admin.display(description=_("tokens"))
     def tokens(self, message: Message) -> str:
@@ -249,7 +249,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return list(
             Conversation.objects.filter(pk__in=queryset.values("pk"))
             .select_related("persona", "user")
-            .prefetch_related(Prefetch("messages", Message.objects.select_related("model_call")))
+            .prefetch_related(Prefetch("messages", Message.objects.with_usage()))
             .order_by("-updated_at")
         )
 
@@ -325,13 +325,14 @@ class ModelCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "user",
         "model",
+        "kind",
         "prompt_tokens",
         "completion_tokens",
         "estimated",
         "status",
         "ended_at",
     ]
-    list_filter = ["model", "status", "estimated", "started_at"]
+    list_filter = ["model", "kind", "status", "estimated", "started_at"]
     search_fields = ["user__username", "model"]
     date_hierarchy = "started_at"
     list_select_related = ["user"]

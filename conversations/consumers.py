@@ -327,9 +327,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         path = [pk for pk in tree.path() if after_id is None or pk > after_id]
         from_id = path[-SYNC_MAX_MESSAGES - 1] if len(path) > SYNC_MAX_MESSAGES else None
         messages = list(
-            Message.objects.filter(pk__in=path[-SYNC_MAX_MESSAGES:])
-            .select_related("model_call")
-            .order_by("id")
+            Message.objects.filter(pk__in=path[-SYNC_MAX_MESSAGES:]).with_usage().order_by("id")
         )
         tree.number(messages)
         return messages, from_id
@@ -419,7 +417,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     def sweep_reply(self, reply_id: int) -> tuple[int, Message | None]:
         swept = services.sweep_orphaned_replies(self.conversation.pk)
-        reply = self.conversation.messages.select_related("model_call").filter(pk=reply_id).first()
+        reply = self.conversation.messages.with_usage().filter(pk=reply_id).first()
         if reply is not None:
             Message.objects.tree(self.conversation.pk).number([reply])
         return swept, reply

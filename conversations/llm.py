@@ -396,12 +396,28 @@ TITLE_MAX_TOKENS = 30
 TITLE_TIMEOUT_SECONDS = 10.0
 
 
-async def ask_title(*, model: str, message: str) -> str | None:
-    """The model's title for a conversation that begins with `message`, or None.
+@dataclass(frozen=True)
+class TitleAnswer:
+    """What a title request got: the model's text (None when it failed or said nothing), the
+    messages sent, and the usage the server reported, if any (for the usage ledger)."""
+
+    text: str | None
+    messages: list[dict[str, str]]
+    answered: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+async def ask_title(*, model: str, message: str) -> TitleAnswer:
+    """The model's title for a conversation that begins with `message`.
 
     Not streamed, with a short timeout and no retry: a title is a nicety, and the conversation
     already has one (its first message, cut). A failure is logged by its kind only.
     """
+    messages = [
+        {"role": "system", "content": TITLE_INSTRUCTION},
+        {"role": "user", "content": message[:TITLE_MESSAGE_CHARS]},
+    ]
     try:
         client = get_client().with_options(
             timeout=openai.Timeout(
@@ -411,12 +427,7 @@ async def ask_title(*, model: str, message: str) -> str | None:
             max_retries=0,
         )
         response = await client.chat.completions.create(
-            model=model,
-            messages=[
-                {"role": "system", "content": TITLE_INSTRUCTION},
-                {"role": "user", "content": message[:TITLE_MESSAGE_CHARS]},
-            ],
-            max_completion_tokens=TITLE_MAX_TOKENS,
+            model=model, messages=messages, max_completion_tokens=TITLE_MAX_TOKENS
         )
     except asyncio.CancelledError:
         raise
@@ -424,9 +435,17 @@ async def ask_title(*, model: str, message: str) -> str | None:
         logger.info(
             "the model gave no title (%s): the first message stays the title", type(exc).__name__
         )
-        return None
+        return TitleAnswer(None, messages)
     choices = response.choices or []
-    return (choices[0].message.content or None) if choices else None
+    text = (choices[0].message.content or None) if choices else None
+    usage = response.usage
+    return TitleAnswer(
+        text,
+        messages,
+        answered=True,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+    )
 
 
 _models_cache: dict[tuple[str, str | None], tuple[float, list[str]]] = {}

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import get_language
@@ -423,6 +423,26 @@ class MessageQuerySet(models.QuerySet["Message"]):
             return self.none()
         return self.filter(conversation__user=user)
 
+    def with_usage(self) -> MessageQuerySet:
+        """With what `Message.usage` reads: the reply's ledger row, and the sums of the rows of
+        its continuations (none, nearly always) as subqueries, in the same query."""
+        continuations = (
+            ModelCall.objects.filter(continues=OuterRef("model_call_id"))
+            .order_by()
+            .values("continues")
+        )
+        return self.select_related("model_call").annotate(
+            continued_prompt=Subquery(
+                continuations.annotate(total=Sum("prompt_tokens")).values("total")
+            ),
+            continued_completion=Subquery(
+                continuations.annotate(total=Sum("completion_tokens")).values("total")
+            ),
+            continued_estimated=Exists(
+                ModelCall.objects.filter(continues=OuterRef("model_call_id"), estimated=True)
+            ),
+        )
+
     def orphaned(self, now: Any = None) -> MessageQuerySet:
         """Replies marked streaming whose process stopped renewing the lease (the SQL twin of
         `Message.is_orphaned`)."""
@@ -572,12 +592,20 @@ class Message(models.Model):
     @property
     def usage(self) -> ReplyUsage:
         """The tokens to show for this reply: its ledger row's or, for an imported reply
-        (which has none), what its file recorded. Load the rows with
-        `select_related("model_call")`."""
+        (which has none), what its file recorded. Load the rows with `with_usage()`."""
         call = self.model_call if self.model_call_id else None
         if call is None:
             return ReplyUsage(self.prompt_tokens, self.completion_tokens, self.usage_estimated)
-        return ReplyUsage(call.prompt_tokens, call.completion_tokens, call.estimated)
+        prompt, completion = call.prompt_tokens, call.completion_tokens
+        # The answer's continuations, each a call of its own (`with_usage`).
+        more_prompt = getattr(self, "continued_prompt", None)
+        more_completion = getattr(self, "continued_completion", None)
+        if more_prompt is not None:
+            prompt = (prompt or 0) + more_prompt
+        if more_completion is not None:
+            completion = (completion or 0) + more_completion
+        estimated = call.estimated or bool(getattr(self, "continued_estimated", False))
+        return ReplyUsage(prompt, completion, estimated)
 
 
 class ReplyUsage(NamedTuple):
@@ -586,9 +614,18 @@ class ReplyUsage(NamedTuple):
     estimated: bool
 
 
+class CallKind(models.TextChoices):
+    # A message, a regeneration, an edit or a compare's column: the call that makes a reply.
+    REPLY = "reply", _("Answer")
+    # Continue: the rest of an answer cut off at the token limit, written into the same answer.
+    CONTINUATION = "continuation", _("Continuation")
+    # The short title the model is asked for after a conversation's first answer.
+    TITLE = "title", _("Title")
+
+
 class ModelCall(models.Model):
     """The usage ledger: one row per call of the model made for a user (a message, a
-    regeneration, an edit, a continuation, a compare's column).
+    regeneration, an edit, a continuation, a compare's column, a conversation's title).
 
     Written when the call starts (the per-minute limit counts these rows) and given its tokens
     when the reply ends, in the transaction that saves the end (`services.save_ends`). Nothing
@@ -609,6 +646,18 @@ class ModelCall(models.Model):
     # The conversation it was made for, kept as a value: deleting the conversation keeps it.
     conversation_id = models.UUIDField(_("conversation"), null=True, blank=True)
     model = models.CharField(_("model"), max_length=100, blank=True)
+    kind = models.CharField(_("kind"), max_length=12, choices=CallKind, default=CallKind.REPLY)
+    # A continuation's answer's own call: an answer's tokens are those of its call and of the
+    # continuations pointing at it (`MessageQuerySet.with_usage`).
+    continues = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="continuations",
+        verbose_name=_("continues"),
+        editable=False,
+    )
     # Null until the reply ends, and when the model never answered (nothing to count).
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)

@@ -29,12 +29,13 @@ from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import context, database, llm, services
 from .errors import ChatError
-from .models import Conversation, Message, Status
+from .models import CallKind, Conversation, Message, ModelCall, Status
 from .protocol import conversation_payload, message_payload
 
 logger = logging.getLogger(__name__)
@@ -161,36 +162,65 @@ async def wait_for_replies() -> None:
 _titles: set[asyncio.Task[None]] = set()
 
 
-def title_later(conversation_id: Any, cut_title: str, first_message: str, model: str) -> None:
+def title_later(conversation: Conversation, cut_title: str, first_message: str, model: str) -> None:
     """Ask the model for a conversation's title, in a task of its own, once its first answer
     has ended: outside the reply and any transaction, and the answer's end is not held up.
 
-    It does not count against the user's `CHAT_MESSAGES_PER_MINUTE` (no `ModelCall`): the app
-    asks, once per conversation, after a message that was counted; a user who sends their
-    twentieth message of the minute is not refused because of titles they never asked for.
+    Its tokens are the user's, written to the usage ledger as a call of its own (kind
+    `title`); it does not count against their `CHAT_MESSAGES_PER_MINUTE`: the app asks, once
+    per conversation, after a message that was counted, and a user who sends their twentieth
+    message of the minute is not refused because of titles they never asked for.
     """
     task = asyncio.create_task(
-        _title(conversation_id, cut_title, first_message, model),
-        name=f"title-{conversation_id}",
+        _title(conversation.pk, conversation.user_id, cut_title, first_message, model),
+        name=f"title-{conversation.pk}",
         context=contextvars.Context(),
     )
     _titles.add(task)
     task.add_done_callback(_titles.discard)
 
 
-async def _title(conversation_id: Any, cut_title: str, first_message: str, model: str) -> None:
-    title = services.tidy_title(await llm.ask_title(model=model, message=first_message) or "")
-    if not title or title == cut_title:
-        return
-    try:
-        changed = await database.in_database(services.set_model_title)(
+def _save_title(
+    call: ModelCall, answer: llm.TitleAnswer, conversation_id: Any, cut_title: str, title: str
+) -> bool:
+    """Write the title call's row in the usage ledger (its tokens counted here when the
+    server reported none) and, when the model gave a new title, set it; whether it changed."""
+    prompt, completion = answer.prompt_tokens, answer.completion_tokens
+    if answer.answered and (prompt is None or completion is None):
+        call.estimated = True
+        if prompt is None:
+            prompt = context.prompt_tokens(answer.messages, call.model)
+        if completion is None:
+            completion = context.count_tokens(answer.text or "", call.model)
+    call.prompt_tokens, call.completion_tokens = prompt, completion
+    call.status = Status.COMPLETE if answer.answered else Status.ERROR
+    call.ended_at = timezone.now()
+    with transaction.atomic():
+        call.save(force_insert=True)
+        if not title or title == cut_title:
+            return False
+        return services.set_model_title(
             conversation_id=conversation_id, replaces=cut_title, title=title
+        )
+
+
+async def _title(
+    conversation_id: Any, user_id: Any, cut_title: str, first_message: str, model: str
+) -> None:
+    call = ModelCall(
+        user_id=user_id, conversation_id=conversation_id, model=model, kind=CallKind.TITLE
+    )
+    answer = await llm.ask_title(model=model, message=first_message)
+    title = services.tidy_title(answer.text or "")
+    try:
+        changed = await database.in_database(_save_title)(
+            call, answer, conversation_id, cut_title, title
         )
     except Exception:
         logger.exception("saving the title of conversation %s failed", conversation_id)
         return
     if not changed:
-        return  # renamed (or deleted) meanwhile
+        return  # no new title, or renamed (or deleted) meanwhile
     frame = {
         "type": "conversation.updated",
         "conversation": {"id": str(conversation_id), "title": title},
@@ -227,6 +257,8 @@ class ReplyRunner:
         # again before its first new delta (`restart`).
         self.restart: dict[str, Any] | None = None
         self.usage_before: dict[str, Any] = {}
+        # This call's row in the usage ledger: the reply's own, or a continuation's.
+        self.call_id: int | None = getattr(prepared, "call_id", None) or self.reply.model_call_id
         if getattr(prepared, "continued", False):
             reply = self.reply
             self.parts = [reply.content]
@@ -343,7 +375,7 @@ class ReplyRunner:
             and settings.CHAT_MODEL_TITLES
         ):
             title_later(
-                self.conversation.pk,
+                self.conversation,
                 self.conversation.title,
                 self.first_message,
                 self.request.get("model", ""),
@@ -481,17 +513,15 @@ class ReplyRunner:
                     return
                 await asyncio.sleep(pause)
 
-    def usage(self, outcome: Outcome) -> dict[str, Any]:
-        """The tokens the reply used: as the model's server reported them, else counted here.
+    def call_usage(self, outcome: Outcome) -> dict[str, Any]:
+        """The tokens this call used, as the model's server reported them, else counted here
+        (a continued answer's earlier calls are not this call's).
 
         Some servers send no usage (llama.cpp's, a few proxies), and a stopped reply never
         receives it: the prompt is then counted as the context window counts it and the answer
         with the same counter, and the figure is marked estimated. A reply the model never
         answered (refused, unreachable, stopped before it began) used nothing to count.
         """
-        return self._add_usage_before(self._usage_of_call(outcome))
-
-    def _usage_of_call(self, outcome: Outcome) -> dict[str, Any]:
         reported = outcome.usage
         prompt = reported.prompt_tokens if reported else None
         completion = reported.completion_tokens if reported else None
@@ -519,17 +549,26 @@ class ReplyRunner:
         return total
 
     def end(self, outcome: Outcome) -> services.End:
-        """What to save of the reply's end (in a database thread: the usage may be counted)."""
+        """What to save of the reply's end (in a database thread: the usage may be counted).
+
+        The reply keeps a copy of its tokens, all its calls' (exported with it); the ledger's
+        row of this call takes this call's alone."""
+        call_usage = self.call_usage(outcome)
         final = {
             "content": self.text,
             "seq": self.seq,
             "finish_reason": outcome.finish_reason,
             "error": outcome.error,
             "logprobs": self.logprobs or None,
-            **self.usage(outcome),
+            **self._add_usage_before(call_usage),
         }
         return services.End(
-            self.reply.pk, self.conversation.pk, outcome.status, final, self.reply.model_call_id
+            self.reply.pk,
+            self.conversation.pk,
+            outcome.status,
+            final,
+            self.call_id,
+            call_usage if self.usage_before else None,
         )
 
 

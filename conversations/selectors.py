@@ -168,9 +168,7 @@ def message_page(
         if roles[pk].role in (Role.USER, Role.ASSISTANT) and (before is None or pk < before)
     ]
     has_older = len(path) > PAGE_SIZE
-    page = list(
-        Message.objects.filter(pk__in=path[-PAGE_SIZE:]).select_related("model_call").order_by("id")
-    )
+    page = list(Message.objects.filter(pk__in=path[-PAGE_SIZE:]).with_usage().order_by("id"))
     tree.number(page)
     if context_from_id is False:
         replies = [m for m in page if m.role == Role.ASSISTANT]

@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 from . import llm, selectors
 from .context import HistoryItem, select_context
 from .errors import ChatError
-from .models import Conversation, Message, ModelCall, Persona, Quota, Role, Status
+from .models import CallKind, Conversation, Message, ModelCall, Persona, Quota, Role, Status
 from .tree import Node, Tree
 
 logger = logging.getLogger(__name__)
@@ -121,22 +121,25 @@ def end_replies(replies: Any, *, status: str, **final: Any) -> int:
 @dataclass
 class End:
     """How a reply ended, to save: its status and final values (`end_replies`), and its
-    call's row in the usage ledger, which takes the tokens (`final`'s usage) too."""
+    call's row in the usage ledger, which takes the call's tokens: `call_usage` when the
+    reply's own copy (`final`) adds up more calls than this one (a continued answer's)."""
 
     reply_id: int
     conversation_id: Any
     status: str
     final: dict[str, Any]
     call_id: int | None = None
+    call_usage: dict[str, Any] | None = None
 
     def ledger_row(self, now: Any) -> ModelCall | None:
         if self.call_id is None:
             return None
+        usage = self.final if self.call_usage is None else self.call_usage
         return ModelCall(
             pk=self.call_id,
-            prompt_tokens=self.final.get("prompt_tokens"),
-            completion_tokens=self.final.get("completion_tokens"),
-            estimated=bool(self.final.get("usage_estimated")),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            estimated=bool(usage.get("usage_estimated")),
             status=self.status,
             ended_at=now,
         )
@@ -168,7 +171,7 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
             ledger = [row for end in ends if (row := end.ledger_row(now)) is not None]
             if ledger:
                 ModelCall.objects.bulk_update(ledger, LEDGER_END_FIELDS)
-        saved = Message.objects.select_related("model_call").in_bulk([end.reply_id for end in ends])
+        saved = Message.objects.with_usage().in_bulk([end.reply_id for end in ends])
         return [saved[end.reply_id] for end in ends]
     except Exception as exc:
         if len(ends) == 1:
@@ -201,7 +204,7 @@ def sweep_orphaned_replies(*conversation_ids: Any) -> int:
         )
         # Their calls' tokens died with the process that counted them: the ledger says how
         # the calls ended, with no tokens (unless that process saved its end after all).
-        ModelCall.objects.filter(pk__in=calls, ended_at=None).update(
+        ModelCall.objects.filter(Q(pk__in=calls) | Q(continues__in=calls), ended_at=None).update(
             status=Status.INTERRUPTED, ended_at=timezone.now()
         )
     return swept
@@ -252,6 +255,8 @@ class PreparedReply:
     announced: bool = True
     # True when the reply is an earlier one going on (Continue): its text so far stays.
     continued: bool = False
+    # The ledger's row of this call, when it is not the reply's own (a continuation's).
+    call_id: int | None = None
 
 
 def _lock(user: Any, conversation_id: Any) -> Conversation:
@@ -383,7 +388,11 @@ def _usage_and_quotas(users: set[Any]) -> dict[Any, tuple[int, QuotaState]]:
         .annotate(calls=calls)
         .values("pk")
         .annotate(
-            recent=Count("calls", filter=Q(calls__started_at__gte=minute_ago)),
+            # A title is asked for by the app, not the user: it is not one of their messages.
+            recent=Count(
+                "calls",
+                filter=Q(calls__started_at__gte=minute_ago) & ~Q(calls__kind=CallKind.TITLE),
+            ),
             today=Coalesce(Sum(tokens, filter=Q(calls__started_at__gte=day)), 0),
             month=Coalesce(Sum(tokens, filter=Q(calls__started_at__gte=month)), 0),
             has_own=Exists(Quota.objects.filter(**own)),
@@ -705,7 +714,7 @@ def _create_reply(
 
 def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
     """A frame resent with a known client id: hand back what it created the first time."""
-    created = list(conversation.messages.select_related("model_call").filter(id__gte=first_id)[:2])
+    created = list(conversation.messages.with_usage().filter(id__gte=first_id)[:2])
     Message.objects.tree(conversation.pk).number(created)
     reply = next((m for m in created if m.role == Role.ASSISTANT), created[0])
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
@@ -1009,18 +1018,24 @@ def continue_reply(
         )
         # With its ledger row: the reply's payload reads its usage there, and is built in the
         # event loop, where no query may run.
-        reply = Message.objects.select_related("model_call").get(pk=last)
+        reply = Message.objects.with_usage().get(pk=last)
         branches.tree.number([reply])
-        # The continuation is a call of its own for the per-minute limit; its tokens go to the
-        # reply's row, which then holds both calls' (`ReplyRunner.usage_before`).
-        ModelCall.objects.create(
+        # The continuation is a call of its own, with its own row and tokens; the answer's
+        # usage adds up its call's and its continuations' (`MessageQuerySet.with_usage`).
+        call = ModelCall.objects.create(
             user_id=conversation.user_id,
             started_at=now,
             conversation_id=conversation.pk,
             model=parameters["model"],
+            kind=CallKind.CONTINUATION,
+            continues_id=reply.model_call_id,
         )
+        if reply.model_call_id is None:
+            # An imported answer has no call of its own: its first one made here becomes it.
+            Message.objects.filter(pk=reply.pk).update(model_call=call)
+            reply.model_call = call
         _save_titles_and_times([conversation], now)
-        return PreparedReply(conversation, reply, request, continued=True)
+        return PreparedReply(conversation, reply, request, continued=True, call_id=call.pk)
 
     return _reply_transaction(user, conversation_id, client_id, make)
 
@@ -1120,9 +1135,7 @@ def _path_change(tree: Tree, after_id: int | None, limit: int) -> PathChange:
     path = tree.path()
     tail = path[path.index(after_id) + 1 :] if after_id is not None else path
     from_id = tail[-limit - 1] if len(tail) > limit else None
-    messages = list(
-        Message.objects.filter(pk__in=tail[-limit:]).select_related("model_call").order_by("id")
-    )
+    messages = list(Message.objects.filter(pk__in=tail[-limit:]).with_usage().order_by("id"))
     tree.number(messages)
     return PathChange(after_id, messages, from_id)
 

@@ -25,7 +25,7 @@ from .models import Conversation, Message, ModelCall, Role
 class Totals:
     prompt_tokens: int
     completion_tokens: int
-    # Model calls (replies asked for), whatever became of their replies.
+    # Model calls (answers, continuations, titles), whatever became of their replies.
     replies: int = 0
     # How many of the calls had their usage counted by the app (the server reported none).
     estimated: int = 0

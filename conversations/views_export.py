@@ -37,7 +37,7 @@ def export_conversation(request: HttpRequest, conversation_id: UUID, fmt: str) -
     conversation = get_object_or_404(
         Conversation.objects.owned_by(request.user)
         .select_related("persona")
-        .prefetch_related(Prefetch("messages", Message.objects.select_related("model_call"))),
+        .prefetch_related(Prefetch("messages", Message.objects.with_usage())),
         pk=conversation_id,
     )
     if fmt == "json":

@@ -83,8 +83,11 @@ async def test_the_first_answer_is_followed_by_the_models_title_on_every_tab(
     (asked,) = title_requests(model_server)  # once: not after the second answer
     assert asked["messages"][1] == {"role": "user", "content": question}
     assert not asked.get("stream")
-    # The title is the app's call, not the user's: only the two messages count.
-    assert await database_sync_to_async(ModelCall.objects.filter(user=owner).count)() == 2
+    # The title is a model call of its own in the ledger, besides the two answers'.
+    kinds = await database_sync_to_async(list)(
+        ModelCall.objects.filter(user=owner).order_by("id").values_list("kind", flat=True)
+    )
+    assert kinds == ["reply", "title", "reply"]
 
 
 @pytest.mark.usefixtures("titles_on")
