@@ -186,7 +186,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.uncount()
         self.views = {}
         if self.watchdog is not None:
+            # Let go of it: a cancelled task keeps its CancelledError, whose traceback holds
+            # this consumer (the watch's frame), so a reference kept here would make a cycle
+            # of the socket's every object, left to the rarely run full collection.
             self.watchdog.cancel()
+            self.watchdog = None
         if self.conversation is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

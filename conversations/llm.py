@@ -408,6 +408,26 @@ class TitleAnswer:
     completion_tokens: int | None = None
 
 
+# The app's client with the title request's options, one per client: a copy made per
+# request would leave a cycle of the SDK's objects behind each time, for the full collection.
+_title_clients: weakref.WeakKeyDictionary[openai.AsyncOpenAI, tuple[Any, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _title_client() -> openai.AsyncOpenAI:
+    client = get_client()
+    timeout = openai.Timeout(
+        TITLE_TIMEOUT_SECONDS, connect=min(TITLE_TIMEOUT_SECONDS, settings.OPENAI_CONNECT_TIMEOUT)
+    )
+    cached = _title_clients.get(client)
+    if cached is not None and cached[0] == timeout:
+        return cached[1]
+    titles = client.with_options(timeout=timeout, max_retries=0)
+    _title_clients[client] = (timeout, titles)
+    return titles
+
+
 async def ask_title(*, model: str, message: str) -> TitleAnswer:
     """The model's title for a conversation that begins with `message`.
 
@@ -419,13 +439,7 @@ async def ask_title(*, model: str, message: str) -> TitleAnswer:
         {"role": "user", "content": message[:TITLE_MESSAGE_CHARS]},
     ]
     try:
-        client = get_client().with_options(
-            timeout=openai.Timeout(
-                TITLE_TIMEOUT_SECONDS,
-                connect=min(TITLE_TIMEOUT_SECONDS, settings.OPENAI_CONNECT_TIMEOUT),
-            ),
-            max_retries=0,
-        )
+        client = _title_client()
         response = await client.chat.completions.create(
             model=model, messages=messages, max_completion_tokens=TITLE_MAX_TOKENS
         )
