@@ -897,7 +897,12 @@ post_queue = one_per_loop(PostQueue)
 
 
 async def post(
-    *, user: Any, conversation_id: Any, content: str, client_id: str
+    *,
+    user: Any,
+    conversation_id: Any,
+    content: str,
+    client_id: str,
+    attachments: tuple[int, ...] = (),
 ) -> services.PreparedReply:
     """Store a sent message and its reply's row, then stream the reply in the background.
 
@@ -906,7 +911,9 @@ async def post(
     """
     channel = await control_channel()
     language = translation.get_language()
-    post = services.Post(user, conversation_id, content, client_id, channel, language)
+    post = services.Post(
+        user, conversation_id, content, client_id, channel, language, tuple(attachments)
+    )
     if not settings.CHAT_GROUP_COMMIT:  # each message in a trip and a transaction of its own
         prepared = await database.in_database(services.post_messages)([post])
         result = prepared[0]

@@ -33,6 +33,7 @@ from django.db.models import (
     Subquery,
 )
 
+from .attachments import load_payloads
 from .models import Conversation, Message, Role
 
 SIDEBAR_LIMIT = 100
@@ -172,6 +173,7 @@ def message_page(
         Message.objects.filter(pk__in=path[-PAGE_SIZE:]).select_related("model_call").order_by("id")
     )
     tree.number(page)
+    load_payloads(page)
     if context_from_id is False:
         replies = [m for m in page if m.role == Role.ASSISTANT]
         if replies:
