@@ -91,9 +91,9 @@ async def test_the_images_of_earlier_messages_go_with_the_history(
         await socket.say("And now?")
         answer = (await socket.until("reply.ended"))["message"]
     assert "Images:" not in answer["content"]
-    first_question = [
+    first_question = next(
         m for m in model_server.config.requests[-1]["messages"] if m["role"] == "user"
-    ][0]
+    )
     assert first_question["content"][1]["type"] == "image_url"
 
 
