@@ -369,11 +369,24 @@ _STORAGE_BACKEND = env_str("DJANGO_STORAGE_BACKEND", "filesystem")
 if _STORAGE_BACKEND == "filesystem":
     _DEFAULT_STORAGE: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 elif _STORAGE_BACKEND == "s3":
-    # The bucket's settings (AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-    # AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME) are read by django-storages from the environment.
+    # django-storages (`pip install django-storages[s3]`); boto3 reads AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY from the environment itself. Objects stay private: the app serves
+    # each file to its owner.
+    if not env_str("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured(
+            "DJANGO_STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL "
+            "for a bucket outside AWS)."
+        )
     _DEFAULT_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"default_acl": "private", "querystring_auth": True, "file_overwrite": False},
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
     }
 else:
     raise ImproperlyConfigured(
