@@ -85,10 +85,11 @@ def _claims(name: str, content_type: str) -> str:
     return ""
 
 
-def check_upload(*, name: str, content_type: str, data: bytes, model: str) -> Checked:
+def check_upload(*, name: str, content_type: str, data: bytes, model: str | None) -> Checked:
     """Judge an upload by its bytes; raise `ValidationError` with the reason it is refused.
 
-    `model` is the conversation's: a file's text must fit its context window.
+    `model` is the conversation's: a file's text must fit its context window (None: an
+    import's file, whose conversation's model is not known yet).
     """
     name = " ".join(name.replace("/", " ").replace("\\", " ").split())[:MAX_NAME] or "file"
     if len(data) > settings.CHAT_ATTACHMENT_MAX_BYTES:
@@ -108,7 +109,7 @@ def check_upload(*, name: str, content_type: str, data: bytes, model: str) -> Ch
         )
     else:
         checked = _check_text(name, data, claims)
-    if checked.text:
+    if checked.text and model is not None:
         _check_fits(checked, model)
     return checked
 
@@ -271,10 +272,12 @@ def _check_fits(checked: Checked, model: str) -> None:
         )
 
 
-def store(*, conversation: Any, checked: Checked) -> Attachment:
-    """Save a checked upload as an attachment of the conversation, not yet of a message."""
+def store(*, conversation: Any, checked: Checked, message: Any = None) -> Attachment:
+    """Save a checked upload as an attachment of the conversation, of no message yet unless
+    `message` is given."""
     attachment = Attachment(
         conversation=conversation,
+        message=message,
         kind=checked.kind,
         name=checked.name,
         content_type=checked.content_type,

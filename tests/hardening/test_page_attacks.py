@@ -363,10 +363,10 @@ def test_an_import_over_the_size_limit_is_refused_with_a_clear_message(client, o
     with a sentence naming the limit, and nothing is stored."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from conversations.exports import MAX_IMPORT_BYTES
+    from conversations.exports import import_limit
 
     client.force_login(owner)
-    upload = SimpleUploadedFile("big.json", b" " * (MAX_IMPORT_BYTES + 1), "application/json")
+    upload = SimpleUploadedFile("big.json", b" " * (import_limit() + 1), "application/json")
     response = client.post(reverse("import_conversations"), {"file": upload})
     assert response.status_code == 400
     assert "MB" in response.context["import_error"]
