@@ -11,8 +11,10 @@ person who sent the file; nothing is stored before the checks pass.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import logging
 import mimetypes
 import warnings
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
@@ -29,8 +32,10 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .context import AttachedFile, count_tokens
-from .models import Attachment, AttachmentKind
+from .context import STORED_IMAGE, AttachedFile, count_tokens
+from .models import ATTACHMENT_SUFFIXES, Attachment, AttachmentKind
+
+logger = logging.getLogger(__name__)
 
 # Pillow's format names and the content types they are served with.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -318,27 +323,62 @@ def copy_to(attachments: list[Attachment], message_of: dict[int, Any], conversat
         copy.save()
 
 
-def data_url(file_name: str, content_type: str) -> str:
-    """An image's bytes as a data URL, the way the model's request carries it."""
-    from django.core.files.storage import default_storage
-
+def data_url(file_name: str) -> str:
+    """A stored image's bytes as a data URL, the way the model's request carries it."""
+    suffix = "." + file_name.rsplit(".", 1)[-1].lower()
+    content_type = next((t for t, s in ATTACHMENT_SUFFIXES.items() if s == suffix), "image/png")
     with default_storage.open(file_name, "rb") as source:
         encoded = base64.b64encode(source.read()).decode("ascii")
     return f"data:{content_type};base64,{encoded}"
 
 
+def _read_images(request: dict[str, Any]) -> dict[str, Any]:
+    messages = []
+    for message in request["messages"]:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [
+                {"type": "image_url", "image_url": {"url": data_url(url[len(STORED_IMAGE) :])}}
+                if part.get("type") == "image_url"
+                and (url := part["image_url"]["url"]).startswith(STORED_IMAGE)
+                else part
+                for part in content
+            ]
+            message = {**message, "content": content}
+        messages.append(message)
+    return {**request, "messages": messages}
+
+
+async def with_images(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with its stored images' bytes in it (data URLs), read in a thread just
+    before the model is called: never inside the transaction that stored the message, where
+    a slow storage (a bucket) would hold the conversation's lock. A request with no stored
+    image is handed back as it is."""
+    if not any(
+        isinstance(m.get("content"), list) and STORED_IMAGE in str(m["content"])
+        for m in request.get("messages", ())
+    ):
+        return request
+    try:
+        return await asyncio.to_thread(_read_images, request)
+    except OSError as exc:
+        from .llm import ModelError
+
+        logger.warning("an attached image could not be read: %r", exc)
+        raise ModelError(
+            _("An attached image could not be read from the storage."), code="attachment_missing"
+        ) from None
+
+
 def attached_file(attachment: Attachment) -> AttachedFile:
-    """What the model reads of an attachment; an image's bytes are read when it is sent."""
-    name, content_type = attachment.file.name, attachment.content_type
+    """What the model reads of an attachment (an image's bytes are read as it is sent)."""
     return AttachedFile(
         name=attachment.name,
         kind=attachment.kind,
         text=attachment.text,
         width=attachment.width or 0,
         height=attachment.height or 0,
-        load=(lambda: data_url(name, content_type))
-        if attachment.kind == AttachmentKind.IMAGE
-        else None,
+        stored=attachment.file.name if attachment.kind == AttachmentKind.IMAGE else "",
     )
 
 

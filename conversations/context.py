@@ -16,8 +16,7 @@ import hashlib
 import os
 import tempfile
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -124,17 +123,22 @@ def image_tokens(width: int, height: int) -> int:
     return IMAGE_BASE_TOKENS + IMAGE_TILE_TOKENS * tiles
 
 
+# An image part's URL until the reply is about to call the model: the stored file's name. The
+# bytes are read then, out of any transaction (`attachments.with_images`).
+STORED_IMAGE = "stored-attachment:"
+
+
 @dataclass(frozen=True)
 class AttachedFile:
     """What the model reads of a message's attachment: a text file's or PDF's text, or an
-    image, whose bytes `load` reads (as a data URL) only when the message is sent."""
+    image, stored as `stored` (its file's name in the storage)."""
 
     name: str
     kind: str
     text: str = ""
     width: int = 0
     height: int = 0
-    load: Callable[[], str] | None = field(default=None, compare=False)
+    stored: str = ""
 
     @property
     def is_image(self) -> bool:
@@ -156,8 +160,8 @@ class AttachedFile:
         return count_tokens(text, model)
 
     def part(self, accepts_images: bool) -> dict[str, Any]:
-        if self.is_image and accepts_images and self.load is not None:
-            return {"type": "image_url", "image_url": {"url": self.load()}}
+        if self.is_image and accepts_images and self.stored:
+            return {"type": "image_url", "image_url": {"url": STORED_IMAGE + self.stored}}
         text = self.image_note() if self.is_image else self.text_part()
         return {"type": "text", "text": text}
 

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from . import context, database, llm, services
+from . import attachments, context, database, llm, services
 from .errors import ChatError
 from .models import Conversation, Message, Status
 from .protocol import conversation_payload, message_payload
@@ -354,7 +354,8 @@ class ReplyRunner:
         finished: llm.Finished | None = None
         loop = asyncio.get_running_loop()
         ready_at = loop.time()
-        async for event in llm.stream_reply(self.request):
+        request = await attachments.with_images(self.request)
+        async for event in llm.stream_reply(request):
             arrived = loop.time()
             if isinstance(event, llm.Finished):
                 finished = event

@@ -9,15 +9,16 @@ import uuid
 import pytest
 from django.core.files.base import ContentFile
 
-from conversations import services
+from conversations import attachments, services
 from conversations.context import AttachedFile, HistoryItem, image_tokens, select_context
 from conversations.errors import ChatError
+from conversations.llm import ModelError
 from conversations.models import Attachment
 from conversations.services import Post, post_messages
 
 
-def image(load=lambda: "data:image/png;base64,AAAA") -> AttachedFile:
-    return AttachedFile(name="a.png", kind="image", width=1024, height=768, load=load)
+def image() -> AttachedFile:
+    return AttachedFile(name="a.png", kind="image", width=1024, height=768, stored="x/a.png")
 
 
 def test_an_image_costs_what_openai_counts():
@@ -31,7 +32,7 @@ def test_images_are_image_parts_for_a_model_that_reads_them_and_a_line_for_anoth
     sees = select_context(system_prompt="", history=[item], model="m", accepts_images=True)
     assert sees.messages[0]["content"] == [
         {"type": "text", "text": "Look"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "image_url", "image_url": {"url": "stored-attachment:x/a.png"}},
     ]
     blind = select_context(system_prompt="", history=[item], model="m", accepts_images=False)
     assert blind.messages[0]["content"][1] == {"type": "text", "text": "[Image attached: a.png]"}
@@ -47,13 +48,31 @@ def test_files_count_against_the_budget_and_an_older_message_makes_way():
     assert len(roomy.messages) == 2 and roomy.prompt_tokens > 400
 
 
-def test_an_image_not_sent_is_never_read():
-    def fail():
-        raise AssertionError("read")
+async def test_stored_images_are_read_into_the_request_just_before_the_call(settings, tmp_path):
+    """Out of the transaction that stored the message: the request holds the file's name
+    until the reply is about to call the model."""
+    from django.core.files.storage import default_storage
 
-    old = HistoryItem(1, "user", "Old", (image(fail),))
-    new = HistoryItem(2, "user", "x " * 200)
-    select_context(system_prompt="", history=[old, new], model="m", budget=200, accepts_images=True)
+    settings.MEDIA_ROOT = tmp_path
+    name = default_storage.save("attachments/x/a.png", ContentFile(b"PNGDATA"))
+    item = HistoryItem(1, "user", "Look", (AttachedFile("a.png", "image", stored=name),))
+    context = select_context(system_prompt="", history=[item], model="m", accepts_images=True)
+    request = {"model": "m", "messages": context.messages}
+    sent = await attachments.with_images(request)
+    assert sent["messages"][0]["content"][1]["image_url"]["url"] == (
+        "data:image/png;base64,UE5HREFUQQ=="
+    )
+    assert request["messages"][0]["content"][1]["image_url"]["url"].startswith("stored-")
+    plain = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+    assert await attachments.with_images(plain) is plain
+
+
+async def test_an_image_gone_from_the_storage_fails_the_reply_with_a_sentence(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    part = {"type": "image_url", "image_url": {"url": "stored-attachment:attachments/gone.png"}}
+    with pytest.raises(ModelError) as failed:
+        await attachments.with_images({"messages": [{"role": "user", "content": [part]}]})
+    assert failed.value.code == "attachment_missing"
 
 
 @pytest.mark.django_db
