@@ -79,3 +79,19 @@ def test_an_unsent_upload_can_be_taken_back_with_its_file(
         response = client.post(reverse("discard_attachment", args=[conversation.pk, body["id"]]))
     assert response.status_code == 204
     assert not Attachment.objects.exists() and not storage.exists(name)
+
+
+def test_the_page_shows_a_messages_files_and_what_the_model_reads(client, owner, conversation):
+    from conversations.models import ChatModel, Message, Role
+
+    client.force_login(owner)
+    body = upload(client, conversation, "chart.png", image_bytes(40, 30))
+    question = Message.objects.create(conversation=conversation, role=Role.USER, content="See")
+    Attachment.objects.filter(pk=body["id"]).update(message=question)
+    page = client.get(reverse("conversation", args=[conversation.pk])).content.decode()
+    assert f'<img src="{body["url"]}" alt="chart.png" width="40" height="30"' in page
+    assert f'<a href="{body["url"]}" target="_blank"' in page
+    assert 'data-accepts-images="false"' in page
+    ChatModel.objects.create(name=conversation.effective_model, accepts_images=True)
+    page = client.get(reverse("conversation", args=[conversation.pk])).content.decode()
+    assert 'data-accepts-images="true"' in page
