@@ -16,6 +16,7 @@ import base64
 import io
 import logging
 import mimetypes
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,7 @@ _TEXT_NAMES = (
 TEXT_SUFFIXES = frozenset(f".{name}" for name in _TEXT_NAMES.split())
 # Control characters a text file never holds (tab, line feed, form feed and carriage return
 # it may).
-_BINARY_CHARS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\x0c\r") | {"\x7f"}
+_BINARY_CHAR = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 MAX_NAME = 255
 
 
@@ -102,10 +103,13 @@ def check_upload(*, name: str, content_type: str, data: bytes, model: str | None
     if not data:
         raise ValidationError(_("%(name)s is empty.") % {"name": name}, code="empty")
     claims = _claims(name, content_type)
+    image = _image_format(data)
     if data.startswith(b"%PDF-"):
         checked = _check_pdf(name, data)
-    elif (image := _image_format(data)) is not None:
+    elif image in IMAGE_TYPES or image == "bomb":
         checked = _check_image(name, data, image)
+    elif image is not None and claims == "image":
+        raise _unsupported(name)  # an image, of a format the models do not read (BMP, TIFF…)
     elif claims in ("image", "pdf"):
         raise ValidationError(
             _("%(name)s is not a valid %(kind)s file: its content is something else.")
@@ -157,8 +161,6 @@ def _bomb(name: str) -> ValidationError:
 def _check_image(name: str, data: bytes, image_format: str) -> Checked:
     if image_format == "bomb":
         raise _bomb(name)
-    if image_format not in IMAGE_TYPES:
-        raise _unsupported(name)
     content_type = IMAGE_TYPES[image_format]
     try:
         with warnings.catch_warnings():
@@ -246,7 +248,7 @@ def _check_text(name: str, data: bytes, claims: str) -> Checked:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = None
-    if text is None or any(char in _BINARY_CHARS for char in text):
+    if text is None or _BINARY_CHAR.search(text):
         if claims == "text":
             raise ValidationError(
                 _("%(name)s is not a text file: it is not UTF-8 text.") % {"name": name},

@@ -180,3 +180,14 @@ def test_only_the_owner_uploads(client, outsider, conversation):
     client.logout()
     response = upload(client, conversation, "a.png", image_bytes())
     assert response.status_code == 302 and not Attachment.objects.exists()
+
+
+def test_a_text_that_looks_like_an_old_image_format_stays_text(client, owner, conversation):
+    """Pillow reads XBM, a C header of its own: a header file is still a text file here."""
+    client.force_login(owner)
+    header = (
+        b"#define icon_width 8\n#define icon_height 2\n"
+        b"static char icon_bits[] = {\n0x00, 0x00,\n0x00, 0x00 };\n"
+    )
+    response = upload(client, conversation, "icon.h", header, "text/x-chdr")
+    assert response.status_code == 201 and response.json()["kind"] == "text"
