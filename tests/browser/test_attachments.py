@@ -5,6 +5,7 @@ opening a file's address gets 404."""
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -105,6 +106,37 @@ def test_a_picked_pdf_is_quoted_in_the_answer(chat):
     assert "From «report.pdf»: «Revenue grew 12 percent»" in reply_text(page)
     question = page.locator('#messages > [data-role="user"]').last
     expect(question.locator(".attachment-file")).to_contain_text("report.pdf")
+
+
+DROP = """([name, type, text]) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([text], name, { type }));
+    const form = document.getElementById("composer");
+    const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
+    form.dispatchEvent(new DragEvent("dragover", options));
+    form.dispatchEvent(new DragEvent("drop", options));
+}"""
+
+
+def test_a_dropped_file_is_attached_and_can_be_taken_back(chat):
+    page = chat()
+    page.evaluate(DROP, ["first.md", "text/markdown", "# Dropped notes"])
+    page.evaluate(DROP, ["second.csv", "text/csv", "a,b"])
+    chips = page.locator("#attachment-tray .attachment-chip")
+    expect(chips).to_have_count(2)
+    expect(chips.last).to_have_attribute("data-state", "ready")
+    expect(chips.first).to_have_attribute("data-state", "ready")
+    page.get_by_role("button", name="Remove second.csv").click()
+    expect(chips).to_have_count(1)
+    send_text(page, "Read it")
+    wait_for_status(page, "complete")
+    assert "From «first.md»: «# Dropped notes»" in reply_text(page)
+    assert "second.csv" not in reply_text(page)
+    # The server forgot the one taken back (the page told it without waiting).
+    deadline = time.monotonic() + 5
+    while Attachment.objects.count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(Attachment.objects.values_list("name", flat=True)) == ["first.md"]
 
 
 def test_a_refused_file_says_why_and_is_not_kept(chat):
