@@ -358,8 +358,42 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where `collectstatic` gathers the files whitenoise serves with hashed names.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Uploaded attachments, stored with Django's storage API: files under MEDIA_ROOT (not the
+# static root: each is served only to its owner, by `conversations.views_attachments`), or an
+# S3-compatible bucket with DJANGO_STORAGE_BACKEND=s3 (django-storages, README "Attachments").
+MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT") or BASE_DIR / "media")
+MEDIA_URL = "media/"
+if MEDIA_ROOT.resolve() == STATIC_ROOT.resolve():
+    raise ImproperlyConfigured("DJANGO_MEDIA_ROOT must not be DJANGO_STATIC_ROOT.")
+_STORAGE_BACKEND = env_str("DJANGO_STORAGE_BACKEND", "filesystem")
+if _STORAGE_BACKEND == "filesystem":
+    _DEFAULT_STORAGE: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif _STORAGE_BACKEND == "s3":
+    # django-storages (`pip install django-storages[s3]`); boto3 reads AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY from the environment itself. Objects stay private: the app serves
+    # each file to its owner.
+    if not env_str("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured(
+            "DJANGO_STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL "
+            "for a bucket outside AWS)."
+        )
+    _DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"DJANGO_STORAGE_BACKEND must be filesystem or s3, not {_STORAGE_BACKEND!r}."
+    )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -435,6 +469,19 @@ CHAT_MODEL_TITLES = env_bool("CHAT_MODEL_TITLES", True)
 # Off, the admin shows other users' conversations by title and usage only: no message, no
 # system prompt, no export of them (for teams whose admins should not read their chats).
 CHAT_ADMIN_READS_MESSAGES = env_bool("CHAT_ADMIN_READS_MESSAGES", True)
+
+# Attachments: images, text files and PDFs a message carries (README "Attachments").
+# Largest upload, in bytes; files per message; pixels of an image before it is decoded at all
+# (a small file can claim huge dimensions: a decompression bomb).
+CHAT_ATTACHMENT_MAX_BYTES = env_int("CHAT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+CHAT_ATTACHMENTS_PER_MESSAGE = env_int("CHAT_ATTACHMENTS_PER_MESSAGE", 5, minimum=1)
+CHAT_IMAGE_MAX_PIXELS = env_int("CHAT_IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
+# Images are scaled down to fit these sides, as OpenAI does before its model reads them.
+CHAT_IMAGE_MAX_LONG_SIDE = env_int("CHAT_IMAGE_MAX_LONG_SIDE", 2048, minimum=16)
+CHAT_IMAGE_MAX_SHORT_SIDE = env_int("CHAT_IMAGE_MAX_SHORT_SIDE", 768, minimum=16)
+# Attachment bytes a JSON export carries inside the file, all attachments together; past it
+# the export lists the rest by name only.
+CHAT_EXPORT_ATTACHMENT_BYTES = env_int("CHAT_EXPORT_ATTACHMENT_BYTES", 20 * 1024 * 1024)
 
 # Share links: Share in a conversation's menu makes a read-only link anyone can open. Off, the
 # button is gone and every share page answers 404 (the links are kept, and open again when on).

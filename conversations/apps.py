@@ -8,3 +8,7 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = _("Conversations")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Connects the signal that deletes an attachment's file with its row.
+        from . import attachments  # noqa: F401

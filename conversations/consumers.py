@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import lifecycle, replies, services
+from . import attachments, lifecycle, replies, services
 from .database import in_database
 from .errors import ChatError
 from .models import Conversation, Message, Status
@@ -240,6 +240,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             prepared = await replies.post(
                 content=frame["content"],
                 client_id=frame["client_id"],
+                attachments=tuple(frame.get("attachments") or ()),
                 **common,
             )
             if not prepared.is_new:
@@ -334,6 +335,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             Message.objects.filter(pk__in=path[-SYNC_MAX_MESSAGES:]).with_usage().order_by("id")
         )
         tree.number(messages)
+        attachments.load_payloads(messages)
         return messages, from_id
 
     async def streaming_reply(self, reply_id: int | None = None) -> Message | None:

@@ -80,14 +80,90 @@ def message_tokens(content: str, model: str = "") -> int:
     return count_tokens(content, model) + MESSAGE_OVERHEAD
 
 
-def prompt_tokens(messages: list[dict[str, str]], model: str = "") -> int:
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of a list of parts."""
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return content or ""
+
+
+def prompt_tokens(messages: list[dict[str, Any]], model: str = "") -> int:
     """The prompt tokens of a call's messages, counted as `select_context` counts them: for a
     reply whose model server reported no usage."""
-    return REPLY_PRIMING + sum(message_tokens(m.get("content") or "", model) for m in messages)
+    total = REPLY_PRIMING
+    for message in messages:
+        content = message.get("content")
+        total += message_tokens(content_text(content), model)
+        if isinstance(content, list):
+            images = sum(1 for part in content if part.get("type") == "image_url")
+            total += images * IMAGE_UNKNOWN_TOKENS
+    return total
 
 
 def budget_for(model: str) -> int:
     return settings.CHAT_CONTEXT_TOKENS_PER_MODEL.get(model, settings.CHAT_CONTEXT_TOKENS)
+
+
+# What OpenAI counts for an image it reads in detail: a base, and a price per tile of 512 pixels
+# of the image scaled to fit 2048 and then to 768 on its short side.
+IMAGE_BASE_TOKENS = 85
+IMAGE_TILE_TOKENS = 170
+# An image whose size is not known (counting a request after the fact): a 1024 x 768 one's.
+IMAGE_UNKNOWN_TOKENS = IMAGE_BASE_TOKENS + 6 * IMAGE_TILE_TOKENS
+
+
+def image_tokens(width: int, height: int) -> int:
+    if not width or not height:
+        return IMAGE_UNKNOWN_TOKENS
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    width, height = width * scale, height * scale
+    tiles = -(-int(width) // 512) * -(-int(height) // 512)
+    return IMAGE_BASE_TOKENS + IMAGE_TILE_TOKENS * tiles
+
+
+# An image part's URL until the reply is about to call the model: the stored file's name. The
+# bytes are read then, out of any transaction (`attachments.with_images`).
+STORED_IMAGE = "stored-attachment:"
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    """What the model reads of a message's attachment: a text file's or PDF's text, or an
+    image, stored as `stored` (its file's name in the storage)."""
+
+    name: str
+    kind: str
+    text: str = ""
+    width: int = 0
+    height: int = 0
+    stored: str = ""
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+    def text_part(self) -> str:
+        """A file's text, clearly delimited and named, as the model reads it."""
+        name = self.name.replace('"', "'")
+        return f'<file name="{name}">\n{self.text}\n</file>'
+
+    def image_note(self) -> str:
+        """Said instead of an image to a model that does not read images."""
+        return f"[Image attached: {self.name}]"
+
+    def tokens(self, model: str, accepts_images: bool) -> int:
+        if self.is_image and accepts_images:
+            return image_tokens(self.width, self.height)
+        text = self.image_note() if self.is_image else self.text_part()
+        return count_tokens(text, model)
+
+    def part(self, accepts_images: bool) -> dict[str, Any]:
+        if self.is_image and accepts_images and self.stored:
+            return {"type": "image_url", "image_url": {"url": STORED_IMAGE + self.stored}}
+        text = self.image_note() if self.is_image else self.text_part()
+        return {"type": "text", "text": text}
 
 
 @dataclass(frozen=True)
@@ -95,22 +171,45 @@ class HistoryItem:
     id: int
     role: str
     content: str
+    attachments: tuple[AttachedFile, ...] = ()
+
+    def tokens(self, model: str, accepts_images: bool) -> int:
+        return message_tokens(self.content, model) + sum(
+            attached.tokens(model, accepts_images) for attached in self.attachments
+        )
+
+    def message(self, accepts_images: bool) -> dict[str, Any]:
+        """The message as the request carries it: its text alone, or, with attachments, a
+        list of parts (its text first, then each attachment's)."""
+        if not self.attachments:
+            return {"role": self.role, "content": self.content}
+        parts: list[dict[str, Any]] = []
+        if self.content:
+            parts.append({"type": "text", "text": self.content})
+        parts.extend(attached.part(accepts_images) for attached in self.attachments)
+        return {"role": self.role, "content": parts}
 
 
 @dataclass(frozen=True)
 class Context:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     context_from_id: int | None
     prompt_tokens: int
 
 
 def select_context(
-    *, system_prompt: str, history: list[HistoryItem], model: str, budget: int | None = None
+    *,
+    system_prompt: str,
+    history: list[HistoryItem],
+    model: str,
+    budget: int | None = None,
+    accepts_images: bool = False,
 ) -> Context:
     """The system prompt plus the newest messages that fit `budget` tokens, oldest first.
 
     The system prompt and the newest message are always sent, even over budget: without them
-    there is nothing to answer.
+    there is nothing to answer. Attachments count with their message; images go as image
+    parts only to a model that `accepts_images` (to another, a line naming them).
     """
     budget = budget_for(model) if budget is None else budget
     used = REPLY_PRIMING
@@ -120,14 +219,14 @@ def select_context(
         used += message_tokens(system_prompt, model)
     chosen: list[HistoryItem] = []
     for item in reversed(history):
-        cost = message_tokens(item.content, model)
+        cost = item.tokens(model, accepts_images)
         if chosen and used + cost > budget:
             break
         chosen.append(item)
         used += cost
     chosen.reverse()
     return Context(
-        messages=system + [{"role": item.role, "content": item.content} for item in chosen],
+        messages=system + [item.message(accepts_images) for item in chosen],
         context_from_id=chosen[0].id if chosen else None,
         prompt_tokens=used,
     )

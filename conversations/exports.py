@@ -14,6 +14,8 @@ wrote reaches it as text (`_inert`), and a title is one line, so it cannot make 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
@@ -32,7 +36,7 @@ from django.utils.translation import gettext as _
 from markdown_it import MarkdownIt
 
 from . import confidence, usage
-from .models import Conversation, Message, Persona, Role, Status
+from .models import Attachment, Conversation, Message, Persona, Role, Status
 from .protocol import iso_time
 from .rendering import json_check, pretty_json
 from .tree import Tree
@@ -79,10 +83,47 @@ def message_document(message: Message) -> dict[str, Any]:
     }
 
 
-def conversation_document(conversation: Conversation, messages: Iterable[Message]) -> dict:
+def import_limit() -> int:
+    """The largest import file: MAX_IMPORT_BYTES of conversations, and the attachments an
+    export carries (CHAT_EXPORT_ATTACHMENT_BYTES, a third larger in base64)."""
+    return MAX_IMPORT_BYTES + math.ceil(settings.CHAT_EXPORT_ATTACHMENT_BYTES / 3) * 4
+
+
+def attachment_documents(conversation_ids: list[Any]) -> dict[int, list[dict[str, Any]]]:
+    """The files of the conversations' messages, by message id: each with its bytes (base64)
+    while the export's CHAT_EXPORT_ATTACHMENT_BYTES last, past them by name only (`data`
+    null). One query."""
+    budget = settings.CHAT_EXPORT_ATTACHMENT_BYTES
+    documents: dict[int, list[dict[str, Any]]] = {}
+    found = Attachment.objects.filter(conversation_id__in=conversation_ids).exclude(message=None)
+    for attachment in found.order_by("id"):
+        data = None
+        if attachment.size <= budget:
+            with attachment.file.open("rb") as source:
+                data = base64.b64encode(source.read()).decode("ascii")
+            budget -= attachment.size
+        documents.setdefault(attachment.message_id, []).append(
+            {
+                "name": attachment.name,
+                "kind": attachment.kind,
+                "content_type": attachment.content_type,
+                "size": attachment.size,
+                "data": data,
+            }
+        )
+    return documents
+
+
+def conversation_document(
+    conversation: Conversation,
+    messages: Iterable[Message],
+    files: dict[int, list[dict[str, Any]]] | None = None,
+) -> dict:
     """The whole tree: every version of every message, oldest first, each naming its parent
     by its place in the list (`parent`, from 0; null for a first message) and when it was last
-    chosen (`selected_at`), so an import shows the same path."""
+    chosen (`selected_at`), so an import shows the same path. A message with files carries
+    them (`attachment_documents`)."""
+    files = files or {}
     kept = sorted(
         (m for m in messages if m.role in (Role.USER, Role.ASSISTANT)), key=lambda m: m.pk
     )
@@ -99,6 +140,7 @@ def conversation_document(conversation: Conversation, messages: Iterable[Message
                 **message_document(m),
                 "parent": places.get(m.parent_id),
                 "selected_at": iso_time(m.selected_at),
+                **({"attachments": files[m.pk]} if m.pk in files else {}),
             }
             for m in kept
         ],
@@ -114,12 +156,14 @@ def active_path(messages: Iterable[Message]) -> list[Message]:
 
 def export_document(conversations: Iterable[Conversation]) -> dict[str, Any]:
     """One document for any number of conversations; messages come prefetched or are read."""
+    conversations = list(conversations)
+    files = attachment_documents([c.pk for c in conversations])
     return {
         "format": FORMAT,
         "version": VERSION,
         "exported_at": iso_time(timezone.now()),
         "conversations": [
-            conversation_document(c, sorted(c.messages.all(), key=lambda m: m.pk))
+            conversation_document(c, sorted(c.messages.all(), key=lambda m: m.pk), files)
             for c in conversations
         ],
     }
@@ -305,6 +349,9 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
         lines += [f"> {line}" if line else ">" for line in prompt_lines]
     you = _("You")
     invalid_json = _("Not valid JSON: shown as the model wrote it.")
+    files: dict[int, list[Attachment]] = {}
+    for attachment in Attachment.objects.filter(message_id__in=[m.pk for m in messages]):
+        files.setdefault(attachment.message_id, []).append(attachment)
     for message in messages:
         lines += ["", "---", ""]
         who = you if message.role == Role.USER else f"{emoji}{assistant}"
@@ -321,6 +368,12 @@ def export_markdown(conversation: Conversation, messages: Iterable[Message]) -> 
                 lines += ["", f"*{invalid_json}*"]
         else:
             lines.append(_inert(message.content))
+        if message.pk in files:
+            lines += ["", "{}:".format(_("Attached files")), ""]
+            lines += [
+                f"- {_line(a.name)} ({a.get_kind_display()}, {filesizeformat(a.size)})"
+                for a in files[message.pk]
+            ]
         if message.error:
             lines += ["", f"*{_line(message.error)}*"]
         notes = []
@@ -481,7 +534,10 @@ MESSAGE_FIELDS = {
     # The tree (absent from exports made before it: each message then follows the one before).
     "parent",
     "selected_at",
+    # A user message's files (`attachment_documents`).
+    "attachments",
 }
+ATTACHMENT_FIELDS = {"name", "kind", "content_type", "size", "data"}
 # A message of a file with no `parent` key at all.
 _NO_PARENT_GIVEN = object()
 
@@ -548,7 +604,51 @@ def _message(value: Any, where: str, index: int) -> dict[str, Any]:
         or created_at
         or timezone.now(),
         "parent_index": data.get("parent", _NO_PARENT_GIVEN),
+        "attachments": _attachments(data.get("attachments"), f"{where}.attachments", role),
     }
+
+
+def _attachments(value: Any, where: str, role: str) -> list[Any]:
+    """A message's files, each checked again as an upload is (`attachments.check_upload`);
+    those the export listed by name only (no `data`) are left out."""
+    from .attachments import check_upload
+
+    if value is None:
+        return []
+    if not isinstance(value, list) or role != _USER:
+        raise _refuse(where, _("must be a list of files of a user's message."))
+    if len(value) > settings.CHAT_ATTACHMENTS_PER_MESSAGE:
+        raise _refuse(
+            where,
+            _("has more than %(limit)d files.") % {"limit": settings.CHAT_ATTACHMENTS_PER_MESSAGE},
+        )
+    checked = []
+    for index, item in enumerate(value):
+        at = f"{where}[{index}]"
+        data = _object(item, at, ATTACHMENT_FIELDS, {"name"})
+        name = _string(data["name"], f"{at}.name", limit=255)
+        encoded = data.get("data")
+        if encoded is None:
+            continue
+        if not isinstance(encoded, str):
+            raise _refuse(f"{at}.data", _("must be base64 text or null."))
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise _refuse(f"{at}.data", _("must be base64 text or null.")) from None
+        content_type = data.get("content_type")
+        try:
+            checked.append(
+                check_upload(
+                    name=name,
+                    content_type=content_type if isinstance(content_type, str) else "",
+                    data=content,
+                    model=None,
+                )
+            )
+        except ValidationError as error:
+            raise _refuse(at, " ".join(error.messages)) from None
+    return checked
 
 
 def _link(messages: list[dict[str, Any]], where: str) -> None:
@@ -778,7 +878,7 @@ def _count_messages(conversations: list[Any]) -> None:
 
 def parse_import(data: bytes) -> list[ImportedConversation]:
     """Check a whole export file; raise `ImportRefused` with the first problem found."""
-    if len(data) > MAX_IMPORT_BYTES:
+    if len(data) > import_limit():
         raise ImportRefused(too_large_message(len(data)))
     try:
         document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
@@ -843,7 +943,7 @@ def parse_import(data: bytes) -> list[ImportedConversation]:
 def too_large_message(size: int) -> str:
     return _("This file cannot be imported: it is %(size)s, the limit is %(limit)s.") % {
         "size": _megabytes(size),
-        "limit": _megabytes(MAX_IMPORT_BYTES),
+        "limit": _megabytes(import_limit()),
     }
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, ResponseFormat
 
@@ -86,3 +88,39 @@ class ConversationSettingsForm(forms.ModelForm):
         values = {name: self.cleaned_data[name] for name in self.Meta.fields}
         values["response_format"] = self.instance.response_format
         return values
+
+
+class AttachmentForm(forms.Form):
+    """One uploaded file, checked by its content (`conversations.attachments.check_upload`):
+    `cleaned_data["file"]` is the `Checked` upload, ready to store."""
+
+    file = forms.FileField(label=_("File"), allow_empty_file=True, max_length=1000)
+
+    def __init__(self, *args: Any, conversation: Conversation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conversation = conversation
+
+    def clean_file(self) -> Any:
+        from .attachments import check_upload, size_error
+
+        upload = self.cleaned_data["file"]
+        # Refused by its announced size before a byte of it is read.
+        if upload.size > settings.CHAT_ATTACHMENT_MAX_BYTES:
+            raise size_error(upload.name, upload.size)
+        limit = settings.CHAT_ATTACHMENTS_PER_MESSAGE
+        if self.conversation.attachments.filter(message=None).count() >= limit:
+            raise forms.ValidationError(
+                ngettext(
+                    "A message can carry at most %(limit)d file.",
+                    "A message can carry at most %(limit)d files.",
+                    limit,
+                )
+                % {"limit": limit},
+                code="too_many",
+            )
+        return check_upload(
+            name=upload.name,
+            content_type=upload.content_type or "",
+            data=upload.read(),
+            model=self.conversation.effective_model,
+        )

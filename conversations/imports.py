@@ -30,7 +30,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import database
+from . import attachments, database
 from .models import Conversation, Message
 
 if TYPE_CHECKING:
@@ -111,7 +111,9 @@ def _pieces(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     piece: list[dict[str, Any]] = []
     chars = 0
     for fields in messages:
-        size = len(json.dumps(fields, default=str))
+        files = fields.get("attachments") or ()
+        text = {name: value for name, value in fields.items() if name != "attachments"}
+        size = len(json.dumps(text, default=str)) + sum(len(file.data) for file in files)
         if piece and (len(piece) == CHUNK_ROWS or chars + size > CHUNK_CHARS):
             yield piece
             piece, chars = [], 0
@@ -143,10 +145,11 @@ def _store_messages(
 ) -> None:
     """A piece of the file's messages, then their parents (`parent_index`: an earlier
     message of the file, stored before or in this piece): two statements."""
-    rows, parents = [], []
+    rows, parents, files = [], [], []
     for fields in messages:
         fields = dict(fields)
         parents.append(fields.pop("parent_index"))
+        files.append(fields.pop("attachments", None) or [])
         rows.append(Message(conversation=conversation, imported=True, **fields))
     with transaction.atomic():
         Message.objects.bulk_create(rows)
@@ -163,6 +166,9 @@ def _store_messages(
             table = connection.ops.quote_name(Message._meta.db_table)
             with connection.cursor() as cursor:
                 cursor.executemany(f"UPDATE {table} SET parent_id = %s WHERE id = %s", links)
+        for row, checked in zip(rows, files, strict=True):
+            for file in checked:
+                attachments.store(conversation=conversation, checked=file, message=row)
 
 
 def _reveal(conversations: list[Conversation]) -> None:

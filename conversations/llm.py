@@ -24,6 +24,8 @@ import openai
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from .context import content_text
+
 logger = logging.getLogger(__name__)
 
 
@@ -125,9 +127,9 @@ def _close_clients_at_exit() -> None:
 atexit.register(_close_clients_at_exit)
 
 
-def ensure_json_instruction(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+def ensure_json_instruction(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI refuses JSON mode unless a message mentions JSON: make sure one does."""
-    if any("json" in message["content"].lower() for message in messages):
+    if any("json" in content_text(message["content"]).lower() for message in messages):
         return messages
     note = "Respond with a single JSON object."
     if messages and messages[0]["role"] == "system":
@@ -136,7 +138,7 @@ def ensure_json_instruction(messages: list[dict[str, str]]) -> list[dict[str, st
     return [{"role": "system", "content": note}, *messages]
 
 
-def build_request(parameters: dict[str, Any], messages: list[dict[str, str]]) -> dict[str, Any]:
+def build_request(parameters: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The keyword arguments of `chat.completions.create` for a reply."""
     request: dict[str, Any] = {
         "model": parameters["model"],

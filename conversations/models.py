@@ -608,6 +608,79 @@ class Message(models.Model):
         return ReplyUsage(prompt, completion, estimated)
 
 
+class AttachmentKind(models.TextChoices):
+    IMAGE = "image", _("Image")
+    TEXT = "text", _("Text file")
+    PDF = "pdf", _("PDF")
+
+
+ATTACHMENT_SUFFIXES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+}
+
+
+def attachment_path(attachment: Attachment, filename: str) -> str:
+    """Where an attachment's file is stored: under its conversation, by a random name (the
+    original name is kept on the row, never trusted as a path)."""
+    suffix = ATTACHMENT_SUFFIXES.get(attachment.content_type, ".txt")
+    return f"attachments/{attachment.conversation_id}/{secrets.token_urlsafe(16)}{suffix}"
+
+
+class AttachmentQuerySet(models.QuerySet["Attachment"]):
+    def owned_by(self, user: Any) -> AttachmentQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(conversation__user=user, conversation__importing=False)
+
+
+class Attachment(models.Model):
+    """An image, text file or PDF a user message carries (`conversations.attachments`).
+
+    Uploaded before its message is sent, it belongs to the conversation and to no message
+    until the message that names it is stored; then to that message only. Its file is in the
+    default storage; the text of a text file or PDF is kept on the row too, as the model reads
+    it. Deleted with its message or conversation, and its file with it (`delete_stored_file`).
+    """
+
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        verbose_name=_("conversation"),
+    )
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+        verbose_name=_("message"),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=AttachmentKind)
+    name = models.CharField(_("name"), max_length=255)
+    content_type = models.CharField(_("content type"), max_length=100)
+    size = models.PositiveIntegerField(_("size"))
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=255)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    objects = AttachmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ReplyUsage(NamedTuple):
     prompt_tokens: int | None
     completion_tokens: int | None

@@ -55,6 +55,8 @@ class MessagePayload(TypedDict):
     parent_id: int | None
     version: int
     versions: int
+    # The files a user message carries (`attachments.payload`): never their bytes.
+    attachments: list[dict[str, Any]]
 
 
 class ReadyFrame(TypedDict):
@@ -161,6 +163,8 @@ def message_payload(message: Message) -> MessagePayload:
         # Set from the conversation's tree by whoever loaded the message (`Tree.number`).
         "version": getattr(message, "version", 1),
         "versions": getattr(message, "versions", 1),
+        # Set by whoever loaded the message (`attachments.load_payloads`).
+        "attachments": getattr(message, "attachment_payloads", []),
     }
 
 
@@ -204,6 +208,8 @@ def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
         _require_client_id(frame)
     if kind in ("message.send", "message.edit"):
         _require(frame, "content", str, client_id)
+    if kind == "message.send" and frame.get("attachments") is not None:
+        _require_ids(frame, "attachments", client_id)
     if kind in ("message.edit", "version.select"):
         _require(frame, "message_id", int, client_id)
     if kind == "version.select":
@@ -250,6 +256,24 @@ def _require(frame: dict[str, Any], name: str, kind: type, client_id: str | None
         raise ChatError(
             "invalid",
             _("The field “%(name)s” is missing or has the wrong type.") % {"name": name},
+            client_id,
+        )
+
+
+# More ids than any message may carry are refused with the frame, before a query.
+MAX_IDS_IN_FRAME = 100
+
+
+def _require_ids(frame: dict[str, Any], name: str, client_id: str | None) -> None:
+    value = frame.get(name)
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_IDS_IN_FRAME
+        or not all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+    ):
+        raise ChatError(
+            "invalid",
+            _("The field “%(name)s” must be a list of ids.") % {"name": name},
             client_id,
         )
 

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from . import context, database, llm, services
+from . import attachments, context, database, llm, services
 from .errors import ChatError
 from .models import CallKind, Conversation, Message, ModelCall, Status
 from .protocol import conversation_payload, message_payload
@@ -386,7 +386,8 @@ class ReplyRunner:
         finished: llm.Finished | None = None
         loop = asyncio.get_running_loop()
         ready_at = loop.time()
-        async for event in llm.stream_reply(self.request):
+        request = await attachments.with_images(self.request)
+        async for event in llm.stream_reply(request):
             arrived = loop.time()
             if isinstance(event, llm.Finished):
                 finished = event
@@ -936,7 +937,12 @@ post_queue = one_per_loop(PostQueue)
 
 
 async def post(
-    *, user: Any, conversation_id: Any, content: str, client_id: str
+    *,
+    user: Any,
+    conversation_id: Any,
+    content: str,
+    client_id: str,
+    attachments: tuple[int, ...] = (),
 ) -> services.PreparedReply:
     """Store a sent message and its reply's row, then stream the reply in the background.
 
@@ -945,7 +951,9 @@ async def post(
     """
     channel = await control_channel()
     language = translation.get_language()
-    post = services.Post(user, conversation_id, content, client_id, channel, language)
+    post = services.Post(
+        user, conversation_id, content, client_id, channel, language, tuple(attachments)
+    )
     if not settings.CHAT_GROUP_COMMIT:  # each message in a trip and a transaction of its own
         prepared = await database.in_database(services.post_messages)([post])
         result = prepared[0]

@@ -33,6 +33,7 @@ from django.db.models import (
     Subquery,
 )
 
+from .attachments import load_payloads
 from .models import Conversation, Message, Role
 
 SIDEBAR_LIMIT = 100
@@ -170,6 +171,7 @@ def message_page(
     has_older = len(path) > PAGE_SIZE
     page = list(Message.objects.filter(pk__in=path[-PAGE_SIZE:]).with_usage().order_by("id"))
     tree.number(page)
+    load_payloads(page)
     if context_from_id is False:
         replies = [m for m in page if m.role == Role.ASSISTANT]
         if replies:

@@ -36,11 +36,24 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from . import attachments as attached
 from . import llm, selectors
-from .context import HistoryItem, select_context
+from .catalog import model_info
+from .context import AttachedFile, HistoryItem, select_context
 from .errors import ChatError
-from .models import CallKind, Conversation, Message, ModelCall, Persona, Quota, Role, Status
+from .models import (
+    Attachment,
+    CallKind,
+    Conversation,
+    Message,
+    ModelCall,
+    Persona,
+    Quota,
+    Role,
+    Status,
+)
 from .tree import Node, Tree
 
 logger = logging.getLogger(__name__)
@@ -509,9 +522,10 @@ def _reply_state(conversation: Conversation, client_id: str) -> ReplyState:
     return ReplyStates.read([conversation], [client_id]).of(conversation, client_id)
 
 
-def _check_content(content: str, client_id: str) -> str:
+def _check_content(content: str, client_id: str, *, attachments: int = 0) -> str:
+    """The message's text, stripped; it may be empty when files come with it."""
     content = content.strip()
-    if not content:
+    if not content and not attachments:
         raise ChatError("empty_message", _("The message is empty."), client_id)
     if len(content) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ChatError(
@@ -578,6 +592,7 @@ class Stored:
     role: str
     content: str
     status: str
+    attachments: tuple[AttachedFile, ...] = ()
 
 
 @dataclass
@@ -595,9 +610,11 @@ class Branches:
             if (
                 stored.role in (Role.USER, Role.ASSISTANT)
                 and stored.status != Status.STREAMING
-                and stored.content
+                and (stored.content or stored.attachments)
             ):
-                items.append(HistoryItem(message_id, stored.role, stored.content))
+                items.append(
+                    HistoryItem(message_id, stored.role, stored.content, stored.attachments)
+                )
         return items
 
     def history_to(self, message_id: int | None) -> list[HistoryItem]:
@@ -610,7 +627,8 @@ class Branches:
 
 
 def _branches(conversation_ids: Iterable[Any]) -> dict[Any, Branches]:
-    """Each conversation's tree and texts, in one query whatever the messages or forks."""
+    """Each conversation's tree and texts, in one query whatever the messages or forks, and
+    one more for their messages' attachments."""
     ids = set(conversation_ids)
     branches: dict[Any, Branches] = {pk: Branches() for pk in ids}
     if not ids:
@@ -619,9 +637,13 @@ def _branches(conversation_ids: Iterable[Any]) -> dict[Any, Branches]:
         "conversation_id", "id", "parent_id", "selected_at", "role", "content", "status"
     )
     nodes: dict[Any, list[Node]] = {}
+    files: dict[int, list[AttachedFile]] = {}
+    for attachment in Attachment.objects.filter(conversation_id__in=ids).exclude(message=None):
+        files.setdefault(attachment.message_id, []).append(attached.attached_file(attachment))
     for conversation_id, pk, parent_id, selected_at, role, content, status in rows:
         nodes.setdefault(conversation_id, []).append(Node(pk, parent_id, selected_at, role))
-        branches[conversation_id].stored[pk] = Stored(role, content, status)
+        own = tuple(files.get(pk, ()))
+        branches[conversation_id].stored[pk] = Stored(role, content, status, own)
     for conversation_id, found in nodes.items():
         branches[conversation_id].tree = Tree(found)
     return branches
@@ -631,6 +653,14 @@ def history_of(conversation: Conversation) -> list[HistoryItem]:
     """The active path as a model sees it."""
     branches = _branches([conversation.pk])[conversation.pk]
     return branches.history(branches.tree.path())
+
+
+def _reads_images(history: list[HistoryItem], model: str) -> bool:
+    """Whether the request carries the history's images as images: only to a model that
+    reads them. Asked of the model list only when there is an image to send."""
+    if not any(a.is_image for item in history for a in item.attachments):
+        return False
+    return model_info(model).accepts_images
 
 
 def _new_reply(
@@ -653,7 +683,10 @@ def _new_reply(
         **(extra_parameters or {}),
     }
     context = select_context(
-        system_prompt=conversation.system_prompt, history=history, model=parameters["model"]
+        system_prompt=conversation.system_prompt,
+        history=history,
+        model=parameters["model"],
+        accepts_images=_reads_images(history, parameters["model"]),
     )
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
     call = ModelCall(
@@ -716,6 +749,7 @@ def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
     """A frame resent with a known client id: hand back what it created the first time."""
     created = list(conversation.messages.with_usage().filter(id__gte=first_id)[:2])
     Message.objects.tree(conversation.pk).number(created)
+    attached.load_payloads(created)
     reply = next((m for m in created if m.role == Role.ASSISTANT), created[0])
     return PreparedReply(conversation, reply, {}, created=created, is_new=False)
 
@@ -765,14 +799,28 @@ class Post:
     runner_channel: str = ""
     # The sender's language, for the errors: a batch holds the messages of several people.
     language: str | None = None
+    # Ids of the files uploaded to the conversation for this message (`attachments`).
+    attachments: tuple[int, ...] = ()
 
 
 def post_message(
-    *, user: Any, conversation_id: Any, content: str, client_id: str, runner_channel: str = ""
+    *,
+    user: Any,
+    conversation_id: Any,
+    content: str,
+    client_id: str,
+    runner_channel: str = "",
+    attachments: Sequence[int] = (),
 ) -> PreparedReply:
     """Store the user's message (before any model call) and the reply's row."""
     post = Post(
-        user, conversation_id, content, client_id, runner_channel, translation.get_language()
+        user,
+        conversation_id,
+        content,
+        client_id,
+        runner_channel,
+        translation.get_language(),
+        tuple(attachments),
     )
     result = post_messages([post])[0]
     if isinstance(result, Exception):
@@ -818,10 +866,16 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
     for index, post in enumerate(posts):
         with translation.override(post.language):
             try:
-                texts[index] = _check_content(post.content, post.client_id)
+                texts[index] = _check_content(
+                    post.content, post.client_id, attachments=len(post.attachments)
+                )
             except ChatError as exc:
                 results[index] = exc
     locked = _lock_for_replies((posts[i].user, posts[i].conversation_id) for i in texts)
+    # The uploads the posts name, not yet sent with a message: one read for the batch.
+    wanted = {pk for i in texts for pk in posts[i].attachments}
+    unsent = Attachment.objects.filter(pk__in=wanted, message=None).in_bulk() if wanted else {}
+    files: dict[int, list[Attachment]] = {}
     states = ReplyStates.read(list(locked.values()), (posts[i].client_id for i in texts))
     accepted: dict[int, Conversation] = {}
     first_in_batch: dict[tuple[Any, str], int] = {}
@@ -842,6 +896,7 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
                 _check_reply_limits(state, post.client_id)
                 check_rate(state, post.client_id)
                 check_quota(state, post.client_id)
+                files[index] = _claim_attachments(post, conversation, unsent)
             except ChatError as exc:
                 results[index] = exc
                 continue
@@ -849,7 +904,7 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
         accepted[index] = conversation
         first_in_batch[key] = index
     if accepted:
-        results.update(_store_posts(posts, texts, accepted))
+        results.update(_store_posts(posts, texts, accepted, files))
     for index, first in resent.items():
         stored = results[first]
         assert isinstance(stored, PreparedReply)
@@ -859,8 +914,57 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
     return [results[index] for index in range(len(posts))]
 
 
+def _claim_attachments(
+    post: Post, conversation: Conversation, unsent: dict[int, Attachment]
+) -> list[Attachment]:
+    """The uploads a post names, taken from `unsent` (so no other post of the batch has them):
+    each one this conversation's and sent with no message yet; images only to a model that
+    reads them."""
+    if not post.attachments:
+        return []
+    limit = settings.CHAT_ATTACHMENTS_PER_MESSAGE
+    ids = list(dict.fromkeys(post.attachments))
+    if len(ids) > limit:
+        raise ChatError(
+            "too_many_attachments",
+            ngettext(
+                "A message can carry at most %(limit)d file.",
+                "A message can carry at most %(limit)d files.",
+                limit,
+            )
+            % {"limit": limit},
+            post.client_id,
+        )
+    found = [unsent.get(pk) for pk in ids]
+    if any(a is None or a.conversation_id != conversation.pk for a in found):
+        raise ChatError(
+            "attachment_not_found",
+            _("An attached file is no longer available. Attach it again."),
+            post.client_id,
+        )
+    claimed = [a for a in found if a is not None]
+    if (
+        any(a.kind == "image" for a in claimed)
+        and not model_info(conversation.effective_model).accepts_images
+    ):
+        raise ChatError(
+            "images_not_accepted",
+            _(
+                "This model does not read images. Remove the image, or pick a model that "
+                "accepts images."
+            ),
+            post.client_id,
+        )
+    for attachment in claimed:
+        del unsent[attachment.pk]
+    return claimed
+
+
 def _store_posts(
-    posts: Sequence[Post], texts: dict[int, str], accepted: dict[int, Conversation]
+    posts: Sequence[Post],
+    texts: dict[int, str],
+    accepted: dict[int, Conversation],
+    files: dict[int, list[Attachment]],
 ) -> dict[int, PreparedReply]:
     now = timezone.now()
     # Each message follows the end of its conversation's active path.
@@ -881,18 +985,26 @@ def _store_posts(
             message.parent_id
         )
     Message.objects.bulk_create(messages.values())
+    for index, message in messages.items():
+        if files.get(index):
+            Attachment.objects.filter(pk__in=[a.pk for a in files[index]]).update(message=message)
+            for attachment in files[index]:
+                attachment.message = message
+        message.attachment_payloads = [attached.payload(a) for a in files.get(index, [])]
     prepared: dict[int, PreparedReply] = {}
     for index, conversation in accepted.items():
         own = branches[conversation.pk]
         message = messages[index]
+        sent = tuple(attached.attached_file(a) for a in files.get(index, []))
         history = [
             *own.history(own.tree.path()),
-            HistoryItem(message.pk, Role.USER, message.content),
+            HistoryItem(message.pk, Role.USER, message.content, sent),
         ]
-        # The first message names the conversation.
+        # The first message names the conversation (or, with no text, its first file).
         titled = not conversation.title
         if titled:
-            conversation.title = title_from(texts[index])
+            first_file = files[index][0].name if files.get(index) else ""
+            conversation.title = title_from(texts[index] or first_file)
         conversation.updated_at = now
         reply, request = _new_reply(
             conversation,
@@ -998,10 +1110,12 @@ def continue_reply(
         if last is None or branches.stored[last].status != Status.TRUNCATED:
             raise ChatError("nothing_to_continue", _("The last answer was not cut off."), client_id)
         parameters = {**conversation.settings_dict(), "model": conversation.effective_model}
+        history = branches.history(branches.tree.path())
         context = select_context(
             system_prompt=conversation.system_prompt,
-            history=branches.history(branches.tree.path()),
+            history=history,
             model=parameters["model"],
+            accepts_images=_reads_images(history, parameters["model"]),
         )
         request = llm.build_request(
             parameters, [*context.messages, {"role": "user", "content": CONTINUE_PROMPT}]
@@ -1053,12 +1167,12 @@ def edit_message(
     there) and is answered; the old branch stays whole."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
-        text = _check_content(content, client_id)
         _check_reply_limits(state, client_id)
         branches = _branches([conversation.pk])[conversation.pk]
         original = branches.stored.get(message_id)
         if original is None or original.role != Role.USER:
             raise ChatError("not_editable", _("This message cannot be edited."), client_id)
+        text = _check_content(content, client_id, attachments=len(original.attachments))
         parent = branches.tree.parent_of(message_id)
         now = timezone.now()
         edited = Message(
@@ -1072,7 +1186,13 @@ def edit_message(
         )
         edited.save(force_insert=True)
         edited.version = edited.versions = branches.versions_under(parent)
-        history = [*branches.history_to(parent), HistoryItem(edited.pk, Role.USER, text)]
+        # The edit keeps the files the message carried: copies of them, its own.
+        kept = list(Attachment.objects.filter(message_id=message_id))
+        attached.copy_to(kept, {message_id: edited}, conversation)
+        copies = list(edited.attachments.all())
+        edited.attachment_payloads = [attached.payload(a) for a in copies]
+        sent = tuple(attached.attached_file(a) for a in copies)
+        history = [*branches.history_to(parent), HistoryItem(edited.pk, Role.USER, text, sent)]
         reply, request = _create_reply(
             conversation, history, runner_channel=runner_channel, parent=edited
         )
@@ -1137,6 +1257,7 @@ def _path_change(tree: Tree, after_id: int | None, limit: int) -> PathChange:
     from_id = tail[-limit - 1] if len(tail) > limit else None
     messages = list(Message.objects.filter(pk__in=tail[-limit:]).with_usage().order_by("id"))
     tree.number(messages)
+    attached.load_payloads(messages)
     return PathChange(after_id, messages, from_id)
 
 
@@ -1199,6 +1320,8 @@ def branch_conversation(*, user: Any, conversation_id: Any, message_id: int) -> 
             copy.parent_id = copies[index - 1].pk if index else None
             copy.context_from_id = new_ids.get(originals[path[index]].context_from_id)
         Message.objects.bulk_update(copies, ["parent", "context_from_id"])
+        files = list(Attachment.objects.filter(message_id__in=path))
+        attached.copy_to(files, dict(zip(path, copies, strict=True)), branch)
     return branch
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from .models import Conversation, Message, Role, ShareLink, Status
+from .models import Attachment, Conversation, Message, Role, ShareLink, Status
 from .services import get_owned
 
 
@@ -23,7 +23,7 @@ def sharing_enabled() -> bool:
     return bool(getattr(settings, "CHAT_SHARING", True))
 
 
-def _snapshot_item(message: Message) -> dict[str, Any]:
+def _snapshot_item(message: Message, files: list[str]) -> dict[str, Any]:
     status = message.status
     if status == Status.STREAMING:
         # Shared while being written: the link shows what had arrived, as a cut-short answer.
@@ -36,6 +36,8 @@ def _snapshot_item(message: Message) -> dict[str, Any]:
         "status": status,
         "response_format": parameters.get("response_format", ""),
         "created_at": message.created_at.isoformat(),
+        # The names of the message's files, never the files: a visitor gets no attachment.
+        "attachments": files,
     }
 
 
@@ -49,12 +51,17 @@ def share_conversation(
     path = Message.objects.tree(conversation.pk).path()
     found = Message.objects.in_bulk(path)
     messages = [found[pk] for pk in path if pk in found and found[pk].role != Role.SYSTEM]
+    files: dict[int, list[str]] = {}
+    for message_id, name in Attachment.objects.filter(message_id__in=path).values_list(
+        "message_id", "name"
+    ):
+        files.setdefault(message_id, []).append(name)
     return ShareLink.objects.create(
         conversation=conversation,
         title=conversation.title,
         include_system_prompt=include_system_prompt,
         system_prompt=conversation.system_prompt if include_system_prompt else "",
-        snapshot=[_snapshot_item(message) for message in messages],
+        snapshot=[_snapshot_item(message, files.get(message.pk, [])) for message in messages],
     )
 
 

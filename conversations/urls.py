@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_compare, views_export, views_share
+from . import views, views_attachments, views_compare, views_export, views_share
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -19,6 +19,22 @@ urlpatterns = [
         "c/<uuid:conversation_id>/messages/<int:message_id>/branch/",
         views.branch,
         name="branch_conversation",
+    ),
+    # Attachments: upload one (before the message that carries it), take it back, its file.
+    path(
+        "c/<uuid:conversation_id>/attachments/",
+        views_attachments.upload,
+        name="upload_attachment",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/",
+        views_attachments.file,
+        name="attachment_file",
+    ),
+    path(
+        "c/<uuid:conversation_id>/attachments/<int:attachment_id>/discard/",
+        views_attachments.discard,
+        name="discard_attachment",
     ),
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename_conversation"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),

@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from . import replies, selectors, services
+from .catalog import model_info
 from .consumers import version_frame
 from .errors import ChatError
 from .forms import (
@@ -136,6 +137,18 @@ def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dic
     return config
 
 
+def attachment_context(conversation: Conversation) -> dict[str, Any]:
+    """What the composer needs to attach files: whether the model reads images (the page reads
+    it again when the model changes) and the limits, checked before an upload is tried."""
+    return {
+        "accepts_images": model_info(conversation.effective_model).accepts_images,
+        "attachment_limits": {
+            "files": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
+            "bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
+        },
+    }
+
+
 # Pages.
 
 
@@ -220,6 +233,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             "settings_form": ConversationSettingsForm(instance=current),
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
+            **attachment_context(current),
             **sidebar_context(request, current=current.pk),
         },
     )
@@ -399,6 +413,7 @@ def _settings_page(
             "settings_open": True,
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
+            **attachment_context(current),
             **sidebar_context(
                 request, page=reverse("conversation", args=[current.pk]), current=current.pk
             ),

@@ -87,10 +87,10 @@ def import_conversations(request: HttpRequest) -> HttpResponse:
         return _import_page(request, form)
     upload = form.cleaned_data["file"]
     # Refused before it is read: the size is known from the upload itself.
-    if upload.size > exports.MAX_IMPORT_BYTES:
+    if upload.size > exports.import_limit():
         return _import_page(request, form, exports.too_large_message(upload.size))
     try:
-        checked = exports.parse_import(upload.read(exports.MAX_IMPORT_BYTES + 1))
+        checked = exports.parse_import(upload.read(exports.import_limit() + 1))
     except exports.ImportRefused as refused:
         return _import_page(request, form, refused.message)
     created = imports.import_conversations(user=request.user, conversations=checked)

@@ -81,6 +81,7 @@ def _shown_messages(link: ShareLink) -> list[SimpleNamespace]:
                 status=item.get("status", ""),
                 parameters={"response_format": response_format} if response_format else None,
                 created_at=parse_datetime(item.get("created_at") or ""),
+                attachments=[str(name) for name in item.get("attachments") or []],
             )
         )
     return shown

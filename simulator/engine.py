@@ -117,6 +117,8 @@ def generate(request: Mapping[str, Any]) -> Completion:
         earlier=conversation.earlier,
         korean=conversation.korean,
         with_code=wants_code(conversation.question, conversation.digest),
+        images=conversation.images,
+        files=conversation.files,
     )
     if asks_for_title(messages):
         texts = tokenize(title_for(conversation.question))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .conversation import message_text
+from .conversation import image_size, image_urls, message_text
 from .errors import ApiError, model_not_found
 from .tokens import MAX_TOP_LOGPROBS
 
@@ -92,6 +92,15 @@ def _check_messages(messages: object) -> Sequence[Mapping[str, Any]]:
                 param=f"messages[{index}].role",
                 code="invalid_value",
             )
+        for url in image_urls(message):
+            # A data URL must hold an image (OpenAI decodes it); a web address is not fetched.
+            if not url.startswith(("http://", "https://")) and image_size(url) is None:
+                raise ApiError(
+                    400,
+                    "You uploaded an unsupported image. Please make sure your image is valid.",
+                    param=f"messages[{index}].content",
+                    code="invalid_image_format",
+                )
     return messages
 
 

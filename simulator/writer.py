@@ -27,6 +27,8 @@ class Language:
     asked: str
     context: str
     earlier: str
+    images: str
+    quoted: str
     openings: tuple[str, ...]
     points: tuple[str, ...]
     closings: tuple[str, ...]
@@ -38,6 +40,8 @@ ENGLISH = Language(
     asked="You asked: «{}»",
     context="Context: {} messages",
     earlier="Earlier you said: «{}»",
+    images="Images: {} ({})",
+    quoted="From «{}»: «{}»",
     openings=(
         "Here is a short, simulated answer that keeps the conversation moving.",
         "This reply comes from the offline simulator, so treat it as a placeholder.",
@@ -89,6 +93,8 @@ KOREAN = Language(
     asked="질문하신 내용: «{}»",
     context="대화 맥락: 메시지 {}개",
     earlier="앞서 하신 말씀: «{}»",
+    images="이미지: {}개 ({})",
+    quoted="«{}»에서: «{}»",
     openings=(
         "시뮬레이터가 준비한 짧은 답변입니다.",
         "질문을 차근차근 살펴보겠습니다.",
@@ -139,6 +145,8 @@ def _words_of(language: Language) -> set[str]:
         language.asked,
         language.context,
         language.earlier,
+        language.images,
+        language.quoted,
         *language.openings,
         *language.points,
         *language.closings,
@@ -169,6 +177,9 @@ class Outline:
     earlier: str | None
     korean: bool
     with_code: bool
+    # The last user message's images ("W×H") and files ((name, quote)).
+    images: tuple[str, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()
 
 
 class Garbler:
@@ -244,6 +255,9 @@ def compose_markdown(
     ]
     if outline.earlier is not None:
         evidence.append(language.earlier.format(outline.earlier))
+    if outline.images:
+        evidence.append(language.images.format(len(outline.images), ", ".join(outline.images)))
+    evidence.extend(language.quoted.format(name, quote) for name, quote in outline.files)
     opening = garble(rng.choice(language.openings))
     points = [garble(p) for p in _pick_points(language, rng, rng.randint(3, 4))]
     code = ""
@@ -277,6 +291,12 @@ def compose_json(
             "question": outline.question,
             "context_messages": outline.message_count,
             "earlier": outline.earlier,
+            **({"images": list(outline.images)} if outline.images else {}),
+            **(
+                {"files": [{"name": n, "quote": q} for n, q in outline.files]}
+                if outline.files
+                else {}
+            ),
             "answer": answer,
             "points": items,
             "closing": closing,

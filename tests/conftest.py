@@ -121,8 +121,14 @@ async def isolated_channel_layer():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """pytest-django drops the SQLite test database but leaves its WAL files behind."""
+    """pytest-django drops the SQLite test database but leaves its WAL files behind; the
+    attachments the run stored (MEDIA_ROOT of tests/settings.py) go too."""
+    import shutil
+
     from django.conf import settings
+
+    if "chatsite-test-media-" in str(settings.MEDIA_ROOT):
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
     name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
     if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):

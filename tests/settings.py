@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-production-use")
 
@@ -15,6 +17,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Attachments of one test run, in a directory of its own (the browser tests' daphne is told it).
+MEDIA_ROOT = Path(tempfile.gettempdir()) / f"chatsite-test-media-{os.getpid()}"
 # The suite's own process keeps the interpreter's collector as it comes.
 CHAT_GC_TUNING = False
 # A conversation keeps its first message, cut, as its title: no title request joins the ones a

@@ -264,4 +264,14 @@ def chat_strings() -> dict[str, Any]:
         "messageCount": _("%(count)s / %(max)s"),
         "messageTooLong": _("Too long: %(count)s / %(max)s characters. Shorten it to send it."),
         "settingsFailed": _("The settings could not be saved. Try again."),
+        "attachedFiles": _("Attached files"),
+        "attachmentsUploading": _("Wait until the files are uploaded, then send."),
+        "imagesNotAccepted": _(
+            "This model does not read images. Remove the image, or pick a model that "
+            "accepts images."
+        ),
+        "tooManyFiles": _("A message can carry at most %(limit)s files."),
+        "fileTooLarge": _("%(name)s is too large to attach."),
+        "uploadFailed": _("The file could not be uploaded. Try again."),
+        "removeAttachment": _("Remove %(name)s"),
     }

@@ -3,6 +3,7 @@
 // docs/protocol.md for the frames.
 
 import "./common.js";
+import { Attachments } from "./attachments.js";
 import { Composer } from "./composer.js";
 import { setupConfidence } from "./confidence.js";
 import { MessageList } from "./messages.js";
@@ -64,6 +65,8 @@ function startChat() {
     maxChars: config.maxMessageChars,
     strings,
   });
+  const attachments = new Attachments(document.getElementById("composer"), { strings, showError: (text) => showError(text) });
+  composer.canSendEmpty = () => attachments.ids.length > 0;
   const socket = new ChatSocket(config.socketPath);
   const scroller = new Scroller(document.getElementById("scroller"), {
     jumpButton: document.getElementById("jump-to-bottom"),
@@ -106,6 +109,7 @@ function startChat() {
 
   list.addEventListener("stored", (event) => {
     if (pending && event.detail.clientId === pending.client_id) {
+      if (pending.attachments?.length) attachments.clear();
       setPending(null);
       showError("");
     }
@@ -180,7 +184,14 @@ function startChat() {
       showError(strings.offlineKept);
       return;
     }
+    const problem = attachments.problem();
+    if (problem) {
+      showError(problem);
+      return;
+    }
     const frame = { type: "message.send", client_id: newClientId(), content: event.detail.text };
+    // The files stay in the tray until the message is stored; refused, they can be sent again.
+    if (attachments.ids.length) frame.attachments = attachments.ids;
     setPending(frame);
     composer.value = "";
     sendFrame(frame);

@@ -110,7 +110,8 @@ export class Composer extends EventTarget {
 
   submit() {
     const text = this.textarea.value.trim();
-    if (!text || this.tooLong) return;
+    // With files attached (`canSendEmpty`), a message may have no text.
+    if ((!text && !this.canSendEmpty?.()) || this.tooLong) return;
     this.dispatchEvent(new CustomEvent("send", { detail: { text } }));
   }
 

@@ -11,6 +11,7 @@
 import { heatmap, setHeatmap, summaryBar } from "./confidence.js";
 import { foldLongMessages } from "./fold.js";
 import { StreamRenderer, enhance, isJsonMode, jsonState, replyFragment } from "./render.js";
+import { attachmentList } from "./attachments.js";
 
 const NOTED = new Set(["stopped", "truncated", "filtered", "error", "interrupted"]);
 
@@ -159,6 +160,10 @@ export class MessageList extends EventTarget {
     if (message.version !== undefined) this.updateVersions(item, message);
     if (message.role === "user") {
       item.querySelector(".content").textContent = message.content;
+      item.querySelector(".bubble > .attachments")?.remove();
+      if (message.attachments?.length) {
+        item.querySelector(".bubble").prepend(attachmentList(message.attachments, this.strings));
+      }
       if (message.client_id) item.dataset.clientId = message.client_id;
       return;
     }

@@ -83,6 +83,7 @@ def serve_app(database_url: str, sim_url: str, log: Path, **extra_env: str) -> I
         # The same key as this process: sessions made here (see `login`) are valid there.
         "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
         "DATABASE_URL": database_url,
+        "DJANGO_MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
         "OPENAI_BASE_URL": sim_url,
         "OPENAI_API_KEY": "sk-test-not-a-real-key",
         "OPENAI_READ_TIMEOUT": "2",

@@ -245,9 +245,11 @@ def test_a_file_whose_second_conversation_is_wrong_stores_not_even_the_first(cli
 
 
 def test_an_import_over_the_size_limit_is_refused_and_stores_nothing(
-    client, owner, chat, monkeypatch
+    client, owner, chat, monkeypatch, settings
 ):
     monkeypatch.setattr(exports, "MAX_IMPORT_BYTES", 1000)
+    # The limit grows by what attachments may add (`exports.import_limit`): none here.
+    settings.CHAT_EXPORT_ATTACHMENT_BYTES = 0
     before = Message.objects.count()
     client.force_login(owner)
     data = exports.export_json([chat])
@@ -260,7 +262,9 @@ def test_an_import_over_the_size_limit_is_refused_and_stores_nothing(
     assert Conversation.objects.count() == 1 and Message.objects.count() == before
 
 
-def test_the_size_limit_is_five_megabytes_and_is_checked_before_parsing():
+def test_the_size_limit_is_five_megabytes_and_is_checked_before_parsing(settings):
+    # Five megabytes of conversations, and what the attachments budget adds (none here).
+    settings.CHAT_EXPORT_ATTACHMENT_BYTES = 0
     with pytest.raises(exports.ImportRefused) as refused:
         exports.parse_import(b" " * (5 * 1024 * 1024 + 1))
     assert refused.value.message == (

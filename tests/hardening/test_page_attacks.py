@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from conversations import services, sharing
-from conversations.models import Conversation, Message, Role, ShareLink, Status
+from conversations.models import Attachment, Conversation, Message, Role, ShareLink, Status
 
 from .pages import read
 
@@ -60,6 +61,7 @@ def fill(
         "conversation_id": conversation.pk,
         "message_id": message.pk,
         "share_id": ShareLink.objects.get(conversation=conversation).pk,
+        "attachment_id": Attachment.objects.get(conversation=conversation).pk,
         # A share link's token is the key itself: whoever holds it may read the snapshot. An
         # outsider can only guess one, and a guess must find nothing.
         "token": "a-guessed-token-that-names-no-share-link-at-all",
@@ -78,7 +80,8 @@ def fill(
 
 
 @pytest.fixture
-def owned(owner, personas):
+def owned(owner, personas, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     conversation = services.start_conversation(user=owner)
     services.rename_conversation(user=owner, conversation_id=conversation.pk, title="Mine")
     Message.objects.create(conversation=conversation, role=Role.USER, content="Private question")
@@ -89,6 +92,16 @@ def owned(owner, personas):
         status=Status.COMPLETE,
     )
     sharing.share_conversation(user=owner, conversation_id=conversation.pk)
+    # An upload not sent yet: its file, and taking it back, are the owner's only.
+    upload = Attachment(
+        conversation=conversation,
+        kind="text",
+        name="private.txt",
+        content_type="text/plain",
+        size=12,
+        text="Private file",
+    )
+    upload.file.save("private.txt", ContentFile(b"Private file"))
     return conversation, message
 
 
@@ -128,6 +141,7 @@ def test_another_users_object_is_404_on_every_route(client, outsider, owned, nam
     ]
     assert not Conversation.objects.filter(user=get_user_model().objects.get(pk=outsider.pk))
     assert ShareLink.objects.live().filter(conversation=conversation).count() == 1
+    assert Attachment.objects.filter(conversation=conversation).count() == 1
 
 
 def test_a_compare_of_another_users_conversations_is_404(client, outsider, owned):
@@ -363,10 +377,10 @@ def test_an_import_over_the_size_limit_is_refused_with_a_clear_message(client, o
     with a sentence naming the limit, and nothing is stored."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from conversations.exports import MAX_IMPORT_BYTES
+    from conversations.exports import import_limit
 
     client.force_login(owner)
-    upload = SimpleUploadedFile("big.json", b" " * (MAX_IMPORT_BYTES + 1), "application/json")
+    upload = SimpleUploadedFile("big.json", b" " * (import_limit() + 1), "application/json")
     response = client.post(reverse("import_conversations"), {"file": upload})
     assert response.status_code == 400
     assert "MB" in response.context["import_error"]

@@ -1,0 +1,206 @@
+// Files attached to the message being written: picked with the attach button, pasted or
+// dropped. Each is uploaded at once over HTTP (the server checks it and answers with its id,
+// or a sentence saying why it is refused); the message frame then names the ids. A file shows
+// in the tray above the box (an image as a thumbnail) until the message is stored, and can be
+// removed before (the server forgets it too).
+//
+// Whether the model reads images is read from the form's data-accepts-images when a file is
+// attached and when the message is sent: the model picker changes it.
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
+
+export class Attachments extends EventTarget {
+  constructor(form, { strings, showError }) {
+    super();
+    this.form = form;
+    this.strings = strings;
+    this.showError = showError;
+    this.tray = form.querySelector(".attachment-tray");
+    this.input = form.querySelector("input[type=file]");
+    this.button = form.querySelector(".attach-button");
+    this.uploadUrl = form.dataset.uploadUrl;
+    this.maxFiles = Number(form.dataset.maxFiles) || 1;
+    this.maxBytes = Number(form.dataset.maxBytes) || Infinity;
+    this.files = []; // { id, name, kind, chip, uploading }
+    this.button.addEventListener("click", () => this.input.click());
+    this.input.addEventListener("change", () => {
+      this.add([...this.input.files]);
+      this.input.value = "";
+    });
+    form.querySelector("textarea").addEventListener("paste", (event) => {
+      const files = [...(event.clipboardData?.files || [])];
+      if (!files.length) return;
+      event.preventDefault();
+      this.add(files);
+    });
+    form.addEventListener("dragover", (event) => {
+      if (![...event.dataTransfer.types].includes("Files")) return;
+      event.preventDefault();
+      form.classList.add("dragging");
+    });
+    form.addEventListener("dragleave", () => form.classList.remove("dragging"));
+    form.addEventListener("drop", (event) => {
+      form.classList.remove("dragging");
+      if (!event.dataTransfer.files.length) return;
+      event.preventDefault();
+      this.add([...event.dataTransfer.files]);
+    });
+  }
+
+  get acceptsImages() {
+    return this.form.dataset.acceptsImages === "true";
+  }
+
+  get uploading() {
+    return this.files.some((file) => file.uploading);
+  }
+
+  get ids() {
+    return this.files.filter((file) => file.id).map((file) => file.id);
+  }
+
+  get hasImages() {
+    return this.files.some((file) => file.kind === "image");
+  }
+
+  // What stops the message from being sent now, as a sentence; "" when nothing does.
+  problem() {
+    if (this.uploading) return this.strings.attachmentsUploading;
+    if (this.hasImages && !this.acceptsImages) return this.strings.imagesNotAccepted;
+    return "";
+  }
+
+  add(files) {
+    this.showError("");
+    for (const file of files) {
+      if (this.files.length >= this.maxFiles) {
+        this.showError(format(this.strings.tooManyFiles, { limit: this.maxFiles }));
+        return;
+      }
+      if (IMAGE_TYPES.includes(file.type) && !this.acceptsImages) {
+        this.showError(this.strings.imagesNotAccepted);
+        continue;
+      }
+      if (file.size > this.maxBytes) {
+        this.showError(format(this.strings.fileTooLarge, { name: file.name }));
+        continue;
+      }
+      this.upload(file);
+    }
+  }
+
+  async upload(file) {
+    const entry = { id: null, name: file.name || "image", kind: "", uploading: true };
+    entry.chip = this.chip(entry);
+    this.files.push(entry);
+    this.render();
+    const body = new FormData();
+    body.append("file", file, entry.name);
+    body.append("csrfmiddlewaretoken", this.form.querySelector("[name=csrfmiddlewaretoken]").value);
+    try {
+      const response = await fetch(this.uploadUrl, {
+        method: "POST",
+        body,
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const data = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(data.error || this.strings.uploadFailed);
+      Object.assign(entry, { id: data.id, kind: data.kind, name: data.name, uploading: false });
+      entry.chip.dataset.state = "ready";
+      entry.chip.dataset.kind = data.kind;
+      entry.chip.dataset.id = data.id;
+      // The thumbnail is the stored image, served to its owner (the page loads no blob: URL).
+      if (data.kind === "image") {
+        const image = el("img");
+        image.src = data.url;
+        image.alt = "";
+        entry.chip.prepend(image);
+      }
+    } catch (error) {
+      this.drop(entry, false);
+      this.showError(error.message && error.message !== "Failed to fetch" ? error.message : this.strings.uploadFailed);
+    }
+    this.dispatchEvent(new Event("change"));
+  }
+
+  chip(entry) {
+    const chip = el("li", "attachment-chip");
+    chip.dataset.state = "uploading";
+    chip.append(el("span", "attachment-name", entry.name));
+    const remove = el("button", "tool", "×");
+    remove.type = "button";
+    remove.setAttribute("aria-label", format(this.strings.removeAttachment, { name: entry.name }));
+    remove.addEventListener("click", () => this.drop(entry, true));
+    chip.append(remove);
+    return chip;
+  }
+
+  // Take a file out of the tray; `discard` tells the server to forget an uploaded one.
+  drop(entry, discard) {
+    this.files = this.files.filter((file) => file !== entry);
+    if (discard && entry.id) {
+      const body = new FormData();
+      body.append("csrfmiddlewaretoken", this.form.querySelector("[name=csrfmiddlewaretoken]").value);
+      fetch(`${this.uploadUrl}${entry.id}/discard/`, { method: "POST", body, credentials: "same-origin" }).catch(() => {});
+    }
+    this.render();
+    this.dispatchEvent(new Event("change"));
+  }
+
+  // The message that carried the files is stored: the tray empties (the files are its now).
+  clear() {
+    this.files = [];
+    this.render();
+    this.dispatchEvent(new Event("change"));
+  }
+
+  render() {
+    this.tray.replaceChildren(...this.files.map((file) => file.chip));
+    this.tray.hidden = !this.files.length;
+  }
+}
+
+// A message's files, as templates/conversations/_attachments.html draws them.
+export function attachmentList(attachments, strings) {
+  const list = el("ul", "attachments");
+  list.setAttribute("aria-label", strings.attachedFiles);
+  for (const file of attachments) {
+    const item = el("li", "attachment");
+    item.dataset.kind = file.kind;
+    const link = el("a");
+    link.href = file.url;
+    if (file.kind === "image") {
+      link.className = "attachment-image";
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.title = file.name;
+      const image = el("img");
+      image.src = file.url;
+      image.alt = file.name;
+      if (file.width) image.width = file.width;
+      if (file.height) image.height = file.height;
+      image.loading = "lazy";
+      link.append(image);
+    } else {
+      link.className = "attachment-file";
+      const icon = el("span", "", file.kind === "pdf" ? "📕" : "📄");
+      icon.setAttribute("aria-hidden", "true");
+      link.append(icon, " ", el("span", "attachment-name", file.name));
+    }
+    item.append(link);
+    list.append(item);
+  }
+  return list;
+}

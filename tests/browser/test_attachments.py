@@ -1,0 +1,168 @@
+"""Attachments in the page: paste an image and the simulator describes it, attach a PDF and it
+is quoted, a model that reads no images is named before anything is sent, and another user
+opening a file's address gets 404."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.models import Attachment, ChatModel
+from tests.browser.helpers import last_reply, reply_text, wait_for_status, wait_until_ready
+from tests.files import image_bytes, pdf_bytes
+
+pytestmark = pytest.mark.browser
+
+PASTE = """([name, type, data]) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, { type }));
+    const box = document.querySelector("#message-input");
+    box.focus();
+    const options = { clipboardData: transfer, bubbles: true, cancelable: true };
+    box.dispatchEvent(new ClipboardEvent("paste", options));
+}"""
+
+
+def paste(page, name: str, content_type: str, data: bytes) -> None:
+    page.evaluate(PASTE, [name, content_type, base64.b64encode(data).decode()])
+
+
+def vision_chat(chat, accepts: bool = True):
+    page = chat()
+    ChatModel.objects.update_or_create(
+        name=page.conversation.effective_model, defaults={"accepts_images": accepts}
+    )
+    page.reload()
+    wait_until_ready(page)
+    return page
+
+
+def send_text(page, text: str) -> None:
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_pasted_image_is_shown_and_described_by_the_model(chat):
+    page = vision_chat(chat)
+    paste(page, "screenshot.png", "image/png", image_bytes(320, 200))
+    chip = page.locator("#attachment-tray .attachment-chip")
+    expect(chip).to_have_attribute("data-state", "ready")
+    send_text(page, "What do you see?")
+    wait_for_status(page, "complete")
+    assert "Images: 1 (320×200)" in reply_text(page)
+    expect(page.locator("#attachment-tray")).to_be_hidden()
+    # The message shows a thumbnail, live and after a reload, that opens the full image.
+    question = page.locator('#messages > [data-role="user"]').last
+    thumbnail = question.get_by_role("img", name="screenshot.png")
+    expect(thumbnail).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", thumbnail.element_handle()) == 320
+    page.reload()
+    wait_until_ready(page)
+    link = page.locator('#messages > [data-role="user"] a.attachment-image').last
+    expect(link.get_by_role("img", name="screenshot.png")).to_be_visible()
+    response = page.request.get(link.get_attribute("href"))
+    assert response.status == 200 and response.headers["content-type"] == "image/png"
+
+
+def test_an_image_for_a_model_that_reads_none_is_refused_before_sending(chat):
+    page = vision_chat(chat, accepts=False)
+    paste(page, "photo.png", "image/png", image_bytes())
+    expect(page.locator("#chat-error")).to_have_text(
+        "This model does not read images. Remove the image, or pick a model that accepts images."
+    )
+    expect(page.locator("#attachment-tray")).to_be_hidden()
+    assert not Attachment.objects.exists()
+    # The picker may switch the model while the page is open: read at sending time too.
+    page.evaluate("document.getElementById('composer').dataset.acceptsImages = 'true'")
+    paste(page, "photo.png", "image/png", image_bytes())
+    expect(page.locator("#attachment-tray .attachment-chip")).to_have_attribute(
+        "data-state", "ready"
+    )
+    page.evaluate("document.getElementById('composer').dataset.acceptsImages = 'false'")
+    send_text(page, "Look")
+    expect(page.locator("#chat-error")).to_contain_text("This model does not read images.")
+    expect(page.locator("#messages > .message")).to_have_count(0)
+
+
+def test_a_picked_pdf_is_quoted_in_the_answer(chat):
+    page = chat()
+    page.locator("#attach-input").set_input_files(
+        {
+            "name": "report.pdf",
+            "mimeType": "application/pdf",
+            "buffer": pdf_bytes("Revenue grew 12 percent"),
+        }
+    )
+    expect(page.locator("#attachment-tray .attachment-chip")).to_have_attribute(
+        "data-state", "ready"
+    )
+    send_text(page, "Summarise the report")
+    wait_for_status(page, "complete")
+    assert "From «report.pdf»: «Revenue grew 12 percent»" in reply_text(page)
+    question = page.locator('#messages > [data-role="user"]').last
+    expect(question.locator(".attachment-file")).to_contain_text("report.pdf")
+
+
+DROP = """([name, type, text]) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([text], name, { type }));
+    const form = document.getElementById("composer");
+    const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
+    form.dispatchEvent(new DragEvent("dragover", options));
+    form.dispatchEvent(new DragEvent("drop", options));
+}"""
+
+
+def test_a_dropped_file_is_attached_and_can_be_taken_back(chat):
+    page = chat()
+    page.evaluate(DROP, ["first.md", "text/markdown", "# Dropped notes"])
+    page.evaluate(DROP, ["second.csv", "text/csv", "a,b"])
+    chips = page.locator("#attachment-tray .attachment-chip")
+    expect(chips).to_have_count(2)
+    expect(chips.last).to_have_attribute("data-state", "ready")
+    expect(chips.first).to_have_attribute("data-state", "ready")
+    page.get_by_role("button", name="Remove second.csv").click()
+    expect(chips).to_have_count(1)
+    send_text(page, "Read it")
+    wait_for_status(page, "complete")
+    assert "From «first.md»: «# Dropped notes»" in reply_text(page)
+    assert "second.csv" not in reply_text(page)
+    # The server forgot the one taken back (the page told it without waiting).
+    deadline = time.monotonic() + 5
+    while Attachment.objects.count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(Attachment.objects.values_list("name", flat=True)) == ["first.md"]
+
+
+def test_a_refused_file_says_why_and_is_not_kept(chat):
+    page = chat()
+    page.locator("#attach-input").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"\x00\x01binary\xff"}
+    )
+    expect(page.locator("#chat-error")).to_have_text(
+        "notes.txt is not a text file: it is not UTF-8 text."
+    )
+    expect(page.locator("#attachment-tray")).to_be_hidden()
+    assert not Attachment.objects.exists()
+
+
+def test_another_users_attachment_address_is_a_404(chat, login):
+    page = chat()
+    page.locator("#attach-input").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"private notes"}
+    )
+    expect(page.locator("#attachment-tray .attachment-chip")).to_have_attribute(
+        "data-state", "ready"
+    )
+    send_text(page, "Keep these")
+    wait_for_status(page, "complete")
+    address = page.locator('#messages > [data-role="user"] a.attachment-file').get_attribute("href")
+    assert page.request.get(address).status == 200
+    stranger = login("stranger")
+    assert stranger.request.get(address).status == 404
+    assert last_reply(page).get_attribute("data-status") == "complete"
