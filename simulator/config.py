@@ -20,7 +20,9 @@ FaultKind = Literal[
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
-DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1")
+DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1", "sim-vision")
+# The listed models that read images: their `/v1/models` card says so (`app._model_card`).
+DEFAULT_VISION_MODELS: tuple[str, ...] = ("sim-vision",)
 
 
 @dataclass
@@ -111,6 +113,9 @@ class SimulatorConfig:
     - ``fault``: a :class:`Fault` acted out on every request (or ``fault.times`` requests).
     - ``api_key``: when set, requests need ``Authorization: Bearer <api_key>``.
     - ``models``: ids served by ``/v1/models``; other models get OpenAI's 404.
+    - ``vision_models``: which of them read images; their card in ``/v1/models`` carries
+      ``architecture.input_modalities: ["text", "image"]``, as OpenRouter's cards do (OpenAI,
+      Ollama, vLLM and llama.cpp send no such field).
     - ``record_requests``: how many of the latest chat-completions bodies to keep, so a test
       can assert which context reached the model (read them as :attr:`requests`). ``0``, the
       default and the demo model's setting, keeps none: a body can be megabytes, and a
@@ -126,6 +131,7 @@ class SimulatorConfig:
     fault: Fault | None = None
     api_key: str | None = None
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    vision_models: list[str] = field(default_factory=lambda: list(DEFAULT_VISION_MODELS))
     record_requests: int = 0
     send_usage: bool = True
     request_count: int = field(default=0, init=False)
