@@ -65,8 +65,9 @@ def _model_card(model: str, config: SimulatorConfig) -> dict[str, object]:
         "created": _STARTED,
         "owned_by": "simulator",
     }
-    if model in config.vision_models:
-        card["architecture"] = {"input_modalities": ["text", "image"]}
+    if config.describe_models:
+        reads = ["text", "image"] if model in config.vision_models else ["text"]
+        card["architecture"] = {"input_modalities": reads}
     return card
 
 
