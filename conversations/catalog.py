@@ -36,16 +36,35 @@ class ModelInfo:
 
 def model_info(name: str) -> ModelInfo:
     """The facts of model `name` (a database query: call it from sync code)."""
-    row = ChatModel.objects.filter(name=name).first()
+    return _info(name, ChatModel.objects.filter(name=name).first())
+
+
+def _info(name: str, row: ChatModel | None) -> ModelInfo:
     fallback = budget_for(name)
     if row is None:
         return ModelInfo(name, name, fallback, False)
     return ModelInfo(name, str(row), row.context_window or fallback, row.accepts_images)
 
 
-def usable_models() -> list[ChatModel]:
-    """The models users may pick, in the admin's order."""
-    return list(ChatModel.objects.usable())
+@dataclass(frozen=True)
+class Choices:
+    """What a model select offers: the usable models, and the current one where it is not
+    (so a select shows what is set, which saving then refuses with a sentence)."""
+
+    options: list[tuple[str, str]]  # (name, label), in the admin's order
+    current: ModelInfo
+    list_is_empty: bool
+
+
+def model_choices(current: str) -> Choices:
+    """The options of a model select whose value is `current` (one query)."""
+    rows = list(ChatModel.objects.all())
+    options = [(row.name, str(row)) for row in rows if row.is_enabled and row.listed]
+    info = _info(current, next((row for row in rows if row.name == current), None))
+    if current and all(name != current for name, _label in options):
+        label = current if not rows else _("%(model)s (not available)") % {"model": info.label}
+        options.append((current, label))
+    return Choices(options, info, not rows)
 
 
 def check_model(name: str) -> None:
