@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from . import llm
 from .context import budget_for
@@ -152,7 +153,11 @@ class SyncResult:
     unlisted: list[str]
 
     def summary(self) -> str:
-        text = _("The model server lists %(count)d models.") % {"count": self.listed}
+        text = ngettext(
+            "The model server lists %(count)d model.",
+            "The model server lists %(count)d models.",
+            self.listed,
+        ) % {"count": self.listed}
         if self.created:
             text += " " + _("New: %(names)s.") % {"names": ", ".join(self.created)}
         if self.unlisted:

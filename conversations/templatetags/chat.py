@@ -264,4 +264,5 @@ def chat_strings() -> dict[str, Any]:
         "messageCount": _("%(count)s / %(max)s"),
         "messageTooLong": _("Too long: %(count)s / %(max)s characters. Shorten it to send it."),
         "settingsFailed": _("The settings could not be saved. Try again."),
+        "modelFailed": _("The model could not be changed. Try again."),
     }
