@@ -13,6 +13,7 @@ only its usable models (enabled, and listed by the server at the last refresh) a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,18 @@ class ModelInfo:
 def model_info(name: str) -> ModelInfo:
     """The facts of model `name` (a database query: call it from sync code)."""
     return _info(name, ChatModel.objects.filter(name=name).first())
+
+
+def context_windows(names: Iterable[str]) -> dict[str, int]:
+    """The context window of each model named, in tokens (one query whatever their number:
+    a batch of replies asks once). Sync code only."""
+    wanted = set(names)
+    set_here = dict(
+        ChatModel.objects.filter(name__in=wanted, context_window__isnull=False).values_list(
+            "name", "context_window"
+        )
+    )
+    return {name: set_here.get(name) or budget_for(name) for name in wanted}
 
 
 def _info(name: str, row: ChatModel | None) -> ModelInfo:

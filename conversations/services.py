@@ -37,7 +37,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from . import llm, selectors
+from . import catalog, llm, selectors
 from .context import HistoryItem, select_context
 from .errors import ChatError
 from .models import Conversation, Message, ModelCall, Persona, Quota, Role, Status
@@ -635,16 +635,20 @@ def _new_reply(
     client_id: str = "",
     extra_messages: list[dict[str, str]] | None = None,
     extra_parameters: dict[str, Any] | None = None,
+    windows: dict[str, int] | None = None,
 ) -> tuple[Message, dict[str, Any]]:
     """The reply's row, not saved yet, and the request that will produce it. `history` is the
-    path the reply follows, up to its `parent`; `versions` its number of versions there."""
+    path the reply follows, up to its `parent`; `versions` its number of versions there.
+    `windows`: the context windows of the models, when the caller read them already."""
     parameters = {
         **conversation.settings_dict(),
         "model": conversation.effective_model,
         **(extra_parameters or {}),
     }
+    model = parameters["model"]
+    window = (windows or {}).get(model) or catalog.context_windows([model])[model]
     context = select_context(
-        system_prompt=conversation.system_prompt, history=history, model=parameters["model"]
+        system_prompt=conversation.system_prompt, history=history, model=model, budget=window
     )
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
     call = ModelCall(
@@ -873,6 +877,7 @@ def _store_posts(
         )
     Message.objects.bulk_create(messages.values())
     prepared: dict[int, PreparedReply] = {}
+    windows = catalog.context_windows(c.effective_model for c in accepted.values())
     for index, conversation in accepted.items():
         own = branches[conversation.pk]
         message = messages[index]
@@ -891,6 +896,7 @@ def _store_posts(
             now=now,
             runner_channel=posts[index].runner_channel,
             parent=message,
+            windows=windows,
         )
         prepared[index] = PreparedReply(
             conversation, reply, request, [messages[index], reply], titled=titled
@@ -993,6 +999,7 @@ def continue_reply(
             system_prompt=conversation.system_prompt,
             history=branches.history(branches.tree.path()),
             model=parameters["model"],
+            budget=catalog.context_windows([parameters["model"]])[parameters["model"]],
         )
         request = llm.build_request(
             parameters, [*context.messages, {"role": "user", "content": CONTINUE_PROMPT}]
