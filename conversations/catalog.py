@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -164,6 +165,8 @@ class SyncResult:
     created: list[str]
     listed: int
     unlisted: list[str]
+    # OPENAI_MODEL, the model of personas that name none, when the server does not list it.
+    missing_default: str = ""
 
     def summary(self) -> str:
         text = ngettext(
@@ -175,6 +178,11 @@ class SyncResult:
             text += " " + _("New: %(names)s.") % {"names": ", ".join(self.created)}
         if self.unlisted:
             text += " " + _("No longer listed: %(names)s.") % {"names": ", ".join(self.unlisted)}
+        if self.missing_default:
+            text += " " + _(
+                "The default model “%(model)s” (OPENAI_MODEL) is not among them: set "
+                "OPENAI_MODEL to one of them, or choose a model for every persona."
+            ) % {"model": self.missing_default}
         return text
 
 
@@ -203,4 +211,5 @@ def sync_models(*, timeout: float | None = None) -> SyncResult:
         gone = ChatModel.objects.filter(listed=True).exclude(name__in=names)
         unlisted = sorted(gone.values_list("name", flat=True))
         gone.update(listed=False)
-    return SyncResult(sorted(model.name for model in new), len(names), unlisted)
+    missing = "" if settings.OPENAI_MODEL in names else settings.OPENAI_MODEL
+    return SyncResult(sorted(model.name for model in new), len(names), unlisted, missing)

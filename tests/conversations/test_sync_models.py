@@ -145,3 +145,15 @@ def test_the_offline_demo_model_lists_its_models(settings):
 )
 def test_a_context_window_on_the_card_is_taken_when_the_model_is_new(card, window):
     assert catalog._new_model(card, None).context_window == window
+
+
+def test_a_default_model_the_server_does_not_list_is_pointed_out(model_server, settings):
+    settings.OPENAI_MODEL = "llama3.1"
+
+    output = sync()
+
+    assert "The default model “llama3.1” (OPENAI_MODEL) is not among them" in output
+
+
+def test_a_listed_default_model_is_not_mentioned(model_server):
+    assert "OPENAI_MODEL" not in sync()
