@@ -198,7 +198,8 @@ def compare_form(request: HttpRequest) -> HttpResponse:
 async def start_compare(request: HttpRequest) -> HttpResponse:
     """Start the compare in the server's event loop, then show its columns."""
     user = await request.auser()
-    form = CompareForm(request.POST)
+    # Made in a thread: the form reads the model list from the database.
+    form = await sync_to_async(CompareForm)(request.POST)
     if not await sync_to_async(form.is_valid)():
         return await sync_to_async(_form_page)(request, form)
     try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import ChatModel, Conversation
-from tests.browser.helpers import last_reply, send, wait_for_status
+from tests.browser.helpers import last_reply, send, wait_for_status, wait_until_ready
 
 pytestmark = pytest.mark.browser
 
@@ -67,3 +69,29 @@ def test_the_picker_speaks_korean(login, model_list):
 
     expect(page.locator("#model-status")).to_contain_text("Simulator vision")
     expect(page.locator("#model-status")).not_to_contain_text("The next answer")
+
+
+def test_compare_puts_two_models_side_by_side(login, model_list):
+    page = login()
+    page.goto("/compare/")
+    wait_until_ready(page)
+
+    page.get_by_label("One persona with several models").check()
+    expect(page.locator(".compare-personas")).to_be_hidden()
+    expect(page.get_by_role("textbox", name="Temperatures")).to_be_hidden()
+    page.get_by_role("checkbox", name="GPT-4o mini").check()
+    page.get_by_role("checkbox", name="Simulator vision").check()
+    # Paced, as the other compare journeys: the answers are still being written when the
+    # columns' sockets connect.
+    page.get_by_role("textbox", name="Message").fill("Hello, both. [[sim:tps=20,tokens=40]]")
+    page.get_by_role("button", name="Compare answers").click()
+
+    page.wait_for_url(re.compile(r"/compare/view/"))
+    columns = page.locator(".compare-column")
+    expect(columns).to_have_count(2)
+    expect(columns.locator(".column-model")).to_have_text(
+        ["sim-vision", "gpt-4o-mini"]
+    )  # the list's order
+    for index in range(2):
+        reply = columns.nth(index).locator('.message[data-role="assistant"]')
+        expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
