@@ -14,32 +14,110 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
-from . import charts, exports, llm, sharing, usage
-from .models import Conversation, Message, ModelCall, Persona, Quota, ShareLink
+from . import catalog, charts, exports, sharing, usage
+from .forms import ModelNameField, default_model_label
+from .llm import ModelError
+from .models import ChatModel, Conversation, Message, ModelCall, Persona, Quota, ShareLink
 from .views_export import download
 
 
-class ModelChoicesInput(forms.TextInput):
-    """A free-text model field that suggests the models the server lists at /v1/models."""
+@admin.register(ChatModel)
+class ChatModelAdmin(admin.ModelAdmin):
+    """The models users may pick, filled from the server's /v1/models by the Refresh button
+    (or `python manage.py sync_models`); the rest is the admin's to set."""
 
-    template_name = "conversations/widgets/model_input.html"
+    list_display = [
+        "name",
+        "label",
+        "is_enabled",
+        "context_window",
+        "accepts_images",
+        "listed",
+        "synced_at",
+        "position",
+    ]
+    list_display_links = ["name"]
+    list_editable = ["label", "is_enabled", "context_window", "accepts_images", "position"]
+    list_filter = ["is_enabled", "listed", "accepts_images"]
+    search_fields = ["name", "label"]
+    readonly_fields = ["listed", "synced_at"]
+    fields = [
+        "name",
+        "label",
+        "is_enabled",
+        "context_window",
+        "accepts_images",
+        "position",
+        "listed",
+        "synced_at",
+    ]
+    change_list_template = "admin/conversations/chatmodel/change_list.html"
 
-    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
-        context = super().get_context(name, value, attrs)
-        context["models"] = llm.available_models()
-        context["widget"]["attrs"]["list"] = f"{context['widget']['attrs']['id']}-models"
-        return context
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The name is the server's: fixed once the model is in the list.
+        if obj is not None:
+            return ["name", *self.readonly_fields]
+        return self.readonly_fields
+
+    def get_urls(self) -> list[Any]:
+        refresh = path(
+            "refresh/",
+            self.admin_site.admin_view(require_POST(self.refresh_view)),
+            name="conversations_chatmodel_refresh",
+        )
+        return [refresh, *super().get_urls()]
+
+    def refresh_view(self, request: HttpRequest) -> HttpResponse:
+        """POST: fill the list from the server's /v1/models, then back to the list."""
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        try:
+            result = catalog.sync_models()
+        except ModelError as exc:
+            self.message_user(
+                request,
+                _("The model list was not refreshed: %(reason)s") % {"reason": exc.message},
+                messages.ERROR,
+            )
+        else:
+            self.message_user(request, result.summary(), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:conversations_chatmodel_changelist"))
+
+
+class PersonaAdminForm(forms.ModelForm):
+    """The persona's model is chosen from the model list (`forms.ModelNameField`)."""
+
+    class Meta:
+        model = Persona
+        fields = ["model"]  # and the rest of PersonaAdmin's fieldsets, which the admin adds
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "model" in self.fields:
+            self.fields["model"] = ModelNameField(
+                label=_("model"),
+                required=False,
+                current=self.instance.model,
+                default_label=default_model_label(),
+                free_text=True,
+                help_text=_(
+                    "One of the models of the model list (Models, filled from the server); "
+                    "empty: the server's default model (OPENAI_MODEL)."
+                ),
+            )
 
 
 @admin.register(Persona)
 class PersonaAdmin(admin.ModelAdmin):
+    form = PersonaAdminForm
     list_display = [
         "__str__",
         "model_display",
@@ -83,11 +161,6 @@ class PersonaAdmin(admin.ModelAdmin):
         (_("Token confidence"), {"fields": ["logprobs", "top_logprobs"]}),
         (_("Availability"), {"fields": ["is_active", "is_default", "position"]}),
     ]
-
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "model":
-            kwargs["widget"] = ModelChoicesInput
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("model"), ordering="model")
     def model_display(self, persona: Persona) -> str:

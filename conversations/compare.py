@@ -1,5 +1,5 @@
 """Compare: one prompt sent at once to two to four personas, or to one persona at several
-temperatures.
+temperatures or with several models.
 
 Each column is an ordinary conversation (in the sidebar, continued like any other), made by
 `services.start_conversation` and asked by `replies.post` (`services.post_messages`),
@@ -30,17 +30,31 @@ MAX_COLUMNS = 4
 
 @dataclass(frozen=True)
 class Target:
-    """One column: a persona, at its own temperature unless one is given."""
+    """One column: a persona, at its own temperature and with its own model unless one is
+    given (`model_label`: how the column names its model)."""
 
     persona: Persona
     temperature: float | None = None
+    model: str | None = None
+    model_label: str = ""
 
     def label(self) -> str:
         """What tells this column's conversation apart in the sidebar (which shows the emoji)."""
         name = self.persona.display_name()
+        if self.model is not None:
+            return f"{name} · {self.model_label or self.model}"
         if self.temperature is None:
             return name
         return f"{name} · T {self.temperature:g}"
+
+    def overrides(self) -> dict[str, Any] | None:
+        """The settings this column changes in its persona's."""
+        changed: dict[str, Any] = {}
+        if self.temperature is not None:
+            changed["temperature"] = self.temperature
+        if self.model is not None:
+            changed["model"] = self.model
+        return changed or None
 
 
 @dataclass
@@ -81,11 +95,8 @@ def _create_columns(user: Any, prompt: str, targets: list[Target]) -> list[Colum
     columns = []
     with transaction.atomic():
         for target in targets:
-            overrides = None
-            if target.temperature is not None:
-                overrides = {"temperature": target.temperature}
             conversation = services.start_conversation(
-                user=user, persona=target.persona, overrides=overrides
+                user=user, persona=target.persona, overrides=target.overrides()
             )
             # Named after the column first, so the sidebar tells the compared answers apart
             # even where it cuts a long title.

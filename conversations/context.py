@@ -101,6 +101,8 @@ def prompt_tokens(messages: list[dict[str, Any]], model: str = "") -> int:
 
 
 def budget_for(model: str) -> int:
+    """The settings' context window for `model`. The model list's, where the admin set one,
+    comes first: `catalog.context_windows` (a query), which the services pass as `budget`."""
     return settings.CHAT_CONTEXT_TOKENS_PER_MODEL.get(model, settings.CHAT_CONTEXT_TOKENS)
 
 

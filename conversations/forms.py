@@ -4,10 +4,59 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
+from . import catalog
 from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, ResponseFormat
+
+
+class ModelNameField(forms.CharField):
+    """A model of the admin's list, by its name: a select of the usable models (and the
+    current value, where it is not one, so the select shows what is set). Every form that sets
+    a model uses it: `catalog.check_model` refuses, with a sentence, any name users may not
+    have. `default_label`: an empty first option, the server's default model (OPENAI_MODEL).
+    `free_text`: a text box instead while the list is empty (no refresh yet), where any name
+    is accepted (`catalog`)."""
+
+    def __init__(
+        self,
+        *,
+        current: str = "",
+        default_label: str | None = None,
+        free_text: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+        self.validators.append(catalog.check_model)
+        self.known = catalog.model_choices(current)
+        options = list(self.known.options)
+        if default_label is not None:
+            options.insert(0, ("", default_label))
+        if free_text and self.known.list_is_empty:
+            self.widget = forms.TextInput(attrs={"maxlength": "100"})
+        else:
+            self.widget = forms.Select(choices=options)
+
+
+def default_model_label() -> str:
+    return gettext("Default: %(model)s") % {"model": settings.OPENAI_MODEL}
+
+
+class ConversationModelForm(forms.Form):
+    """The chat header's model picker: which model writes the conversation's next answers."""
+
+    def __init__(self, *args: Any, conversation: Conversation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = conversation.effective_model
+        self.fields["model"] = ModelNameField(label=_("Model"), current=current)
+        self.initial.setdefault("model", current)
+
+    @property
+    def current(self) -> catalog.ModelInfo:
+        """The facts of the conversation's model, read with the options."""
+        return self.fields["model"].known.current
 
 
 class PersonaChoiceField(forms.ModelChoiceField):

@@ -13,7 +13,6 @@ import atexit
 import json
 import logging
 import re
-import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -464,27 +463,32 @@ async def ask_title(*, model: str, message: str) -> TitleAnswer:
     )
 
 
-_models_cache: dict[tuple[str, str | None], tuple[float, list[str]]] = {}
-MODELS_CACHE_SECONDS = 300
+def list_models(*, timeout: float | None = None) -> list[dict[str, Any]]:
+    """The model cards of the server's `/v1/models`, as the JSON objects it sent (some servers
+    add fields of their own: `catalog.sync_models` reads a few). Raises `ModelError` with a
+    sentence of our own on any failure.
 
-
-def available_models() -> list[str]:
-    """The server's model ids for the admin's model field, cached for a few minutes.
-
-    Synchronous (the admin is), with a short timeout: a slow or silent server leaves the field
-    as free text instead of holding up the page.
+    Synchronous (the command and the admin are), with the app's timeouts and retries, or
+    with `timeout` seconds and no retry; only the refresh of the admin's model list calls it,
+    never a page view.
     """
     api_key, base_url = _connection()
-    key = (api_key, base_url)
-    cached = _models_cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] < MODELS_CACHE_SECONDS:
-        return cached[1]
+    read = settings.OPENAI_READ_TIMEOUT if timeout is None else timeout
+    connect = settings.OPENAI_CONNECT_TIMEOUT if timeout is None else timeout
     try:
-        client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=3.0, max_retries=0)
-        with client:
-            models = sorted(model.id for model in client.models.list().data)
+        with openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=openai.Timeout(read, connect=connect),
+            max_retries=settings.OPENAI_MAX_RETRIES if timeout is None else 0,
+        ) as client:
+            return [model.to_dict() for model in client.models.list()]
     except Exception as exc:
-        logger.info("the model server lists no models: %s", type(exc).__name__)
-        models = []
-    _models_cache[key] = (time.monotonic(), models)
-    return models
+        error = describe_error(exc, "")
+        if error.status == 404:
+            error = ModelError(
+                _("The model server offers no list of its models (GET /v1/models answered 404)."),
+                code="http_404",
+                status=404,
+            )
+        raise error from exc

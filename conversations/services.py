@@ -39,7 +39,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import attachments as attached
-from . import llm, selectors
+from . import catalog, llm, selectors
 from .catalog import model_info
 from .context import AttachedFile, HistoryItem, select_context
 from .errors import ChatError
@@ -674,19 +674,24 @@ def _new_reply(
     client_id: str = "",
     extra_messages: list[dict[str, str]] | None = None,
     extra_parameters: dict[str, Any] | None = None,
+    windows: dict[str, int] | None = None,
 ) -> tuple[Message, dict[str, Any]]:
     """The reply's row, not saved yet, and the request that will produce it. `history` is the
-    path the reply follows, up to its `parent`; `versions` its number of versions there."""
+    path the reply follows, up to its `parent`; `versions` its number of versions there.
+    `windows`: the context windows of the models, when the caller read them already."""
     parameters = {
         **conversation.settings_dict(),
         "model": conversation.effective_model,
         **(extra_parameters or {}),
     }
+    model = parameters["model"]
+    window = (windows or {}).get(model) or catalog.context_windows([model])[model]
     context = select_context(
         system_prompt=conversation.system_prompt,
         history=history,
-        model=parameters["model"],
-        accepts_images=_reads_images(history, parameters["model"]),
+        model=model,
+        budget=window,
+        accepts_images=_reads_images(history, model),
     )
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
     call = ModelCall(
@@ -992,6 +997,7 @@ def _store_posts(
                 attachment.message = message
         message.attachment_payloads = [attached.payload(a) for a in files.get(index, [])]
     prepared: dict[int, PreparedReply] = {}
+    windows = catalog.context_windows(c.effective_model for c in accepted.values())
     for index, conversation in accepted.items():
         own = branches[conversation.pk]
         message = messages[index]
@@ -1012,6 +1018,7 @@ def _store_posts(
             now=now,
             runner_channel=posts[index].runner_channel,
             parent=message,
+            windows=windows,
         )
         prepared[index] = PreparedReply(
             conversation, reply, request, [messages[index], reply], titled=titled
@@ -1116,6 +1123,7 @@ def continue_reply(
             history=history,
             model=parameters["model"],
             accepts_images=_reads_images(history, parameters["model"]),
+            budget=catalog.context_windows([parameters["model"]])[parameters["model"]],
         )
         request = llm.build_request(
             parameters, [*context.messages, {"role": "user", "content": CONTINUE_PROMPT}]

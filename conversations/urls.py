@@ -40,6 +40,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete_conversation"),
     path("c/<uuid:conversation_id>/settings/", views.update_settings, name="conversation_settings"),
+    path("c/<uuid:conversation_id>/model/", views.choose_model, name="conversation_model"),
     # Share links: make one, list and revoke them, the public page and continuing from it.
     path("c/<uuid:conversation_id>/share/", views_share.share, name="share_conversation"),
     path("shares/", views_share.share_links, name="share_links"),

@@ -29,11 +29,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from . import replies, selectors, services
+from . import catalog, replies, selectors, services
 from .catalog import model_info
 from .consumers import version_frame
 from .errors import ChatError
 from .forms import (
+    ConversationModelForm,
     ConversationSettingsForm,
     NewConversationForm,
     PinForm,
@@ -231,6 +232,7 @@ def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
             "chat_messages": page,
             "has_older": has_older,
             "settings_form": ConversationSettingsForm(instance=current),
+            "model_form": ConversationModelForm(conversation=current),
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
             **attachment_context(current),
@@ -398,6 +400,46 @@ def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse
     return _settings_page(request, current, form, status=400)
 
 
+@require_POST
+def choose_model(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """The header's model picker: the conversation's next answers are written by the chosen
+    model (one of the admin's list: `catalog.check_model`).
+
+    The page posts with fetch and gets JSON (`Accept: application/json`): {message, model,
+    label, accepts_images} when saved, {errors} with 400 when refused. Without JavaScript the
+    form posts here and the conversation is shown again, with the sentence.
+    """
+    current = _owned(request, conversation_id)
+    form = ConversationModelForm(request.POST, conversation=current)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    if not form.is_valid():
+        if wants_json:
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+        for error in form.errors.get("model", []):
+            messages.error(request, error)
+        return redirect("conversation", conversation_id=current.pk)
+    model = form.cleaned_data["model"]
+    _call(
+        services.update_conversation_settings,
+        user=request.user,
+        conversation_id=current.pk,
+        values={"model": model},
+    )
+    info = catalog.model_info(model)
+    saved = _("The next answer is written by %(model)s.") % {"model": info.label}
+    if wants_json:
+        return JsonResponse(
+            {
+                "message": saved,
+                "model": model,
+                "label": info.label,
+                "accepts_images": info.accepts_images,
+            }
+        )
+    messages.success(request, saved)
+    return redirect("conversation", conversation_id=current.pk)
+
+
 def _settings_page(
     request: HttpRequest, current: Conversation, form: ConversationSettingsForm, status: int = 200
 ) -> HttpResponse:
@@ -411,6 +453,7 @@ def _settings_page(
             "has_older": has_older,
             "settings_form": form,
             "settings_open": True,
+            "model_form": ConversationModelForm(conversation=current),
             "rename_form": RenameForm(initial={"title": current.title}),
             "chat_config": _chat_config(request, current),
             **attachment_context(current),

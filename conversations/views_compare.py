@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from . import compare
+from . import catalog, compare
 from .errors import ChatError
 from .forms import PersonaChoiceField
 from .models import Conversation, Persona
@@ -33,9 +33,23 @@ class PersonaMultipleChoiceField(forms.ModelMultipleChoiceField):
         return f"{obj.emoji} {obj.display_name()}".strip()
 
 
+class ModelNamesField(forms.MultipleChoiceField):
+    """Models of the admin's list, by name: each is checked by `catalog.check_model`, which
+    refuses one users may not have with its own sentence."""
+
+    def valid_value(self, value: str) -> bool:
+        return True  # `validate` checks each, with the model list's sentences
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        for name in value:
+            catalog.check_model(name)
+
+
 class CompareForm(forms.Form):
     PERSONAS = "personas"
     TEMPERATURES = "temperatures"
+    MODELS = "models"
 
     prompt = forms.CharField(
         label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 3})
@@ -45,6 +59,7 @@ class CompareForm(forms.Form):
         choices=[
             (PERSONAS, gettext_lazy("Several personas")),
             (TEMPERATURES, gettext_lazy("One persona at several temperatures")),
+            (MODELS, gettext_lazy("One persona with several models")),
         ],
         initial=PERSONAS,
         widget=forms.RadioSelect,
@@ -68,6 +83,18 @@ class CompareForm(forms.Form):
         initial="0.2, 1.0, 1.8",
         help_text=gettext_lazy("Two to four values from 0 to 2, separated by commas."),
     )
+    models = ModelNamesField(
+        label=gettext_lazy("Models"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("Two to four."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read when the form is made: the model list changes while the server runs.
+        self.model_labels = dict(catalog.model_choices("").options)
+        self.fields["models"].choices = list(self.model_labels.items())
 
     def clean_prompt(self) -> str:
         text = self.cleaned_data["prompt"]
@@ -106,6 +133,14 @@ class CompareForm(forms.Form):
                     "personas",
                     _("Choose %(min)d to %(max)d personas.") % {"min": low, "max": high},
                 )
+        elif cleaned.get("mode") == self.MODELS:
+            if cleaned.get("persona") is None:
+                self.add_error("persona", _("Choose a persona."))
+            chosen = cleaned.get("models")
+            if chosen is not None and not low <= len(set(chosen)) <= high:
+                self.add_error(
+                    "models", _("Choose %(min)d to %(max)d models.") % {"min": low, "max": high}
+                )
         elif cleaned.get("mode") == self.TEMPERATURES:
             if cleaned.get("persona") is None:
                 self.add_error("persona", _("Choose a persona."))
@@ -123,6 +158,14 @@ class CompareForm(forms.Form):
         if data["mode"] == self.PERSONAS:
             ordered = sorted(data["personas"], key=lambda p: (p.position, p.name))
             return [compare.Target(persona) for persona in ordered]
+        if data["mode"] == self.MODELS:
+            names = list(dict.fromkeys(data["models"]))
+            return [
+                compare.Target(
+                    data["persona"], model=name, model_label=self.model_labels.get(name, "")
+                )
+                for name in names
+            ]
         return [compare.Target(data["persona"], t) for t in data["temperatures"]]
 
 
@@ -147,6 +190,7 @@ def compare_form(request: HttpRequest) -> HttpResponse:
     personas = list(Persona.objects.active()[: compare.MAX_COLUMNS])
     default = Persona.objects.default()
     form = CompareForm(initial={"personas": personas[:3], "persona": default})
+    form.initial["models"] = list(form.model_labels)[:3]
     return _form_page(request, form)
 
 
@@ -154,7 +198,8 @@ def compare_form(request: HttpRequest) -> HttpResponse:
 async def start_compare(request: HttpRequest) -> HttpResponse:
     """Start the compare in the server's event loop, then show its columns."""
     user = await request.auser()
-    form = CompareForm(request.POST)
+    # Made in a thread: the form reads the model list from the database.
+    form = await sync_to_async(CompareForm)(request.POST)
     if not await sync_to_async(form.is_valid)():
         return await sync_to_async(_form_page)(request, form)
     try:

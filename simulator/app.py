@@ -58,8 +58,17 @@ def _authenticate(request: Request, config: SimulatorConfig) -> None:
         raise invalid_api_key(key.strip())
 
 
-def _model_card(model: str) -> dict[str, object]:
-    return {"id": model, "object": "model", "created": _STARTED, "owned_by": "simulator"}
+def _model_card(model: str, config: SimulatorConfig) -> dict[str, object]:
+    card: dict[str, object] = {
+        "id": model,
+        "object": "model",
+        "created": _STARTED,
+        "owned_by": "simulator",
+    }
+    if config.describe_models:
+        reads = ["text", "image"] if model in config.vision_models else ["text"]
+        card["architecture"] = {"input_modalities": reads}
+    return card
 
 
 def create_app(config: SimulatorConfig) -> Starlette:
@@ -78,7 +87,9 @@ def create_app(config: SimulatorConfig) -> Starlette:
             _authenticate(request, config)
         except ApiError as error:
             return error.response()
-        return JSONResponse({"object": "list", "data": [_model_card(m) for m in config.models]})
+        return JSONResponse(
+            {"object": "list", "data": [_model_card(m, config) for m in config.models]}
+        )
 
     async def retrieve_model(request: Request) -> Response:
         model = request.path_params["model"]
@@ -88,7 +99,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 raise model_not_found(model)
         except ApiError as error:
             return error.response()
-        return JSONResponse(_model_card(model))
+        return JSONResponse(_model_card(model, config))
 
     async def chat_completions(request: Request) -> Response:
         try:

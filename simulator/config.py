@@ -20,7 +20,9 @@ FaultKind = Literal[
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
-DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1")
+DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1", "sim-vision")
+# The listed models that read images: their `/v1/models` card says so (`app._model_card`).
+DEFAULT_VISION_MODELS: tuple[str, ...] = ("sim-vision",)
 
 
 @dataclass
@@ -111,6 +113,12 @@ class SimulatorConfig:
     - ``fault``: a :class:`Fault` acted out on every request (or ``fault.times`` requests).
     - ``api_key``: when set, requests need ``Authorization: Bearer <api_key>``.
     - ``models``: ids served by ``/v1/models``; other models get OpenAI's 404.
+    - ``vision_models``: which of them read images. Each card in ``/v1/models`` says what
+      its model reads, as OpenRouter's cards do: ``architecture.input_modalities``,
+      ``["text", "image"]`` or ``["text"]``.
+    - ``describe_models``: ``False`` leaves ``architecture`` out of the cards, which then hold
+      only ``id``, ``object``, ``created`` and ``owned_by``, as OpenAI's, Ollama's, vLLM's
+      and llama.cpp's do.
     - ``record_requests``: how many of the latest chat-completions bodies to keep, so a test
       can assert which context reached the model (read them as :attr:`requests`). ``0``, the
       default and the demo model's setting, keeps none: a body can be megabytes, and a
@@ -126,6 +134,8 @@ class SimulatorConfig:
     fault: Fault | None = None
     api_key: str | None = None
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    vision_models: list[str] = field(default_factory=lambda: list(DEFAULT_VISION_MODELS))
+    describe_models: bool = True
     record_requests: int = 0
     send_usage: bool = True
     request_count: int = field(default=0, init=False)

@@ -274,4 +274,5 @@ def chat_strings() -> dict[str, Any]:
         "fileTooLarge": _("%(name)s is too large to attach."),
         "uploadFailed": _("The file could not be uploaded. Try again."),
         "removeAttachment": _("Remove %(name)s"),
+        "modelFailed": _("The model could not be changed. Try again."),
     }

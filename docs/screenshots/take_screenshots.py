@@ -1,6 +1,8 @@
 """Take the README's screenshots: the chat in light and dark, English and Korean; with `fork`
 after the password, only the fork (fork-en-light.png): an edited question and a regenerated
-answer, each at ‹ 2 / 2 ›.
+answer, each at ‹ 2 / 2 ›; with `models`, only the model picker (models-en-light.png): a
+model chosen in the header, and the answer's Parameters naming it (the model list filled by
+`manage.py bootstrap` or `sync_models` first).
 
 Run the app in demo mode on a fresh database (no OPENAI_API_KEY: the built-in simulator
 answers) with CHAT_MODEL_TITLES=0 (the sidebar is found by the first messages' titles), then:
@@ -109,5 +111,33 @@ def fork(base: str, username: str, password: str) -> None:
         browser.close()
 
 
+def models(base: str, username: str, password: str) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 940},
+            locale="en",
+            extra_http_headers={"Accept-Language": "en"},
+        )
+        page = context.new_page()
+        log_in(page, base, username, password)
+        start_chat(page, base, None, "Which model are you?")
+        page.get_by_role("combobox", name="Model").select_option("sim-vision")
+        page.wait_for_selector("#composer[data-accepts-images=true]", state="attached")
+        page.fill("#message-input", "And now, which model?")
+        page.press("#message-input", "Enter")
+        page.wait_for_function(
+            """() => document.querySelectorAll(
+                '#messages > [data-role="assistant"][data-status="complete"]').length === 2"""
+        )
+        for details in page.locator("details.parameters").all():
+            details.evaluate("el => el.open = true")
+        page.locator("#scroller").evaluate("el => el.scrollTo(0, el.scrollHeight)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(HERE / "models-en-light.png"))
+        browser.close()
+
+
 if __name__ == "__main__":
-    (fork if sys.argv[4:5] == ["fork"] else main)(*sys.argv[1:4])
+    takes = {"fork": fork, "models": models}
+    takes.get(sys.argv[4] if len(sys.argv) > 4 else "", main)(*sys.argv[1:4])

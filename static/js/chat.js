@@ -7,6 +7,7 @@ import { Attachments } from "./attachments.js";
 import { Composer } from "./composer.js";
 import { setupConfidence } from "./confidence.js";
 import { MessageList } from "./messages.js";
+import { setupModelPicker } from "./models.js";
 import { setStrings } from "./render.js";
 import { Scroller } from "./scroll.js";
 import { setupPersonaPicker, setupSettings, setupSidebar } from "./sidebar.js";
@@ -20,6 +21,7 @@ setupConfidence(strings);
 setupSidebar(strings);
 setupSettings(strings);
 setupPersonaPicker();
+setupModelPicker(strings);
 
 function format(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from conversations import services
-from conversations.models import Message, Persona, Role, Status
+from conversations.models import ChatModel, Message, Persona, Role, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -113,24 +113,19 @@ def test_the_admin_accepts_json_mode_without_json_in_the_prompt(admin_client, pe
     assert Persona.objects.get(name="Strict").response_format == "json_object"
 
 
-def test_the_model_field_suggests_the_servers_models(admin_client, default_persona, model_server):
-    url = reverse("admin:conversations_persona_change", args=[default_persona.pk])
-    page = admin_client.get(url).content.decode()
-    assert '<datalist id="id_model-models">' in page
-    assert '<option value="gpt-4o-mini">' in page
-    assert 'list="id_model-models"' in page
-
-
-def test_the_model_field_stays_free_text_when_the_server_lists_none(
-    admin_client, default_persona, settings
+def test_the_model_field_is_a_select_of_the_model_list_without_asking_the_server(
+    admin_client, default_persona, model_server
 ):
-    settings.DEMO_MODE = False
-    settings.OPENAI_API_KEY = "sk-test"
-    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens there
+    ChatModel.objects.create(name="sim-1", label="Simulator")
     url = reverse("admin:conversations_persona_change", args=[default_persona.pk])
     page = admin_client.get(url).content.decode()
-    assert 'name="model"' in page
-    assert (
-        "<option value="
-        not in page.split('<datalist id="id_model-models">')[1].split("</datalist>")[0]
-    )
+    assert '<select name="model"' in page
+    assert '<option value="sim-1">Simulator</option>' in page
+    # Nothing is fetched on a page view: the list is refreshed by its own button.
+    assert model_server.config.request_count == 0
+
+
+def test_the_model_field_stays_free_text_while_the_list_is_empty(admin_client, default_persona):
+    url = reverse("admin:conversations_persona_change", args=[default_persona.pk])
+    page = admin_client.get(url).content.decode()
+    assert '<input type="text" name="model"' in page

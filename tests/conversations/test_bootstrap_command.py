@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from conversations.models import Persona
+from conversations.models import ChatModel, Persona
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +69,28 @@ def test_the_personas_are_named_in_the_operators_language(monkeypatch, locale, n
     monkeypatch.delenv("LC_MESSAGES", raising=False)
     monkeypatch.setenv("LANG", locale)
     assert f"Created the starter personas: {names}" in run()
+
+
+def test_an_empty_model_list_is_filled_from_the_server(model_server):
+    output = run()
+
+    assert ChatModel.objects.usable().filter(name="sim-vision").exists()
+    assert "Filled the model list" in output
+
+
+def test_a_model_list_that_holds_models_is_left_alone(model_server):
+    ChatModel.objects.create(name="kept-by-the-admin")
+
+    run()
+
+    assert list(ChatModel.objects.values_list("name", flat=True)) == ["kept-by-the-admin"]
+
+
+def test_a_server_that_does_not_answer_leaves_the_list_empty_with_a_note(model_server, settings):
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens there
+
+    output = run()
+
+    assert not ChatModel.objects.exists()
+    assert "sync_models" in output
+    assert Persona.objects.count() == 4

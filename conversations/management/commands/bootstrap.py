@@ -11,6 +11,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from conversations import catalog
+from conversations.llm import ModelError
+from conversations.models import ChatModel
 from conversations.services import sweep_orphaned_replies
 from conversations.starter import ensure_starter_personas
 
@@ -25,8 +28,16 @@ def operator_language() -> str:
     return settings.LANGUAGE_CODE
 
 
+# How long a first start waits for the model server's list of models: a server that is not
+# up yet must not hold up the start.
+FIRST_SYNC_TIMEOUT = 5.0
+
+
 class Command(BaseCommand):
-    help = "Create the starter personas and an admin account where missing; sweep dead replies."
+    help = (
+        "Create the starter personas and an admin account where missing; fill an empty model "
+        "list from the model server; sweep dead replies."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -42,9 +53,26 @@ class Command(BaseCommand):
             names = ", ".join(persona.display_name(language) for persona in created)
             self.stdout.write(f"Created the starter personas: {names}")
         self.ensure_admin(options.get("password_file"))
+        self.fill_model_list()
         swept = sweep_orphaned_replies()
         if swept:
             self.stdout.write(f"Marked {swept} replies of a stopped server as interrupted.")
+
+    def fill_model_list(self) -> None:
+        """An empty model list is filled once, so a new user finds models in the picker; a
+        server that does not answer leaves it empty (any model name is then accepted) with a
+        note, and the start goes on."""
+        if ChatModel.objects.exists():
+            return
+        try:
+            result = catalog.sync_models(timeout=FIRST_SYNC_TIMEOUT)
+        except ModelError as exc:
+            self.stdout.write(
+                f"The model list is empty: {exc.message} Fill it later with "
+                "`python manage.py sync_models` or the Refresh button of the admin's model list."
+            )
+            return
+        self.stdout.write(f"Filled the model list. {result.summary()}")
 
     def ensure_admin(self, password_file: str | None = None) -> None:
         User = get_user_model()
