@@ -627,25 +627,38 @@ class Branches:
 
 
 def _branches(conversation_ids: Iterable[Any]) -> dict[Any, Branches]:
-    """Each conversation's tree and texts, in one query whatever the messages or forks, and
-    one more for their messages' attachments."""
+    """Each conversation's tree and texts, in one query whatever the messages or forks (a
+    message's row once per file it carries), and one more for the files when there are any."""
     ids = set(conversation_ids)
     branches: dict[Any, Branches] = {pk: Branches() for pk in ids}
     if not ids:
         return branches
     rows = Message.objects.filter(conversation_id__in=ids).values_list(
-        "conversation_id", "id", "parent_id", "selected_at", "role", "content", "status"
+        "conversation_id",
+        "id",
+        "parent_id",
+        "selected_at",
+        "role",
+        "content",
+        "status",
+        "attachments__id",
+    )
+    messages: dict[int, tuple[Any, ...]] = {}
+    file_ids: dict[int, list[int]] = {}
+    for *message, file_id in rows:
+        messages[message[1]] = message
+        if file_id is not None:
+            file_ids.setdefault(message[1], []).append(file_id)
+    found = (
+        Attachment.objects.in_bulk([f for fs in file_ids.values() for f in fs]) if file_ids else {}
     )
     nodes: dict[Any, list[Node]] = {}
-    files: dict[int, list[AttachedFile]] = {}
-    for attachment in Attachment.objects.filter(conversation_id__in=ids).exclude(message=None):
-        files.setdefault(attachment.message_id, []).append(attached.attached_file(attachment))
-    for conversation_id, pk, parent_id, selected_at, role, content, status in rows:
+    for conversation_id, pk, parent_id, selected_at, role, content, status in messages.values():
         nodes.setdefault(conversation_id, []).append(Node(pk, parent_id, selected_at, role))
-        own = tuple(files.get(pk, ()))
+        own = tuple(attached.attached_file(found[f]) for f in sorted(file_ids.get(pk, ())))
         branches[conversation_id].stored[pk] = Stored(role, content, status, own)
-    for conversation_id, found in nodes.items():
-        branches[conversation_id].tree = Tree(found)
+    for conversation_id, tree_nodes in nodes.items():
+        branches[conversation_id].tree = Tree(tree_nodes)
     return branches
 
 
