@@ -2,7 +2,8 @@
 after the password, only the fork (fork-en-light.png): an edited question and a regenerated
 answer, each at ‹ 2 / 2 ›; with `models`, only the model picker (models-en-light.png): a
 model chosen in the header, and the answer's Parameters naming it (the model list filled by
-`manage.py bootstrap` or `sync_models` first).
+`manage.py bootstrap` or `sync_models` first); with `attachments`, only an image and a text
+file attached to a message and the answer describing them (attachments-en-light.png).
 
 Run the app in demo mode on a fresh database (no OPENAI_API_KEY: the built-in simulator
 answers) with CHAT_MODEL_TITLES=0 (the sidebar is found by the first messages' titles), then:
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -138,6 +140,54 @@ def models(base: str, username: str, password: str) -> None:
         browser.close()
 
 
+def picture(path: Path) -> None:
+    """A small landscape to attach: a sky, a sun and hills."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (960, 640), (135, 190, 235))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((700, 80, 840, 220), fill=(255, 205, 60))
+    draw.polygon(
+        [(0, 640), (0, 420), (300, 300), (620, 440), (960, 360), (960, 640)], fill=(70, 150, 90)
+    )
+    image.save(path)
+
+
+def attachments(base: str, username: str, password: str) -> None:
+    """attachments-en-light.png: an image and a text file attached to one message, and the
+    simulator's answer saying what reached it."""
+    folder = Path(tempfile.mkdtemp())
+    picture(folder / "hills.png")
+    (folder / "notes.md").write_text("# Trip notes\nLeave at 7, picnic on the hill at noon.\n")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900},
+            locale="en",
+            extra_http_headers={"Accept-Language": "en"},
+        )
+        page = context.new_page()
+        log_in(page, base, username, password)
+        start_chat(page, base, None, "Hello!")
+        page.get_by_role("combobox", name="Model").select_option("sim-vision")
+        page.wait_for_selector("#composer[data-accepts-images=true]", state="attached")
+        page.locator("#composer input[type=file]").set_input_files(
+            [str(folder / "hills.png"), str(folder / "notes.md")]
+        )
+        page.wait_for_timeout(800)
+        page.fill("#message-input", "What do you see, and what do my notes say?")
+        page.press("#message-input", "Enter")
+        page.wait_for_function(
+            """() => document.querySelectorAll(
+                '#messages > [data-role="assistant"][data-status="complete"]').length === 2"""
+        )
+        page.locator("#scroller").evaluate("el => el.scrollTo(0, el.scrollHeight)")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(HERE / "attachments-en-light.png"))
+        browser.close()
+    shutil.rmtree(folder)
+
+
 if __name__ == "__main__":
-    takes = {"fork": fork, "models": models}
+    takes = {"fork": fork, "models": models, "attachments": attachments}
     takes.get(sys.argv[4] if len(sys.argv) > 4 else "", main)(*sys.argv[1:4])

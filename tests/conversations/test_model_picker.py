@@ -3,6 +3,7 @@ the conversation's; a choice is checked by the server, saved, and writes the nex
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -68,7 +69,13 @@ def test_the_picker_defaults_to_the_personas_model(client, owner, model_list, pe
 def test_the_composer_says_whether_the_model_reads_images(client, owner, chat):
     client.force_login(owner)
 
-    assert '<form class="composer" id="composer" data-accepts-images="false">' in page(client, chat)
+    assert re.search(
+        r'<form class="composer" id="composer" data-accepts-images="false"', page(client, chat)
+    )
+    choose(client, chat, "sim-vision", **JSON)
+    assert re.search(
+        r'<form class="composer" id="composer" data-accepts-images="true"', page(client, chat)
+    )
 
 
 def test_a_chosen_model_is_saved_and_said_back(client, owner, chat):
