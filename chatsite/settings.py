@@ -204,7 +204,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # channels' in-memory layer's contract, in time that does not grow with the
+            # process's sockets (conversations/layers.py).
+            "BACKEND": "conversations.layers.LocalChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60},
         }
     }

@@ -46,7 +46,7 @@ def test_debug_runs_with_the_defaults_sqlite_memory_layer_and_demo_model():
     result = load_settings(DJANGO_DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert '"db": "django.db.backends.sqlite3"' in result.stdout
-    assert "InMemoryChannelLayer" in result.stdout
+    assert "conversations.layers.LocalChannelLayer" in result.stdout
     assert '"demo": true' in result.stdout
 
 
