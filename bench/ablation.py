@@ -16,9 +16,10 @@ and variant, which targets hold:
 
 The variants: `CHAT_GROUP_COMMIT=0` (each message stored in its own trip and transaction);
 `CHAT_GC_TUNING=0` (no gc.freeze and thresholds at import of chatsite/asgi.py), when the app
-has that setting; `CHAT_DELTAS_PER_SECOND` at 500 (the earlier cap) and at 4000, on either
-side of the default 2000 (the cap on a process's deltas a second, which the last-token and the
-pause targets depend on).
+has that setting; `CHAT_LOCAL_LAYER=0` (channels' stock in-memory layer for one process, on
+the SQLite stack: with Redis it changes nothing); `CHAT_DELTAS_PER_SECOND` at 500 (the earlier
+cap) and at 4000, on either side of the default 2000 (the cap on a process's deltas a second,
+which the last-token and the pause targets depend on).
 
 Usage:  python bench/ablation.py [--stacks sqlite,pg1,pg2] [--samples 20] [--rounds 3]
         [--load pg2=earlier.json]
@@ -62,6 +63,8 @@ def variants() -> list[str]:
         chosen.append("gc-tuning-off:CHAT_GC_TUNING=0")
     else:
         print("The app has no CHAT_GC_TUNING setting yet: its row is skipped.", flush=True)
+    if setting_exists("CHAT_LOCAL_LAYER"):
+        chosen.append("stock-memory-layer:CHAT_LOCAL_LAYER=0")
     chosen.append("deltas-500:CHAT_DELTAS_PER_SECOND=500")
     chosen.append("deltas-4000:CHAT_DELTAS_PER_SECOND=4000")
     return chosen

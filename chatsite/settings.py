@@ -205,8 +205,10 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             # channels' in-memory layer's contract, in time that does not grow with the
-            # process's sockets (conversations/layers.py).
-            "BACKEND": "conversations.layers.LocalChannelLayer",
+            # process's sockets (conversations/layers.py); CHAT_LOCAL_LAYER=0: the stock one.
+            "BACKEND": "conversations.layers.LocalChannelLayer"
+            if env_bool("CHAT_LOCAL_LAYER", True)
+            else "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60},
         }
     }
