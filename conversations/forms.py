@@ -66,6 +66,22 @@ class PersonaChoiceField(forms.ModelChoiceField):
         return f"{obj.emoji} {obj.display_name()}".strip()
 
 
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class PickedFilesField(forms.Field):
+    """The files picked with a form (none, one or several), as uploaded: each is checked with
+    `AttachmentForm` once there is a conversation to check it for."""
+
+    widget = MultipleFileInput
+
+    def clean(self, value: Any) -> list[Any]:
+        if not value:
+            return []
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 class NewConversationForm(forms.Form):
     persona = PersonaChoiceField(
         queryset=Persona.objects.active(),
@@ -79,6 +95,8 @@ class NewConversationForm(forms.Form):
         strip=True,
         widget=forms.Textarea(attrs={"rows": 1}),
     )
+    # Files for the first message (the form is multipart), checked as uploads are.
+    files = PickedFilesField(label=_("Attach files"), required=False)
     # "Reset": a new conversation with the settings of this one.
     copy_from = forms.UUIDField(required=False, widget=forms.HiddenInput)
 

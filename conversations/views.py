@@ -18,6 +18,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -29,18 +30,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from . import catalog, replies, selectors, services
+from . import attachments, catalog, replies, selectors, services
 from .catalog import model_info
 from .consumers import version_frame
 from .errors import ChatError
 from .forms import (
+    AttachmentForm,
     ConversationModelForm,
     ConversationSettingsForm,
     NewConversationForm,
     PinForm,
     RenameForm,
 )
-from .models import Conversation, Persona, Status
+from .models import Attachment, AttachmentKind, Conversation, Persona, Status
 from .services import sweep_orphaned_replies
 
 logger = logging.getLogger(__name__)
@@ -132,10 +134,23 @@ def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dic
             socketPath=f"/ws/conversations/{conversation.pk}/",
             olderUrl=reverse("older_messages", args=[conversation.pk]),
             branchUrl=reverse("branch_conversation", args=[conversation.pk, 0]),
-            pending=request.session.pop(f"pending:{conversation.pk}", None),
+            pending=_pending(request, conversation),
             personaEmoji=conversation.persona.emoji if conversation.persona else "",
         )
     return config
+
+
+def _pending(request: HttpRequest, conversation: Conversation) -> dict[str, Any] | None:
+    """The first message the new-chat page left for this page's socket to send (read once),
+    with its files (`attachments`: their ids, for the frame; `files`: what the composer shows
+    of those still unsent until the message is stored)."""
+    pending = request.session.pop(f"pending:{conversation.pk}", None)
+    if pending and pending.get("attachments"):
+        found = conversation.attachments.filter(message=None).in_bulk(pending["attachments"])
+        pending["files"] = [
+            attachments.payload(found[pk]) for pk in pending["attachments"] if pk in found
+        ]
+    return pending
 
 
 def attachment_context(conversation: Conversation) -> dict[str, Any]:
@@ -143,10 +158,14 @@ def attachment_context(conversation: Conversation) -> dict[str, Any]:
     it again when the model changes) and the limits, checked before an upload is tried."""
     return {
         "accepts_images": model_info(conversation.effective_model).accepts_images,
-        "attachment_limits": {
-            "files": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
-            "bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
-        },
+        "attachment_limits": _attachment_limits(),
+    }
+
+
+def _attachment_limits() -> dict[str, int]:
+    return {
+        "files": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
+        "bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
     }
 
 
@@ -173,6 +192,19 @@ def new_chat_page(request: HttpRequest, form: NewConversationForm | None = None)
     personas = list(Persona.objects.active())
     default = next((p for p in personas if p.is_default), personas[0] if personas else None)
     form = form or NewConversationForm(initial={"persona": default})
+    # Whether each persona's model reads images: the composer says so before an image is sent
+    # to one that does not (one query per model, not per persona).
+    reads_images: dict[str, bool] = {}
+    for persona in personas:
+        model = persona.effective_model
+        if model not in reads_images:
+            reads_images[model] = model_info(model).accepts_images
+        persona.accepts_images = reads_images[model]
+    chosen = next((p for p in personas if str(p.pk) == str(form["persona"].value())), default)
+    if chosen is not None:
+        accepts_images = chosen.accepts_images
+    else:  # no persona: the chat gets the server's default model
+        accepts_images = model_info(settings.OPENAI_MODEL).accepts_images
     return render(
         request,
         "conversations/new_chat.html",
@@ -181,6 +213,8 @@ def new_chat_page(request: HttpRequest, form: NewConversationForm | None = None)
             "form": form,
             "personas": personas,
             "default_persona": default,
+            "accepts_images": accepts_images,
+            "attachment_limits": _attachment_limits(),
             "chat_config": _chat_config(request, None),
             **sidebar_context(request),
         },
@@ -191,7 +225,7 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
     """GET: pick a persona and write the first message. POST: start the conversation."""
     if request.method != "POST":
         return new_chat_page(request)
-    form = NewConversationForm(request.POST)
+    form = NewConversationForm(request.POST, request.FILES)
     if not form.is_valid():
         return new_chat_page(request, form)
     persona = form.cleaned_data["persona"]
@@ -203,16 +237,58 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
     # A blank conversation of the user's (New chat or Reset with no message since) is taken
     # over rather than a second one made: none is left behind in the sidebar.
     created = services.start_new_chat(user=request.user, persona=persona, overrides=overrides)
-    if form.cleaned_data["message"]:
+    try:
+        files = _store_first_files(created, form.cleaned_data["files"])
+    except ValidationError as refused:
+        form.add_error("files", refused)
+        return new_chat_page(request, form)
+    if form.cleaned_data["message"] or files:
         # The page's socket sends it once it is connected: the reply runs in the server's
-        # event loop, not in this request.
-        request.session[f"pending:{created.pk}"] = {
+        # event loop, not in this request. Its files are stored unsent, as uploads are.
+        pending: dict[str, Any] = {
             "content": form.cleaned_data["message"],
             "client_id": uuid.uuid4().hex,
         }
+        if files:
+            pending["attachments"] = [attachment.pk for attachment in files]
+        request.session[f"pending:{created.pk}"] = pending
     if source_id:
         messages.success(request, _("New conversation with the same settings."))
     return redirect("conversation", conversation_id=created.pk)
+
+
+def _store_first_files(conversation: Conversation, uploads: list[Any]) -> list[Attachment]:
+    """The new-chat page's files for the first message, each checked as an upload is
+    (`AttachmentForm`: its content, size and count, and the conversation's model's context
+    window) and, as sending checks, an image only for a model that reads images; stored
+    unsent. A refused one raises its sentence, and none of them is left stored."""
+    if not uploads:
+        return []
+    # A blank conversation taken over may hold uploads of a chat composer left unsent: no
+    # message will carry them, and they would count against this message's files.
+    conversation.attachments.filter(message=None).delete()
+    reads_images = model_info(conversation.effective_model).accepts_images
+    stored: list[Attachment] = []
+    try:
+        for upload in uploads:
+            check = AttachmentForm({}, {"file": upload}, conversation=conversation)
+            if not check.is_valid():
+                raise ValidationError(check.errors.get("file") or check.non_field_errors())
+            checked = check.cleaned_data["file"]
+            if checked.kind == AttachmentKind.IMAGE and not reads_images:
+                raise ValidationError(
+                    _(
+                        "This persona's model does not read images. Remove the image, or pick "
+                        "a persona whose model accepts images."
+                    ),
+                    code="images_not_accepted",
+                )
+            stored.append(attachments.store(conversation=conversation, checked=checked))
+    except BaseException:
+        for attachment in stored:
+            attachment.delete()
+        raise
+    return stored
 
 
 def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:

@@ -270,6 +270,10 @@ def chat_strings() -> dict[str, Any]:
             "This model does not read images. Remove the image, or pick a model that "
             "accepts images."
         ),
+        "personaImagesNotAccepted": _(
+            "This persona's model does not read images. Remove the image, or pick a persona "
+            "whose model accepts images."
+        ),
         "tooManyFiles": _("A message can carry at most %(limit)s files."),
         "fileTooLarge": _("%(name)s is too large to attach."),
         "uploadFailed": _("The file could not be uploaded. Try again."),

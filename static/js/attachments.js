@@ -5,7 +5,8 @@
 // removed before (the server forgets it too).
 //
 // Whether the model reads images is read from the form's data-accepts-images when a file is
-// attached and when the message is sent: the model picker changes it.
+// attached and when the message is sent: the model picker changes it (on the new-chat page,
+// the persona).
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -20,7 +21,10 @@ function format(template, values) {
 
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
 
-export class Attachments extends EventTarget {
+// What both composers share: the 📎 button and its file input, paste and drop, the checks made
+// before a file is taken (how many, how large, an image for a model that reads none) and the
+// list of chips above the box. `take(file)` is each one's own.
+class FileTray extends EventTarget {
   constructor(form, { strings, showError }) {
     super();
     this.form = form;
@@ -29,15 +33,11 @@ export class Attachments extends EventTarget {
     this.tray = form.querySelector(".attachment-tray");
     this.input = form.querySelector("input[type=file]");
     this.button = form.querySelector(".attach-button");
-    this.uploadUrl = form.dataset.uploadUrl;
     this.maxFiles = Number(form.dataset.maxFiles) || 1;
     this.maxBytes = Number(form.dataset.maxBytes) || Infinity;
-    this.files = []; // { id, name, kind, chip, uploading }
+    this.files = []; // { name, kind, chip, … }
     this.button.addEventListener("click", () => this.input.click());
-    this.input.addEventListener("change", () => {
-      this.add([...this.input.files]);
-      this.input.value = "";
-    });
+    this.input.addEventListener("change", () => this.add([...this.input.files]));
     form.querySelector("textarea").addEventListener("paste", (event) => {
       const files = [...(event.clipboardData?.files || [])];
       if (!files.length) return;
@@ -62,23 +62,8 @@ export class Attachments extends EventTarget {
     return this.form.dataset.acceptsImages === "true";
   }
 
-  get uploading() {
-    return this.files.some((file) => file.uploading);
-  }
-
-  get ids() {
-    return this.files.filter((file) => file.id).map((file) => file.id);
-  }
-
   get hasImages() {
     return this.files.some((file) => file.kind === "image");
-  }
-
-  // What stops the message from being sent now, as a sentence; "" when nothing does.
-  problem() {
-    if (this.uploading) return this.strings.attachmentsUploading;
-    if (this.hasImages && !this.acceptsImages) return this.strings.imagesNotAccepted;
-    return "";
   }
 
   add(files) {
@@ -96,13 +81,66 @@ export class Attachments extends EventTarget {
         this.showError(format(this.strings.fileTooLarge, { name: file.name }));
         continue;
       }
-      this.upload(file);
+      this.take(file);
     }
+  }
+
+  chip(entry, state) {
+    const chip = el("li", "attachment-chip");
+    chip.dataset.state = state;
+    chip.append(el("span", "attachment-name", entry.name));
+    const remove = el("button", "tool", "×");
+    remove.type = "button";
+    remove.setAttribute("aria-label", format(this.strings.removeAttachment, { name: entry.name }));
+    remove.addEventListener("click", () => this.drop(entry, true));
+    chip.append(remove);
+    return chip;
+  }
+
+  drop(entry) {
+    this.files = this.files.filter((file) => file !== entry);
+    this.render();
+    this.dispatchEvent(new Event("change"));
+  }
+
+  render() {
+    this.tray.replaceChildren(...this.files.map((file) => file.chip));
+    this.tray.hidden = !this.files.length;
+  }
+}
+
+// The chat page's composer: each file is uploaded to the conversation at once.
+export class Attachments extends FileTray {
+  constructor(form, options) {
+    super(form, options);
+    this.uploadUrl = form.dataset.uploadUrl;
+    this.input.addEventListener("change", () => {
+      this.input.value = "";
+    });
+  }
+
+  get uploading() {
+    return this.files.some((file) => file.uploading);
+  }
+
+  get ids() {
+    return this.files.filter((file) => file.id).map((file) => file.id);
+  }
+
+  // What stops the message from being sent now, as a sentence; "" when nothing does.
+  problem() {
+    if (this.uploading) return this.strings.attachmentsUploading;
+    if (this.hasImages && !this.acceptsImages) return this.strings.imagesNotAccepted;
+    return "";
+  }
+
+  take(file) {
+    this.upload(file);
   }
 
   async upload(file) {
     const entry = { id: null, name: file.name || "image", kind: "", uploading: true };
-    entry.chip = this.chip(entry);
+    entry.chip = this.chip(entry, "uploading");
     this.files.push(entry);
     this.render();
     const body = new FormData();
@@ -117,17 +155,7 @@ export class Attachments extends EventTarget {
       });
       const data = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(data.error || this.strings.uploadFailed);
-      Object.assign(entry, { id: data.id, kind: data.kind, name: data.name, uploading: false });
-      entry.chip.dataset.state = "ready";
-      entry.chip.dataset.kind = data.kind;
-      entry.chip.dataset.id = data.id;
-      // The thumbnail is the stored image, served to its owner (the page loads no blob: URL).
-      if (data.kind === "image") {
-        const image = el("img");
-        image.src = data.url;
-        image.alt = "";
-        entry.chip.prepend(image);
-      }
+      this.ready(entry, data);
     } catch (error) {
       this.drop(entry, false);
       this.showError(error.message && error.message !== "Failed to fetch" ? error.message : this.strings.uploadFailed);
@@ -135,28 +163,42 @@ export class Attachments extends EventTarget {
     this.dispatchEvent(new Event("change"));
   }
 
-  chip(entry) {
-    const chip = el("li", "attachment-chip");
-    chip.dataset.state = "uploading";
-    chip.append(el("span", "attachment-name", entry.name));
-    const remove = el("button", "tool", "×");
-    remove.type = "button";
-    remove.setAttribute("aria-label", format(this.strings.removeAttachment, { name: entry.name }));
-    remove.addEventListener("click", () => this.drop(entry, true));
-    chip.append(remove);
-    return chip;
+  // An uploaded file (as the server answered, or as the page had it: `show`) is ready to send.
+  ready(entry, data) {
+    Object.assign(entry, { id: data.id, kind: data.kind, name: data.name, uploading: false });
+    entry.chip.dataset.state = "ready";
+    entry.chip.dataset.kind = data.kind;
+    entry.chip.dataset.id = data.id;
+    // The thumbnail is the stored image, served to its owner (the page loads no blob: URL).
+    if (data.kind === "image") {
+      const image = el("img");
+      image.src = data.url;
+      image.alt = "";
+      entry.chip.prepend(image);
+    }
+  }
+
+  // Files uploaded already (the new-chat page's, sent with its first message): in the tray
+  // until that message is stored, to be sent again if it is refused.
+  show(uploaded) {
+    for (const data of uploaded) {
+      const entry = { name: data.name };
+      entry.chip = this.chip(entry, "ready");
+      this.ready(entry, data);
+      this.files.push(entry);
+    }
+    this.render();
+    this.dispatchEvent(new Event("change"));
   }
 
   // Take a file out of the tray; `discard` tells the server to forget an uploaded one.
   drop(entry, discard) {
-    this.files = this.files.filter((file) => file !== entry);
     if (discard && entry.id) {
       const body = new FormData();
       body.append("csrfmiddlewaretoken", this.form.querySelector("[name=csrfmiddlewaretoken]").value);
       fetch(`${this.uploadUrl}${entry.id}/discard/`, { method: "POST", body, credentials: "same-origin" }).catch(() => {});
     }
-    this.render();
-    this.dispatchEvent(new Event("change"));
+    super.drop(entry);
   }
 
   // The message that carried the files is stored: the tray empties (the files are its now).
@@ -165,10 +207,41 @@ export class Attachments extends EventTarget {
     this.render();
     this.dispatchEvent(new Event("change"));
   }
+}
+
+// The new-chat page's composer: there is no conversation to upload to yet, so the files stay in
+// the form's file input and go with the form (the server checks them as it checks uploads).
+// Picked, pasted or dropped, each is added to the input through a DataTransfer. Without this
+// script the input itself is on the page; with it, the 📎 button stands for it.
+export class PickedFiles extends FileTray {
+  constructor(form, options) {
+    super(form, options);
+    this.input.hidden = true;
+    this.button.hidden = false;
+  }
+
+  // What stops the form from being sent now, as a sentence; "" when nothing does.
+  problem() {
+    return this.hasImages && !this.acceptsImages ? this.strings.imagesNotAccepted : "";
+  }
+
+  take(file) {
+    const entry = { name: file.name || "image", kind: IMAGE_TYPES.includes(file.type) ? "image" : "", file };
+    entry.chip = this.chip(entry, "ready");
+    this.files.push(entry);
+  }
+
+  add(files) {
+    super.add(files);
+    this.render();
+    this.dispatchEvent(new Event("change"));
+  }
 
   render() {
-    this.tray.replaceChildren(...this.files.map((file) => file.chip));
-    this.tray.hidden = !this.files.length;
+    super.render();
+    const transfer = new DataTransfer();
+    for (const entry of this.files) transfer.items.add(entry.file);
+    this.input.files = transfer.files;
   }
 }
 

@@ -3,7 +3,7 @@
 // docs/protocol.md for the frames.
 
 import "./common.js";
-import { Attachments } from "./attachments.js";
+import { Attachments, PickedFiles } from "./attachments.js";
 import { Composer } from "./composer.js";
 import { setupConfidence } from "./confidence.js";
 import { MessageList } from "./messages.js";
@@ -36,12 +36,39 @@ if (config.conversationId) startChat();
 else startNewChat();
 document.documentElement.dataset.ready = "";
 
-// The new-chat page: the first message goes with the form; the conversation page sends it.
+// The new-chat page: the first message and its files go with the form; the conversation page
+// sends it.
 function startNewChat() {
   const form = document.getElementById("new-chat-form");
   if (!form) return;
+  const errorBox = document.getElementById("chat-error");
+  const showError = (text) => {
+    errorBox.textContent = text || "";
+    errorBox.hidden = !text;
+  };
   const composer = new Composer(form, { draftKey: "draft:new", maxChars: config.maxMessageChars, strings });
+  // Here an image is refused for the chosen persona's model, which the cards tell.
+  const imagesNotAccepted = strings.personaImagesNotAccepted;
+  const files = new PickedFiles(form, { strings: { ...strings, imagesNotAccepted }, showError });
+  composer.canSendEmpty = () => files.files.length > 0;
+  const select = form.querySelector(".persona-select");
+  const followPersona = () => {
+    const card = select && form.querySelector(`.persona-card[data-persona="${select.value}"]`);
+    if (card) form.dataset.acceptsImages = card.dataset.acceptsImages;
+  };
+  select?.addEventListener("change", () => {
+    followPersona();
+    const problem = files.problem();
+    if (problem || errorBox.textContent === imagesNotAccepted) showError(problem);
+  });
+  window.addEventListener("pageshow", followPersona);
+  followPersona();
   composer.addEventListener("send", () => {
+    const problem = files.problem();
+    if (problem) {
+      showError(problem);
+      return;
+    }
     sessionStorage.removeItem("draft:new");
     HTMLFormElement.prototype.submit.call(form);
   });
@@ -83,6 +110,9 @@ function startChat() {
   let pending = JSON.parse(sessionStorage.getItem(pendingKey) || "null");
   if (!pending && config.pending) {
     pending = { type: "message.send", client_id: config.pending.client_id, content: config.pending.content };
+    // The new-chat page's files: named in the frame, and in the tray until it is stored.
+    if (config.pending.attachments?.length) pending.attachments = config.pending.attachments;
+    if (config.pending.files?.length) attachments.show(config.pending.files);
   }
   const setPending = (frame) => {
     pending = frame;

@@ -1,6 +1,7 @@
 """Attachments in the page: paste an image and the simulator describes it, attach a PDF and it
 is quoted, a model that reads no images is named before anything is sent, and another user
-opening a file's address gets 404."""
+opening a file's address gets 404. The new-chat page takes files with its first message, with
+or without JavaScript."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from conversations.models import Attachment, ChatModel
+from conversations.models import Attachment, ChatModel, Conversation, Persona
 from tests.browser.helpers import last_reply, reply_text, wait_for_status, wait_until_ready
 from tests.files import image_bytes, pdf_bytes
 
@@ -166,3 +167,111 @@ def test_another_users_attachment_address_is_a_404(chat, login):
     stranger = login("stranger")
     assert stranger.request.get(address).status == 404
     assert last_reply(page).get_attribute("data-status") == "complete"
+
+
+# The new-chat page: files go with its form and the first message carries them.
+
+
+def open_new_chat(login, **options):
+    page = login(**options)
+    page.goto("/c/new/")
+    if options.get("java_script_enabled", True):
+        wait_until_ready(page)
+    return page
+
+
+def test_files_picked_on_the_new_chat_page_go_with_the_first_message(login):
+    assistant = Persona.objects.default()
+    ChatModel.objects.update_or_create(
+        name=assistant.effective_model, defaults={"accepts_images": True}
+    )
+    page = open_new_chat(login)
+    expect(page.get_by_role("button", name="Attach files")).to_be_visible()
+    page.locator("#attach-input").set_input_files(
+        [
+            {"name": "screenshot.png", "mimeType": "image/png", "buffer": image_bytes(320, 200)},
+            {
+                "name": "notes.md",
+                "mimeType": "text/markdown",
+                "buffer": b"# Launch checklist\nBe done",
+            },
+        ]
+    )
+    # Listed before sending; a pasted one joins them and × takes it out again.
+    paste(page, "extra.csv", "text/csv", b"a,b")
+    chips = page.locator("#attachment-tray .attachment-chip")
+    names = ["screenshot.png", "notes.md", "extra.csv"]
+    expect(chips.locator(".attachment-name")).to_have_text(names)
+    page.get_by_role("button", name="Remove extra.csv").click()
+    expect(chips).to_have_count(2)
+    assert page.evaluate("document.getElementById('attach-input').files.length") == 2
+    send_text(page, "What did I attach?")
+    page.wait_for_url("**/c/*/")
+    wait_for_status(page, "complete")
+    answer = reply_text(page)
+    assert "Images: 1 (320×200)" in answer
+    assert "From «notes.md»: «# Launch checklist»" in answer
+    assert "extra.csv" not in answer
+    question = page.locator('#messages > [data-role="user"]').last
+    expect(question.get_by_role("img", name="screenshot.png")).to_be_visible()
+    expect(question.locator(".attachment-file")).to_contain_text("notes.md")
+    expect(page.locator("#attachment-tray")).to_be_hidden()
+    conversation = Conversation.objects.get(user=page.user)
+    assert conversation.persona == assistant
+    assert sorted(a.name for a in conversation.attachments.exclude(message=None)) == [
+        "notes.md",
+        "screenshot.png",
+    ]
+
+
+def test_the_new_chat_page_says_when_the_chosen_personas_model_reads_no_images(login):
+    chef = Persona.objects.get(name_en="Chef")
+    chef.model = "sim-vision"
+    chef.save()
+    ChatModel.objects.create(name="sim-vision", label="Simulator vision", accepts_images=True)
+    sentence = (
+        "This persona's model does not read images. Remove the image, or pick a persona whose "
+        "model accepts images."
+    )
+    page = open_new_chat(login)
+    # The default persona's model reads no images: a pasted one is refused at once.
+    paste(page, "photo.png", "image/png", image_bytes())
+    expect(page.locator("#chat-error")).to_have_text(sentence)
+    expect(page.locator("#attachment-tray")).to_be_hidden()
+    page.get_by_role("radio", name="Chef").check()
+    paste(page, "photo.png", "image/png", image_bytes())
+    expect(page.locator("#attachment-tray .attachment-chip")).to_have_count(1)
+    expect(page.locator("#chat-error")).to_be_hidden()
+    # Another persona chosen after: said before sending, and nothing is sent.
+    page.get_by_role("radio", name="Assistant", exact=True).check()
+    expect(page.locator("#chat-error")).to_have_text(sentence)
+    send_text(page, "Look")
+    expect(page.locator("#chat-error")).to_have_text(sentence)
+    assert page.url.endswith("/c/new/") and not Conversation.objects.exists()
+    page.get_by_role("radio", name="Chef").check()
+    expect(page.locator("#chat-error")).to_be_hidden()
+
+
+def test_without_javascript_the_new_chat_page_takes_files_and_says_why_one_is_refused(login):
+    page = open_new_chat(login, java_script_enabled=False)
+    files = page.locator("#attach-input")
+    expect(files).to_be_visible()
+    expect(page.locator("#attach-button")).to_be_hidden()
+    files.set_input_files(
+        [
+            {"name": "good.md", "mimeType": "text/markdown", "buffer": b"# Fine"},
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"\x00\x01binary\xff"},
+        ]
+    )
+    page.get_by_role("textbox", name="Message").fill("Read these")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat-error")).to_have_text(
+        "notes.txt is not a text file: it is not UTF-8 text."
+    )
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("Read these")
+    assert not Attachment.objects.exists()
+    files.set_input_files({"name": "good.md", "mimeType": "text/markdown", "buffer": b"# Fine"})
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url("**/c/*/")
+    conversation = Conversation.objects.get(user=page.user)
+    assert [a.name for a in conversation.attachments.filter(message=None)] == ["good.md"]

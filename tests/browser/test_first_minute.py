@@ -52,9 +52,11 @@ def test_the_persona_cards_are_chosen_from_the_keyboard_and_follow_the_select(lo
     box = select.bounding_box()
     assert box["x"] + box["width"] <= 0, box
 
-    # Back from the message box, past the three examples, Tab lands on the chosen card
-    # (one stop for the group); the arrows choose another.
+    # Back from the message box, past the attach button and the three examples, Tab lands on
+    # the chosen card (one stop for the group); the arrows choose another.
     page.get_by_role("textbox", name="Message").focus()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name="Attach files")).to_be_focused()
     for _ in range(4):
         page.keyboard.press("Shift+Tab")
     expect(assistant).to_be_focused()
