@@ -197,12 +197,14 @@ def direct_client(base_url: str, *, aiohttp: bool = False) -> Any:
 
 async def direct_chunks(client: Any, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     """A stream as a plain client asks for it, `chat.completions.create`, read as the app reads
-    a stream: its raw lines, one `json.loads` a chunk (`llm.chunks_of`)."""
+    a stream: its raw bytes, the events of each read together, one `json.loads` a chunk
+    (`llm.chunk_batches`)."""
     from conversations import llm
 
     async with client.chat.completions.with_streaming_response.create(**request) as response:
-        async for chunk in llm.chunks_of(response.iter_lines()):
-            yield chunk
+        async for chunks in llm.chunk_batches(response.iter_bytes()):
+            for chunk in chunks:
+                yield chunk
 
 
 async def direct_stream(client: Any, request: dict[str, Any], started: float) -> Timing:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from openai import AsyncOpenAI
 
@@ -11,26 +9,49 @@ from conversations import llm
 from simulator import Fault
 
 
-async def lines_of(*lines: str) -> AsyncIterator[str]:
-    for line in lines:
-        yield line
+def events(*lines: str, ending: str = "\n", cut: int = 0) -> list[tuple[str | None, str]]:
+    """The events of a stream of `lines`, its bytes fed in pieces of `cut` bytes (0: whole)."""
+    data = "".join(line + ending for line in lines).encode()
+    pieces = [data[i : i + cut] for i in range(0, len(data), cut)] if cut else [data]
+    reader = llm.ServerSentEvents()
+    found = [event for piece in pieces for event in reader.feed(piece)]
+    return found + reader.end()
 
 
-async def events(*lines: str) -> list[tuple[str | None, str]]:
-    return [pair async for pair in llm.server_sent_data(lines_of(*lines))]
+def test_each_blank_line_ends_one_event():
+    assert events("data: {}", "", "data: [DONE]", "") == [(None, "{}"), (None, "[DONE]")]
 
 
-async def test_each_blank_line_ends_one_event():
-    assert await events("data: {}", "", "data: [DONE]", "") == [(None, "{}"), (None, "[DONE]")]
-
-
-async def test_data_lines_of_one_event_are_joined_and_comments_skipped():
-    found = await events(": keep-alive", "event: note", "data: one", "data:two", "", "")
+def test_data_lines_of_one_event_are_joined_and_comments_skipped():
+    found = events(": keep-alive", "event: note", "data: one", "data:two", "", "")
     assert found == [("note", "one\ntwo")]
 
 
-async def test_an_event_cut_off_by_the_end_of_the_stream_still_counts():
-    assert await events("data: last") == [(None, "last")]
+def test_an_event_cut_off_by_the_end_of_the_stream_still_counts():
+    assert events("data: last", ending="") == [(None, "last")]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 7])
+def test_events_are_the_same_however_the_bytes_arrive(ending, cut):
+    lines = [
+        'data: {"text": "김치찌개"}',
+        "",
+        ": ping",
+        "data: a",
+        "data: b",
+        "",
+        "data: [DONE]",
+        "",
+    ]
+    expected = [(None, '{"text": "김치찌개"}'), (None, "a\nb"), (None, "[DONE]")]
+    assert events(*lines, ending=ending, cut=cut) == expected
+
+
+def test_a_read_brings_every_event_it_completes_at_once():
+    reader = llm.ServerSentEvents()
+    assert reader.feed(b"data: 1\n\ndata: 2\n\ndata: 3") == [(None, "1"), (None, "2")]
+    assert reader.feed(b"\n\n") == [(None, "3")]
 
 
 def request(content: str) -> dict:
@@ -43,7 +64,9 @@ def request(content: str) -> dict:
 async def test_chunks_are_read_as_the_json_objects_the_server_sent(model_server):
     client = AsyncOpenAI(api_key="sk-test", base_url=model_server.base_url, max_retries=0)
     async with client:
-        chunks = [chunk async for chunk in llm.read_chunks(client, request("Hello there"))]
+        chunks = [
+            c async for batch in llm.read_chunks(client, request("Hello there")) for c in batch
+        ]
     assert chunks[0]["object"] == "chat.completion.chunk"
     text = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c["choices"])
     logprobs = [
@@ -64,8 +87,8 @@ async def test_an_error_object_in_the_stream_ends_it_and_logs_the_servers_words(
     received = []
     async with client:
         with pytest.raises(llm.ModelError) as caught:
-            async for chunk in llm.read_chunks(client, request("Hello")):
-                received.append(chunk)
+            async for batch in llm.read_chunks(client, request("Hello")):
+                received.extend(batch)
     assert caught.value.code == "stream_error"
     assert "Overloaded, sorry" not in caught.value.message
     assert "Overloaded, sorry" in caplog.text
@@ -93,7 +116,7 @@ async def test_the_server_receives_what_the_sdks_create_would_send(model_server,
     request = llm.build_request(parameters, messages)
     client = AsyncOpenAI(api_key="sk-test", base_url=model_server.base_url, max_retries=0)
     async with client:
-        read = [chunk async for chunk in llm.read_chunks(client, request)]
+        read = [batch async for batch in llm.read_chunks(client, request)]
         created = [chunk async for chunk in await client.chat.completions.create(**request)]
     sent_by_read, sent_by_create = model_server.config.requests[-2:]
     assert sent_by_read == sent_by_create
@@ -106,8 +129,8 @@ async def test_a_loops_client_is_kept_for_its_requests_and_closed_with_the_loop(
     request = llm.build_request(
         {"model": "gpt-4o-mini", "temperature": 0.0}, [{"role": "user", "content": "Hi"}]
     )
-    assert [chunk async for chunk in llm.read_chunks(client, request)]
-    assert [chunk async for chunk in llm.read_chunks(llm.get_client(), request)]
+    assert [batch async for batch in llm.read_chunks(client, request)]
+    assert [batch async for batch in llm.read_chunks(llm.get_client(), request)]
     await llm.close_client()
     assert client.is_closed()
     fresh = llm.get_client()
