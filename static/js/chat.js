@@ -13,6 +13,7 @@ import { Scroller } from "./scroll.js";
 import { setupPersonaPicker, setupSettings, setupSidebar } from "./sidebar.js";
 import { ChatSocket, closedReason } from "./socket.js";
 import { ConversationUsage } from "./usage.js";
+import { format } from "./dom.js";
 
 const strings = JSON.parse(document.getElementById("chat-strings").textContent);
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -22,10 +23,6 @@ setupSidebar(strings);
 setupSettings(strings);
 setupPersonaPicker();
 setupModelPicker(strings);
-
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
-}
 
 function newClientId() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -5,10 +5,7 @@
 import { config, strings } from "./page.js";
 import { MessageList } from "./messages.js";
 import { ChatSocket, closedReason } from "./socket.js";
-
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
-}
+import { format } from "./dom.js";
 
 class Column {
   constructor(section, { socketPath, personaEmoji }, onState) {

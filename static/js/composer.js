@@ -3,6 +3,8 @@
 // What the user typed is kept (per conversation, in sessionStorage) until the server has
 // stored it: a reload or a dropped connection loses nothing.
 
+import { format } from "./dom.js";
+
 export function isComposing(event, composition) {
   // keyCode 229 is what browsers report for keys the IME handles (Safari ends a composition
   // with a keydown that has isComposing false but keyCode 229).
@@ -39,10 +41,6 @@ export function autoGrow(textarea) {
 // Send waits. Nothing is cut: the server counts the same way (code points of the trimmed text)
 // and refuses a longer message itself.
 const COUNT_FROM = 0.9; // of the limit
-
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
-}
 
 export class Composer extends EventTarget {
   constructor(form, { draftKey, maxChars = 0, strings = {}, language } = {}) {

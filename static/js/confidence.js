@@ -4,6 +4,8 @@
 // The same markup as conversations/templatetags/chat.py renders for a stored reply
 // (`token_heatmap`, `confidence_summary`), and the same figures as conversations/confidence.py.
 
+import { el, format } from "./dom.js";
+
 const LEAST_CERTAIN = 5;
 
 let strings = {
@@ -19,17 +21,6 @@ let strings = {
 
 export function setConfidenceStrings(value) {
   strings = { ...strings, ...value };
-}
-
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 export function probability(logprob) {

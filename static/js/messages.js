@@ -12,19 +12,9 @@ import { heatmap, setHeatmap, summaryBar } from "./confidence.js";
 import { foldLongMessages } from "./fold.js";
 import { StreamRenderer, enhance, isJsonMode, jsonState, replyFragment } from "./render.js";
 import { attachmentList } from "./attachments.js";
+import { el, format } from "./dom.js";
 
 const NOTED = new Set(["stopped", "truncated", "filtered", "error", "interrupted"]);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
-}
 
 export class MessageList extends EventTarget {
   constructor(list, { strings, emoji, language }) {

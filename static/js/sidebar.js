@@ -1,16 +1,14 @@
 // The sidebar: search as you type, delete with a confirmation dialog, and on a phone the
 // menu that slides it in.
 
+import { format } from "./dom.js";
+
 function debounce(fn, ms) {
   let timer;
   return (...args) => {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
-}
-
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 }
 
 export function setupSidebar(strings) {

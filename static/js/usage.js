@@ -7,9 +7,7 @@
 // another version switched to, an older page loaded) was in the total already. A reply taken
 // off the page (another version chosen) stays counted. Nothing counted yet shows nothing.
 
-function format(template, values) {
-  return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
-}
+import { format } from "./dom.js";
 
 const usageOf = (item) => ({
   prompt: Number(item.dataset.promptTokens || 0),
