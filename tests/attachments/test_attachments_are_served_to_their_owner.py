@@ -13,11 +13,6 @@ from tests.files import image_bytes, pdf_bytes
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def upload(client, conversation, name: str, data: bytes) -> dict:
     url = reverse("upload_attachment", args=[conversation.pk])
     response = client.post(url, {"file": SimpleUploadedFile(name, data)})

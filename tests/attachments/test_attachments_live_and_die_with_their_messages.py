@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
-from django.urls import reverse
 
 from conversations import services
 from conversations.models import Attachment, ChatModel, Role
+from tests.attachments.conftest import uploaded
 from tests.conversations.chat_client import ChatSocket
 from tests.files import image_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@database_sync_to_async
-def uploaded(user, conversation, name: str, data: bytes) -> int:
-    client = Client()
-    client.force_login(user)
-    url = reverse("upload_attachment", args=[conversation.pk])
-    response = client.post(url, {"file": SimpleUploadedFile(name, data)})
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
 
 
 async def ask_with_files(owner, conversation, *files: tuple[str, bytes]) -> dict:

@@ -17,11 +17,6 @@ from tests.files import image_bytes, pdf_bytes
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def chat(owner, personas):
     """A question with an image and a PDF, and its answer."""

@@ -20,11 +20,6 @@ from tests.files import image_bytes, pdf_bytes, png_bomb
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def reads_images(persona: Persona, accepts: bool = True) -> None:
     ChatModel.objects.update_or_create(
         name=persona.effective_model, defaults={"accepts_images": accepts}

@@ -12,11 +12,6 @@ from conversations.models import Attachment, Message, Role
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def test_the_shared_page_lists_the_names_only(client, owner, personas):
     conversation = services.start_conversation(user=owner)
     question = Message.objects.create(conversation=conversation, role=Role.USER, content="See")

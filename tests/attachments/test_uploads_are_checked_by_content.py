@@ -16,11 +16,6 @@ from tests.files import image_bytes, pdf_bytes, png_bomb
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def upload(client, conversation, name: str, data: bytes, content_type: str = ""):
     url = reverse("upload_attachment", args=[conversation.pk])
     file = SimpleUploadedFile(name, data, content_type=content_type or "application/octet-stream")
