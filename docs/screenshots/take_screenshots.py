@@ -51,6 +51,19 @@ def start_chat(page, base: str, persona: str | None, text: str) -> str:
     return page.url
 
 
+def logged_in(playwright, base: str, username: str, password: str, *, height: int):
+    """Chromium, and a page of it in English at 1280 × `height`, logged in."""
+    browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": height},
+        locale="en",
+        extra_http_headers={"Accept-Language": "en"},
+    )
+    page = context.new_page()
+    log_in(page, base, username, password)
+    return browser, page
+
+
 def main(base: str, username: str, password: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
@@ -87,14 +100,7 @@ def main(base: str, username: str, password: str) -> None:
 
 def fork(base: str, username: str, password: str) -> None:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900},
-            locale="en",
-            extra_http_headers={"Accept-Language": "en"},
-        )
-        page = context.new_page()
-        log_in(page, base, username, password)
+        browser, page = logged_in(playwright, base, username, password, height=900)
         start_chat(page, base, None, "Suggest a name for a bakery.")
         question = page.locator('#messages > [data-role="user"]').first
         question.get_by_role("button", name="Edit").click()
@@ -115,14 +121,7 @@ def fork(base: str, username: str, password: str) -> None:
 
 def models(base: str, username: str, password: str) -> None:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 940},
-            locale="en",
-            extra_http_headers={"Accept-Language": "en"},
-        )
-        page = context.new_page()
-        log_in(page, base, username, password)
+        browser, page = logged_in(playwright, base, username, password, height=940)
         start_chat(page, base, None, "Which model are you?")
         page.get_by_role("combobox", name="Model").select_option("sim-vision")
         page.wait_for_selector("#composer[data-accepts-images=true]", state="attached")
@@ -160,14 +159,7 @@ def attachments(base: str, username: str, password: str) -> None:
     picture(folder / "hills.png")
     (folder / "notes.md").write_text("# Trip notes\nLeave at 7, picnic on the hill at noon.\n")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900},
-            locale="en",
-            extra_http_headers={"Accept-Language": "en"},
-        )
-        page = context.new_page()
-        log_in(page, base, username, password)
+        browser, page = logged_in(playwright, base, username, password, height=900)
         start_chat(page, base, None, "Hello!")
         page.get_by_role("combobox", name="Model").select_option("sim-vision")
         page.wait_for_selector("#composer[data-accepts-images=true]", state="attached")
