@@ -17,7 +17,9 @@ and variant, which targets hold:
 The variants: `CHAT_GROUP_COMMIT=0` (each message stored in its own trip and transaction);
 `CHAT_GC_TUNING=0` (no gc.freeze and thresholds at import of chatsite/asgi.py), when the app
 has that setting; `CHAT_LOCAL_LAYER=0` (channels' stock in-memory layer for one process, on
-the SQLite stack: with Redis it changes nothing); `CHAT_DELTAS_PER_SECOND` at 500 (the earlier
+the SQLite stack: with Redis it changes nothing); `CHAT_DATABASE_THREADS=1` (the database work
+of a PostgreSQL process in several threads side by side instead of one: on SQLite it changes
+nothing); `CHAT_DELTAS_PER_SECOND` at 500 (the earlier
 cap) and at 4000, on either side of the default 2000 (the cap on a process's deltas a second,
 which the last-token and the pause targets depend on).
 
@@ -65,6 +67,8 @@ def variants() -> list[str]:
         print("The app has no CHAT_GC_TUNING setting yet: its row is skipped.", flush=True)
     if setting_exists("CHAT_LOCAL_LAYER"):
         chosen.append("stock-memory-layer:CHAT_LOCAL_LAYER=0")
+    if setting_exists("CHAT_DATABASE_THREADS"):
+        chosen.append("database-threads:CHAT_DATABASE_THREADS=1")
     chosen.append("deltas-500:CHAT_DELTAS_PER_SECOND=500")
     chosen.append("deltas-4000:CHAT_DELTAS_PER_SECOND=4000")
     return chosen

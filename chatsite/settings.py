@@ -457,6 +457,11 @@ CHAT_GC_TUNING = env_bool("CHAT_GC_TUNING", True)
 # Messages sent at the same moment are stored together, one transaction a batch (group commit);
 # off, each is stored alone (docs/benchmarks.md measures both).
 CHAT_GROUP_COMMIT = env_bool("CHAT_GROUP_COMMIT", True)
+# A server process's database work runs on one thread (channels' database thread), whatever
+# the database. On, a database that takes several writers at once (PostgreSQL) gets it in
+# several threads side by side: they contend with the event loop for Python's one core
+# (docs/benchmarks.md measures both).
+CHAT_DATABASE_THREADS = env_bool("CHAT_DATABASE_THREADS", False)
 # On SIGTERM, how long a server process lets its streaming replies finish before it ends the
 # rest as interrupted and exits.
 CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0)

@@ -829,9 +829,9 @@ async def _announce(prepared: services.PreparedReply) -> None:
 # Group commit: the messages sent while the batches being stored are busy wait for them, then
 # go together in the next one: one transaction, and the same few statements whatever their
 # number (`services.post_messages`). A message sent alone is stored at once. Each process
-# (event loop) has one queue; on PostgreSQL a few batches are stored at once, each on a pooled
-# connection of its own (their locks are taken in one order, so they cannot deadlock), while
-# SQLite, one writer, stores one after another.
+# (event loop) has one queue, stored one batch after another on the process's database thread;
+# with `CHAT_DATABASE_THREADS` on PostgreSQL a few batches are stored at once, each on a pooled
+# connection of its own (their locks are taken in one order, so they cannot deadlock).
 POST_BATCH_MAX = 50
 POST_BATCH_WORKERS = 4
 # A worker's database thread takes the next batch itself as soon as it has stored one, for up
