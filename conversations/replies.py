@@ -158,13 +158,20 @@ async def wait_for_replies() -> None:
         await asyncio.gather(*titles, return_exceptions=True)
 
 
-# Title requests in flight (asyncio keeps only weak references to tasks).
+# Title requests asked for and not done (asyncio keeps only weak references to tasks).
 _titles: set[asyncio.Task[None]] = set()
+# Title requests of one process in flight at once; the others wait their turn. A title is not
+# urgent, the ends of other replies are: at 200 first answers ending together, their 200
+# title requests built and sent at once held the last `reply.ended` frames 400 ms behind their
+# answers' last token instead of 190 (docs/benchmarks.md).
+TITLES_AT_ONCE = 4
+title_turns = one_per_loop(lambda: asyncio.Semaphore(TITLES_AT_ONCE))
 
 
 def title_later(conversation: Conversation, cut_title: str, first_message: str, model: str) -> None:
     """Ask the model for a conversation's title, in a task of its own, once its first answer
-    has ended: outside the reply and any transaction, and the answer's end is not held up.
+    has ended: outside the reply and any transaction, and the answer's end is not held up;
+    at most `TITLES_AT_ONCE` at a time in a process.
 
     Its tokens are the user's, written to the usage ledger as a call of its own (kind
     `title`); it does not count against their `CHAT_MESSAGES_PER_MINUTE`: the app asks, once
@@ -207,18 +214,19 @@ def _save_title(
 async def _title(
     conversation_id: Any, user_id: Any, cut_title: str, first_message: str, model: str
 ) -> None:
-    call = ModelCall(
-        user_id=user_id, conversation_id=conversation_id, model=model, kind=CallKind.TITLE
-    )
-    answer = await llm.ask_title(model=model, message=first_message)
-    title = services.tidy_title(answer.text or "")
-    try:
-        changed = await database.in_database(_save_title)(
-            call, answer, conversation_id, cut_title, title
+    async with title_turns():
+        call = ModelCall(
+            user_id=user_id, conversation_id=conversation_id, model=model, kind=CallKind.TITLE
         )
-    except Exception:
-        logger.exception("saving the title of conversation %s failed", conversation_id)
-        return
+        answer = await llm.ask_title(model=model, message=first_message)
+        title = services.tidy_title(answer.text or "")
+        try:
+            changed = await database.in_database(_save_title)(
+                call, answer, conversation_id, cut_title, title
+            )
+        except Exception:
+            logger.exception("saving the title of conversation %s failed", conversation_id)
+            return
     if not changed:
         return  # no new title, or renamed (or deleted) meanwhile
     frame = {

@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
-from conversations import llm, services
+from conversations import llm, replies, services
 from conversations.models import Conversation, ModelCall
 from tests.conversations.chat_client import ChatSocket, settle
 
@@ -153,3 +153,44 @@ def test_a_rename_by_the_owner_meanwhile_wins_over_the_models_title(owner, conve
 )
 def test_the_models_answer_is_made_a_title(answer, title):
     assert services.tidy_title(answer) == title
+
+
+@pytest.mark.usefixtures("titles_on")
+async def test_a_process_asks_for_a_few_titles_at_a_time(owner, model_server, monkeypatch):
+    """At 200 first answers ending together, their 200 title requests, built and sent at once,
+    held the other answers' `reply.ended` 400 ms behind their last token. A title is not
+    urgent: a process asks for `TITLES_AT_ONCE` at a time, and every one is still asked."""
+    in_flight, most = 0, 0
+    ask_title = llm.ask_title
+
+    async def counted(**kwargs):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await ask_title(**kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(llm, "ask_title", counted)
+
+    @database_sync_to_async
+    def conversations(count: int) -> list[Conversation]:
+        made = []
+        for number in range(count):
+            conversation = services.start_conversation(user=owner)
+            conversation.title = f"Soup {number}"
+            conversation.save(update_fields=["title"])
+            made.append(conversation)
+        return made
+
+    made = await conversations(3 * replies.TITLES_AT_ONCE)
+    for number, conversation in enumerate(made):
+        # The simulator takes 0.2 s to answer each: the requests would all overlap.
+        message = f"Soup number {number} with tofu and kimchi [[sim:delay=0.2]]"
+        replies.title_later(conversation, f"Soup {number}", message, conversation.effective_model)
+    await replies.wait_for_replies()
+    assert most == replies.TITLES_AT_ONCE
+    assert len(title_requests(model_server)) == len(made)
+    titles = [await title_of(conversation) for conversation in made]
+    assert titles == [f"Soup number {number} with tofu" for number in range(len(made))]
