@@ -173,23 +173,49 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
     """
     try:
         with transaction.atomic():
+            ended: list[End] = []
             for end in ends:
                 rows = Message.objects.filter(pk=end.reply_id)
-                if not end_replies(rows, status=end.status, **end.final):
+                if end_replies(rows, status=end.status, **end.final):
+                    ended.append(end)
+                else:
                     # A sweep ended it first (its lease ran out while the database was away).
                     logger.warning("reply %s had been ended before its process could", end.reply_id)
             now = timezone.now()
             conversations = {end.conversation_id for end in ends}
             Conversation.objects.filter(pk__in=conversations).update(updated_at=now)
-            ledger = [row for end in ends if (row := end.ledger_row(now)) is not None]
-            if ledger:
-                ModelCall.objects.bulk_update(ledger, LEDGER_END_FIELDS)
+            _end_calls(ends, ended, now)
         saved = Message.objects.with_usage().in_bulk([end.reply_id for end in ends])
         return [saved[end.reply_id] for end in ends]
     except Exception as exc:
         if len(ends) == 1:
             return [exc]
         return [save_ends([end])[0] for end in ends]
+
+
+def _end_calls(ends: Sequence[End], ended: Sequence[End], now: Any) -> None:
+    """The ends' calls in the usage ledger: a reply's first call takes the tokens and status
+    its reply was just saved with, copied in one UPDATE whatever their number; a continuation's
+    call (its own tokens, not the reply's sum) or an end a sweep beat, its own values.
+
+    A `bulk_update` of them all (a CASE per row and field) was two thirds of the ORM's work of
+    saving 50 ends together."""
+    copied = [end for end in ended if end.call_id is not None and end.call_usage is None]
+    if copied:
+        reply = Message.objects.filter(
+            model_call=OuterRef("pk"), pk__in=[end.reply_id for end in copied]
+        )
+        ModelCall.objects.filter(pk__in=[end.call_id for end in copied]).update(
+            prompt_tokens=Subquery(reply.values("prompt_tokens")[:1]),
+            completion_tokens=Subquery(reply.values("completion_tokens")[:1]),
+            estimated=Subquery(reply.values("usage_estimated")[:1]),
+            status=Subquery(reply.values("status")[:1]),
+            ended_at=now,
+        )
+    done = {id(end) for end in copied}
+    own = [row for end in ends if id(end) not in done and (row := end.ledger_row(now))]
+    if own:
+        ModelCall.objects.bulk_update(own, LEDGER_END_FIELDS)
 
 
 def sweep_orphaned_replies(*conversation_ids: Any) -> int:

@@ -8,9 +8,11 @@ import threading
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import replies, services
-from conversations.models import Message, Role, Status
+from conversations.models import Message, ModelCall, Role, Status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,3 +110,75 @@ async def test_a_runner_that_fails_to_give_its_end_fails_only_itself(conversatio
     )
     assert results[0].content == "fine"
     assert isinstance(results[1], RuntimeError)
+
+
+@database_sync_to_async
+def replies_with_calls(conversation, count: int) -> list[Message]:
+    made = []
+    for number in range(count):
+        Message.objects.create(conversation=conversation, role=Role.USER, content=f"Q{number}")
+        call = ModelCall.objects.create(
+            user_id=conversation.user_id, conversation_id=conversation.pk, model="sim"
+        )
+        made.append(
+            Message.objects.create(
+                conversation=conversation,
+                role=Role.ASSISTANT,
+                status=Status.STREAMING,
+                model_call=call,
+            )
+        )
+    return made
+
+
+def ledger_end(reply: Message, status: str, prompt: int, completion: int, **extra):
+    final = {"content": "text", "prompt_tokens": prompt, "completion_tokens": completion, **extra}
+    return services.End(reply.pk, reply.conversation_id, status, final, reply.model_call_id)
+
+
+async def test_the_calls_of_many_ends_take_one_statement_in_the_ledger(conversation):
+    """The ledger's rows of the ends were a `bulk_update` (a CASE per row and field), two thirds
+    of the ORM's work of saving 50 ends together; a first call now copies what its reply was
+    just saved with, in one UPDATE however many, and a continuation keeps its own tokens."""
+
+    def calls_updated(queries) -> int:
+        return sum(
+            1
+            for q in queries.captured_queries
+            if q["sql"].startswith("UPDATE") and "conversations_modelcall" in q["sql"].split()[1]
+        )
+
+    @database_sync_to_async
+    def save(ends):
+        with CaptureQueriesContext(connection) as queries:
+            saved = services.save_ends(ends)
+        return saved, calls_updated(queries)
+
+    two = await replies_with_calls(conversation, 2)
+    _, statements = await save([ledger_end(r, Status.COMPLETE, 5, 7) for r in two])
+    assert statements == 1
+    six = await replies_with_calls(conversation, 6)
+    ends = [ledger_end(r, Status.COMPLETE, 10 + n, 20 + n) for n, r in enumerate(six)]
+    ends[1] = ledger_end(six[1], Status.STOPPED, 11, 3, usage_estimated=True)
+    # A continuation: the reply's copy adds up its calls, the ledger's row takes this one's.
+    ends[2].call_usage = {"prompt_tokens": 4, "completion_tokens": 2}
+    saved, statements = await save(ends)
+    assert statements == 2  # the first calls together, the continuation's own
+    assert [m.status for m in saved] == [Status.COMPLETE, Status.STOPPED] + [Status.COMPLETE] * 4
+
+    @database_sync_to_async
+    def ledger():
+        calls = ModelCall.objects.in_bulk([r.model_call_id for r in six])
+        return [
+            (c.prompt_tokens, c.completion_tokens, c.estimated, c.status, c.ended_at is not None)
+            for c in (calls[r.model_call_id] for r in six)
+        ]
+
+    assert await ledger() == [
+        (10, 20, False, Status.COMPLETE, True),
+        (11, 3, True, Status.STOPPED, True),
+        (4, 2, False, Status.COMPLETE, True),
+        (13, 23, False, Status.COMPLETE, True),
+        (14, 24, False, Status.COMPLETE, True),
+        (15, 25, False, Status.COMPLETE, True),
+    ]
