@@ -10,6 +10,8 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -160,14 +162,32 @@ def test_the_per_minute_limit_stays(owner, conversation, settings):
     assert refused.value.code == "rate_limited"
 
 
-def test_the_quota_check_adds_no_query(owner, conversation, django_assert_max_num_queries):
-    """The ledger's sums and the quotas come with the per-minute count: one query."""
+def test_the_ledger_is_summed_only_for_a_user_a_quota_limits(owner, make_user):
+    """One query with the sums and the quotas as subqueries beside them cost the ORM 3.5 ms to
+    build on every message; plain reads cost 0.9 ms for a user with no quota. A user's used
+    tokens count only against a limit: they are summed only when one applies."""
+    free = make_user("free")
     team = Group.objects.create(name="team")
     owner.groups.add(team)
     Quota.objects.create(group=team, tokens_per_day=10_000)
-    with django_assert_max_num_queries(2) as captured:
-        services.ReplyStates.of_users({owner.pk})
-    assert len(captured) == 2  # the streaming replies, and the calls with the quotas
+    spent(owner, 2500)
+    spent(free, 700)
+    with CaptureQueriesContext(connection) as unlimited:
+        states = services.ReplyStates.of_users({free.pk})
+    # The streaming replies, the calls of the last minute, the quotas that apply.
+    assert len(unlimited) == 3
+    assert states.quotas[free.pk] == services.QuotaState(0, 0, None, None)
+    with CaptureQueriesContext(connection) as limited:
+        states = services.ReplyStates.of_users({owner.pk, free.pk})
+    assert len(limited) == 4  # and the limited user's tokens of the day and the month
+    assert states.quotas[owner.pk] == services.QuotaState(2500, 2500, 10_000, None)
+    assert states.recent[owner.pk] == 1 and states.recent[free.pk] == 1
+    # A group with no daily limit lifts the day's: the most generous of the groups applies.
+    lifted = Group.objects.create(name="no daily limit")
+    owner.groups.add(lifted)
+    Quota.objects.create(group=lifted, tokens_per_month=5000)
+    states = services.ReplyStates.of_users({owner.pk})
+    assert states.quotas[owner.pk] == services.QuotaState(0, 0, None, None)
 
 
 @pytest.mark.django_db(transaction=True)
