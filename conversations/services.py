@@ -169,18 +169,17 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
     """
     try:
         with transaction.atomic():
-            ended: list[End] = []
+            saved_ends: list[bool] = []
             for end in ends:
                 rows = Message.objects.filter(pk=end.reply_id)
-                if end_replies(rows, status=end.status, **end.final):
-                    ended.append(end)
-                else:
+                saved_ends.append(bool(end_replies(rows, status=end.status, **end.final)))
+                if not saved_ends[-1]:
                     # A sweep ended it first (its lease ran out while the database was away).
                     logger.warning("reply %s had been ended before its process could", end.reply_id)
             now = timezone.now()
             conversations = {end.conversation_id for end in ends}
             Conversation.objects.filter(pk__in=conversations).update(updated_at=now)
-            _end_calls(ends, ended, now)
+            _end_calls(ends, saved_ends, now)
         saved = Message.objects.with_usage().in_bulk([end.reply_id for end in ends])
         return [saved[end.reply_id] for end in ends]
     except Exception as exc:
@@ -189,14 +188,21 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
         return [save_ends([end])[0] for end in ends]
 
 
-def _end_calls(ends: Sequence[End], ended: Sequence[End], now: Any) -> None:
+def _end_calls(ends: Sequence[End], saved: Sequence[bool], now: Any) -> None:
     """The ends' calls in the usage ledger: a reply's first call takes the tokens and status
     its reply was just saved with, copied in one UPDATE whatever their number; a continuation's
-    call (its own tokens, not the reply's sum) or an end a sweep beat, its own values.
+    call (its own tokens, not the reply's sum) or the call of an end a sweep beat (`saved`
+    false), its own values.
 
     A `bulk_update` of them all (a CASE per row and field) was two thirds of the ORM's work of
     saving 50 ends together."""
-    copied = [end for end in ended if end.call_id is not None and end.call_usage is None]
+    copied: list[End] = []
+    own: list[ModelCall] = []
+    for end, was_saved in zip(ends, saved, strict=True):
+        if was_saved and end.call_id is not None and end.call_usage is None:
+            copied.append(end)
+        elif (row := end.ledger_row(now)) is not None:
+            own.append(row)
     if copied:
         reply = Message.objects.filter(
             model_call=OuterRef("pk"), pk__in=[end.reply_id for end in copied]
@@ -208,8 +214,6 @@ def _end_calls(ends: Sequence[End], ended: Sequence[End], now: Any) -> None:
             status=Subquery(reply.values("status")[:1]),
             ended_at=now,
         )
-    done = {id(end) for end in copied}
-    own = [row for end in ends if id(end) not in done and (row := end.ledger_row(now))]
     if own:
         ModelCall.objects.bulk_update(own, LEDGER_END_FIELDS)
 
@@ -451,7 +455,7 @@ def _quota_limits(users: set[Any]) -> dict[Any, tuple[int | None, int | None]]:
     for user_id, member_id, per_day, per_month in rows:
         if user_id is not None:
             own[user_id] = (per_day, per_month)
-        elif member_id in users:
+        else:  # a group's, once per member among `users`
             of_groups.setdefault(member_id, []).append((per_day, per_month))
     limits = dict(own)
     for user, quotas in of_groups.items():
@@ -1103,9 +1107,7 @@ def _save_titles_and_times(
     titled = conversations if titled is None else list(titled)
     for conversation in conversations:
         conversation.updated_at = now
-    if len(titled) == 1:
-        Conversation.objects.filter(pk=titled[0].pk).update(title=titled[0].title, updated_at=now)
-    elif titled:
+    if titled:
         Conversation.objects.bulk_update(titled, ["title", "updated_at"])
     named = {conversation.pk for conversation in titled}
     others = [c.pk for c in conversations if c.pk not in named]

@@ -17,6 +17,12 @@ from conversations.layers import LocalChannelLayer
 pytestmark = pytest.mark.asyncio
 
 
+async def nothing_for(layer: LocalChannelLayer, channel: str) -> None:
+    """No message reaches `channel` (within 50 ms)."""
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.05)
+
+
 async def test_messages_arrive_in_order_and_as_copies():
     layer = LocalChannelLayer()
     channel = await layer.new_channel()
@@ -60,8 +66,7 @@ async def test_groups_reach_their_members_only():
     await layer.group_send("room", {"type": "hello"})
     assert await layer.receive(inside) == {"type": "hello"}
     for channel in (left, outside):
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(layer.receive(channel), 0.05)
+        await nothing_for(layer, channel)
 
 
 async def test_an_expired_message_is_dropped_and_its_channel_leaves_its_groups(monkeypatch):
@@ -79,8 +84,7 @@ async def test_an_expired_message_is_dropped_and_its_channel_leaves_its_groups(m
     assert await layer.receive(silent) == {"type": "new"}
     await layer.group_send("room", {"type": "to the group"})
     assert await layer.receive(listening) == {"type": "to the group"}
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(layer.receive(silent), 0.05)
+    await nothing_for(layer, silent)
 
 
 async def test_group_members_expire(monkeypatch):
@@ -90,8 +94,7 @@ async def test_group_members_expire(monkeypatch):
     later = time.time() + 101
     monkeypatch.setattr("conversations.layers.time.time", lambda: later)
     await layer.group_send("room", {"type": "too late"})
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(layer.receive(channel), 0.05)
+    await nothing_for(layer, channel)
 
 
 async def test_flush_forgets_every_message_and_group():
@@ -101,8 +104,7 @@ async def test_flush_forgets_every_message_and_group():
     await layer.send(channel, {"type": "kept?"})
     await layer.flush()
     await layer.group_send("room", {"type": "nobody"})
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(layer.receive(channel), 0.05)
+    await nothing_for(layer, channel)
 
 
 async def test_a_receive_cancelled_once_handed_a_message_leaves_it_for_the_next():
