@@ -166,12 +166,16 @@ _titles: set[asyncio.Task[None]] = set()
 # answers' last token instead of 190 (docs/benchmarks.md).
 TITLES_AT_ONCE = 4
 title_turns = one_per_loop(lambda: asyncio.Semaphore(TITLES_AT_ONCE))
+# A title that waited this long for its turn is given up (the first message, cut, stays): more
+# new conversations a second than the model answers titles for would otherwise queue them,
+# and their tasks, without end.
+TITLE_WAIT_SECONDS = 30.0
 
 
 def title_later(conversation: Conversation, cut_title: str, first_message: str, model: str) -> None:
     """Ask the model for a conversation's title, in a task of its own, once its first answer
     has ended: outside the reply and any transaction, and the answer's end is not held up;
-    at most `TITLES_AT_ONCE` at a time in a process.
+    at most `TITLES_AT_ONCE` at a time in a process, none after `TITLE_WAIT_SECONDS` waiting.
 
     Its tokens are the user's, written to the usage ledger as a call of its own (kind
     `title`); it does not count against their `CHAT_MESSAGES_PER_MINUTE`: the app asks, once
@@ -214,7 +218,16 @@ def _save_title(
 async def _title(
     conversation_id: Any, user_id: Any, cut_title: str, first_message: str, model: str
 ) -> None:
-    async with title_turns():
+    turns = title_turns()
+    try:
+        async with asyncio.timeout(TITLE_WAIT_SECONDS):
+            await turns.acquire()
+    except TimeoutError:
+        logger.warning(
+            "the title of conversation %s was given up: too many waiting", conversation_id
+        )
+        return
+    try:
         call = ModelCall(
             user_id=user_id, conversation_id=conversation_id, model=model, kind=CallKind.TITLE
         )
@@ -227,6 +240,8 @@ async def _title(
         except Exception:
             logger.exception("saving the title of conversation %s failed", conversation_id)
             return
+    finally:
+        turns.release()
     if not changed:
         return  # no new title, or renamed (or deleted) meanwhile
     frame = {

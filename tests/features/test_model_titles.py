@@ -194,3 +194,41 @@ async def test_a_process_asks_for_a_few_titles_at_a_time(owner, model_server, mo
     assert len(title_requests(model_server)) == len(made)
     titles = [await title_of(conversation) for conversation in made]
     assert titles == [f"Soup number {number} with tofu" for number in range(len(made))]
+
+
+@pytest.mark.usefixtures("titles_on")
+async def test_a_title_that_waits_too_long_for_its_turn_is_given_up(
+    owner, model_server, monkeypatch
+):
+    """More new conversations a second than the model answers titles for would queue the
+    titles, and their tasks, without end: one that waited `TITLE_WAIT_SECONDS` is given up,
+    its first message, cut, stays its title, and no call is made or counted for it."""
+    monkeypatch.setattr(replies, "TITLES_AT_ONCE", 1)
+    monkeypatch.setattr(replies, "TITLE_WAIT_SECONDS", 0.1)
+
+    @database_sync_to_async
+    def two_conversations() -> list[Conversation]:
+        made = []
+        for name in ("Slow soup", "Waiting soup"):
+            conversation = services.start_conversation(user=owner)
+            conversation.title = name
+            conversation.save(update_fields=["title"])
+            made.append(conversation)
+        return made
+
+    slow, waiting = await two_conversations()
+    model = slow.effective_model
+    replies.title_later(slow, "Slow soup", "Slow soup with kimchi [[sim:delay=0.5]]", model)
+    replies.title_later(waiting, "Waiting soup", "Waiting soup with tofu", model)
+    await replies.wait_for_replies()
+    assert [await title_of(slow), await title_of(waiting)] == [
+        "Slow soup with kimchi",
+        "Waiting soup",
+    ]
+    assert len(title_requests(model_server)) == 1
+
+    @database_sync_to_async
+    def title_calls() -> int:
+        return ModelCall.objects.filter(user=owner, kind="title").count()
+
+    assert await title_calls() == 1
