@@ -26,6 +26,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from conversations import services
+from conversations.models import Message, Status
 from conversations.starter import ensure_starter_personas
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +220,20 @@ def new_context(request, browser, app_server, transactional_db, fast_model) -> I
                 page.screenshot(path=f"{shots}/{request.node.name}-{i}-{j}.png")
     for context in contexts:
         context.close()
+    _let_replies_end()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _let_replies_end(timeout: float = 15.0) -> None:
+    """Wait for the app's replies to end before the test's data is flushed.
+
+    A reply outlives its tab. Its end, saved while the flush's TRUNCATE takes its locks, is a
+    deadlock on PostgreSQL (the end's UPDATEs and the TRUNCATE take the same tables in another
+    order), which fails the test that happens to be tearing down."""
+    streaming = Message.objects.filter(status=Status.STREAMING)
+    deadline = time.monotonic() + timeout
+    while streaming.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture

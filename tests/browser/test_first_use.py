@@ -210,8 +210,9 @@ def test_a_sent_message_is_always_followed_on_a_phone(login):
         expect(jump).to_be_hidden()
         box.evaluate(GROW_BEFORE_THE_NEXT_FRAME)
         send(page, f"Question {attempt}: " + "tell me more about it " * 8)
-        wait_for_status(page, "complete")
+        # The new reply, not the one before it, complete.
         expect(page.locator("#messages > .message")).to_have_count(14 + 2 * attempt)
+        wait_for_status(page, "complete")
         expect(page.locator('#messages > .message[data-role="user"]').last).to_contain_text(
             f"Question {attempt}:"
         )
