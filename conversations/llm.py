@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import re
@@ -244,8 +245,12 @@ async def read_chunks(
         CHAT_COMPLETIONS_PATH, body=request, cast_to=httpx2.Response, stream=True
     )
     try:
-        async for chunks in chunk_batches(response.aiter_bytes()):
-            yield chunks
+        async with (
+            contextlib.aclosing(response.aiter_bytes()) as pieces,
+            contextlib.aclosing(chunk_batches(pieces)) as batches,
+        ):
+            async for chunks in batches:
+                yield chunks
     finally:
         await response.aclose()
 
@@ -308,24 +313,29 @@ async def stream_reply(request: dict[str, Any]) -> AsyncIterator[Event]:
     """
     finish_reason = ""
     try:
-        async for chunks in read_chunks(get_client(), request):
-            for chunk in chunks:
-                choices = chunk.get("choices") or []
-                usage = chunk.get("usage")
-                if usage and not choices:
-                    if not finish_reason:
-                        continue
-                    yield Finished(
-                        finish_reason, usage.get("prompt_tokens"), usage.get("completion_tokens")
-                    )
-                    return
-                for choice in choices:
-                    text = (choice.get("delta") or {}).get("content")
-                    logprobs = _logprobs_of(choice)
-                    if text or logprobs:
-                        yield Delta(text or "", logprobs)
-                    if choice.get("finish_reason"):
-                        finish_reason = choice["finish_reason"]
+        # Closed here, however the reading ends: a generator left to the collector is closed
+        # by a task the event loop is woken for, one per reply.
+        async with contextlib.aclosing(read_chunks(get_client(), request)) as batches:
+            async for chunks in batches:
+                for chunk in chunks:
+                    choices = chunk.get("choices") or []
+                    usage = chunk.get("usage")
+                    if usage and not choices:
+                        if not finish_reason:
+                            continue
+                        yield Finished(
+                            finish_reason,
+                            usage.get("prompt_tokens"),
+                            usage.get("completion_tokens"),
+                        )
+                        return
+                    for choice in choices:
+                        text = (choice.get("delta") or {}).get("content")
+                        logprobs = _logprobs_of(choice)
+                        if text or logprobs:
+                            yield Delta(text or "", logprobs)
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
         if not finish_reason:
             raise ModelError(
                 _("The answer broke off before the model finished it. Try again."),

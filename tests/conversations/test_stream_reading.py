@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import pytest
 from openai import AsyncOpenAI
 
@@ -136,3 +139,24 @@ async def test_a_loops_client_is_kept_for_its_requests_and_closed_with_the_loop(
     fresh = llm.get_client()
     assert fresh is not client and not fresh.is_closed()
     await llm.close_client()
+
+
+async def test_a_replys_stream_is_closed_by_its_reader_not_left_to_the_collector(model_server):
+    """A generator left unfinished (the reply's read ends at the usage chunk, before the
+    stream's own end) was closed by the event loop's finalizer hook: a task, and a write to
+    wake the loop, for every reply."""
+    loop_hooks = sys.get_asyncgen_hooks()
+    finalized: list[str] = []
+
+    def finalizer(generator) -> None:
+        finalized.append(generator.__qualname__)
+        loop_hooks.finalizer(generator)
+
+    sys.set_asyncgen_hooks(firstiter=loop_hooks.firstiter, finalizer=finalizer)
+    try:
+        events = [event async for event in llm.stream_reply(request("Hello there"))]
+        gc.collect()
+    finally:
+        sys.set_asyncgen_hooks(*loop_hooks)
+    assert isinstance(events[-1], llm.Finished) and events[-1].completion_tokens
+    assert finalized == []
