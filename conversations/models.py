@@ -423,6 +423,10 @@ class MessageQuerySet(models.QuerySet["Message"]):
             return self.none()
         return self.filter(conversation__user=user)
 
+    def with_call(self) -> MessageQuerySet:
+        """With the reply's ledger row, for `Message.usage` of an answer never continued."""
+        return self.select_related("model_call")
+
     def with_usage(self) -> MessageQuerySet:
         """With what `Message.usage` reads: the reply's ledger row, and the sums of the rows of
         its continuations (none, nearly always) as subqueries, in the same query."""
@@ -431,7 +435,7 @@ class MessageQuerySet(models.QuerySet["Message"]):
             .order_by()
             .values("continues")
         )
-        return self.select_related("model_call").annotate(
+        return self.with_call().annotate(
             continued_prompt=Subquery(
                 continuations.annotate(total=Sum("prompt_tokens")).values("total")
             ),

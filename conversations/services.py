@@ -140,21 +140,22 @@ class End:
     call_id: int | None = None
     call_usage: dict[str, Any] | None = None
 
-    def ledger_row(self, now: Any) -> ModelCall | None:
-        if self.call_id is None:
-            return None
+    def ledger_values(self, now: Any) -> dict[str, Any]:
+        """Its call's row in the ledger: this call's tokens, and how and when it ended."""
         usage = self.final if self.call_usage is None else self.call_usage
-        return ModelCall(
-            pk=self.call_id,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            estimated=bool(usage.get("usage_estimated")),
-            status=self.status,
-            ended_at=now,
-        )
+        return {
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "estimated": bool(usage.get("usage_estimated")),
+            "status": self.status,
+            "ended_at": now,
+        }
 
 
-LEDGER_END_FIELDS = ["prompt_tokens", "completion_tokens", "estimated", "status", "ended_at"]
+# From this many first calls ending together, one UPDATE copying what their replies were saved
+# with costs the ORM less than an UPDATE of each (SQLite: 1 call 2.8 ms against 0.2; 200 calls
+# 4.4 ms against 47).
+COPY_CALLS_FROM = 12
 
 
 def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
@@ -180,7 +181,11 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
             conversations = {end.conversation_id for end in ends}
             Conversation.objects.filter(pk__in=conversations).update(updated_at=now)
             _end_calls(ends, saved_ends, now)
-        saved = Message.objects.with_usage().in_bulk([end.reply_id for end in ends])
+        # The ledger's sums of a continued answer's calls only when one is among them: they
+        # made reading back a single reply three times dearer.
+        continued = any(end.call_usage is not None for end in ends)
+        rows = Message.objects.with_usage() if continued else Message.objects.with_call()
+        saved = rows.in_bulk([end.reply_id for end in ends])
         return [saved[end.reply_id] for end in ends]
     except Exception as exc:
         if len(ends) == 1:
@@ -189,21 +194,17 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
 
 
 def _end_calls(ends: Sequence[End], saved: Sequence[bool], now: Any) -> None:
-    """The ends' calls in the usage ledger: a reply's first call takes the tokens and status
-    its reply was just saved with, copied in one UPDATE whatever their number; a continuation's
-    call (its own tokens, not the reply's sum) or the call of an end a sweep beat (`saved`
-    false), its own values.
-
-    A `bulk_update` of them all (a CASE per row and field) was two thirds of the ORM's work of
-    saving 50 ends together."""
-    copied: list[End] = []
-    own: list[ModelCall] = []
-    for end, was_saved in zip(ends, saved, strict=True):
-        if was_saved and end.call_id is not None and end.call_usage is None:
-            copied.append(end)
-        elif (row := end.ledger_row(now)) is not None:
-            own.append(row)
-    if copied:
+    """The ends' calls in the usage ledger, each with its own values (`End.ledger_values`);
+    many first calls together (`COPY_CALLS_FROM`) in one UPDATE copying the tokens and status
+    their replies were just saved with. A continuation's call (its own tokens, not the reply's
+    sum) and the call of an end a sweep beat (`saved` false) always take their own."""
+    first_calls = [
+        was_saved and end.call_id is not None and end.call_usage is None
+        for end, was_saved in zip(ends, saved, strict=True)
+    ]
+    copy = sum(first_calls) >= COPY_CALLS_FROM
+    if copy:
+        copied = [end for end, first in zip(ends, first_calls, strict=True) if first]
         reply = Message.objects.filter(
             model_call=OuterRef("pk"), pk__in=[end.reply_id for end in copied]
         )
@@ -214,8 +215,9 @@ def _end_calls(ends: Sequence[End], saved: Sequence[bool], now: Any) -> None:
             status=Subquery(reply.values("status")[:1]),
             ended_at=now,
         )
-    if own:
-        ModelCall.objects.bulk_update(own, LEDGER_END_FIELDS)
+    for end, first in zip(ends, first_calls, strict=True):
+        if end.call_id is not None and not (copy and first):
+            ModelCall.objects.filter(pk=end.call_id).update(**end.ledger_values(now))
 
 
 def sweep_orphaned_replies(*conversation_ids: Any) -> int:
