@@ -162,11 +162,12 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
     """Save the ends of several replies in one transaction (group commit); the saved rows.
 
     Each end is an UPDATE guarded on `streaming` (`end_replies`); the conversations' activity
-    time, the calls' tokens in the usage ledger and the rows read back are one statement each
-    for the whole batch. The ledger takes the tokens even from an end a sweep beat: the call
-    used them, whoever marked the reply. A batch that fails
-    is saved again one end at a time: what failed it fails only its own reply, whose answer is
-    the exception (its lease runs out and a sweep marks it interrupted).
+    time and the rows read back are one statement each for the whole batch, the calls' tokens
+    in the usage ledger one for many ends or one each for a few (`_end_calls`). The ledger
+    takes the tokens even from an end a sweep beat: the call used them, whoever marked the
+    reply. A batch that fails is saved again one end at a time: what failed it fails only its
+    own reply, whose answer is the exception (its lease runs out and a sweep marks it
+    interrupted).
     """
     try:
         with transaction.atomic():
