@@ -672,9 +672,10 @@ class ProgressSaves:
 
     Every `CHAT_FLUSH_SECONDS` (at most a third of the lease) the text each reply has sent
     since its last save is written, and the lease of a reply with nothing new is renewed, in
-    one trip to the database thread and two statements (`services.save_progress`). A reply's
-    writes grow with its duration, not its tokens; a process streaming a few hundred replies
-    makes one trip a second, not one per reply.
+    one trip to the database thread and one transaction (`services.save_progress`: an UPDATE
+    of each reply with new text, one for the other leases). A reply's writes grow with its
+    duration, not its tokens; a process streaming a few hundred replies makes one trip a
+    second, not one per reply.
     """
 
     def __init__(self) -> None:
