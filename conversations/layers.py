@@ -48,9 +48,11 @@ class LocalChannelLayer(BaseChannelLayer):
     delta to one tab costs a walk over all of them, and a process streaming to a few hundred tabs
     spends a fifth of its event loop there (docs/benchmarks.md). Here a channel's expired
     messages are dropped when that channel is used, and a group's expired members when the group
-    is sent to. Otherwise the same contract (the channel layer specification, with the groups and
-    flush extensions): messages are copied on send, a full channel raises `ChannelFull` (a group
-    send skips it), an expired message is dropped and takes its channel out of every group.
+    is sent to; once an expiry period, at a send, every channel's: a channel nobody receives on
+    any more (its socket gone with a message left in it) is forgotten then. Otherwise the
+    same contract (the channel layer specification, with the groups and flush extensions):
+    messages are copied on send, a full channel raises `ChannelFull` (a group send skips it),
+    an expired message is dropped and takes its channel out of every group.
     """
 
     extensions = ["groups", "flush"]
@@ -70,6 +72,7 @@ class LocalChannelLayer(BaseChannelLayer):
         self._channels: dict[str, _Channel] = {}
         self._groups: dict[str, dict[str, float]] = {}
         self._memberships: dict[str, set[str]] = {}
+        self._sweep_at = time.time() + self.expiry
 
     @property
     def channels(self) -> set[str]:
@@ -144,6 +147,8 @@ class LocalChannelLayer(BaseChannelLayer):
         return queue
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
+        if time.time() >= self._sweep_at:
+            self._sweep()
         queue = self._channel(channel)
         self._drop_expired(channel, queue)
         if len(queue.messages) >= self.get_capacity(channel):
@@ -173,6 +178,13 @@ class LocalChannelLayer(BaseChannelLayer):
         if expired:  # nobody reads it: out of every group, as the stock layer does
             for group in list(self._memberships.get(channel, ())):
                 self._leave(group, channel)
+
+    def _sweep(self) -> None:
+        """Every channel's expired messages dropped, and the channels left idle forgotten."""
+        for channel, queue in list(self._channels.items()):
+            self._drop_expired(channel, queue)
+            self._forget_if_idle(channel, queue)
+        self._sweep_at = time.time() + self.expiry
 
     def _forget_if_idle(self, channel: str, queue: _Channel) -> None:
         if not queue.messages and not queue.waiters and self._channels.get(channel) is queue:

@@ -134,3 +134,21 @@ async def test_an_idle_channel_leaves_nothing_behind():
     assert layer.channels == set()
     await layer.group_send("room", {"type": "to nobody"})
     assert layer.channels == set()
+
+
+async def test_a_channel_nobody_receives_on_any_more_is_forgotten_once_its_messages_expire(
+    monkeypatch,
+):
+    """A socket that went away with a message left in its channel (handed to its last receive
+    as it was cancelled) is never used again: without the sweep its channel stayed for good,
+    one for every such socket."""
+    layer = LocalChannelLayer(expiry=10)
+    gone, alive = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("room", gone)
+    await layer.send(gone, {"type": "left behind"})
+    later = time.time() + 11
+    monkeypatch.setattr("conversations.layers.time.time", lambda: later)
+    await layer.send(alive, {"type": "another socket's"})
+    assert layer.channels == {alive}
+    await layer.group_send("room", {"type": "to nobody"})
+    assert layer.channels == {alive}
