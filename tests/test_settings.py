@@ -88,30 +88,35 @@ def test_per_model_context_budgets_are_parsed_and_checked(monkeypatch):
         env_mapping_int("BUDGETS")
 
 
+def server_process_output(script: str, **env: str) -> str:
+    """What `script` prints in a fresh interpreter that imports chatsite.asgi as daphne would,
+    with the test environment's settings but `env` and no CHAT_GC_TUNING of its own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
+    clean.pop("CHAT_GC_TUNING", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**clean, "DJANGO_DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.mark.parametrize(
     ("tuning", "expected"),
     [("", "(700, 10, 10) (20000, 2, 10) True"), ("0", "(700, 10, 10) (700, 10, 10) False")],
     ids=["default", "switched-off"],
 )
 def test_the_server_process_tunes_the_collector_unless_told_not_to(tuning, expected):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
-    clean.pop("CHAT_GC_TUNING", None)
-    if tuning:
-        clean["CHAT_GC_TUNING"] = tuning
     script = (
         "import gc; before = gc.get_threshold(); import chatsite.asgi; "
         "print(before, gc.get_threshold(), gc.get_freeze_count() > 10_000)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**clean, "DJANGO_DEBUG": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[-2] == expected
+    output = server_process_output(script, **({"CHAT_GC_TUNING": tuning} if tuning else {}))
+    assert output.split("\n")[-2] == expected
 
 
 def test_garbage_that_outlived_a_young_collection_waits_for_at_most_four_of_them():
@@ -119,8 +124,6 @@ def test_garbage_that_outlived_a_young_collection_waits_for_at_most_four_of_them
     # cycles (daphne's and autobahn's protocol objects refer to each other) are freed only by a
     # middle collection. Twelve such "sockets", each alive across one young collection: with a
     # middle collection every 21 young ones (a threshold of 20) all twelve would still be held.
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
-    clean.pop("CHAT_GC_TUNING", None)
     script = """
 import gc, weakref
 import chatsite.asgi
@@ -139,17 +142,8 @@ for _ in range(12):
     del in_flight, socket
 print(len(held))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={**clean, "DJANGO_DEBUG": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
     # Freed by every fourth young collection but the one alive at it (promoted to the oldest).
-    assert int(result.stdout.split()[-1]) == 3
+    assert int(server_process_output(script).split()[-1]) == 3
 
 
 def test_turning_local_passwords_off_without_single_sign_on_refuses_to_start():
