@@ -23,7 +23,7 @@ def in_database(function: Callable[..., Any]) -> Callable[..., Any]:
 
     Python runs one thread at a time: database threads side by side on PostgreSQL spent the
     event loop's core on the ORM's work and made the loop wait for it at each of its socket
-    reads and writes (one process at 25 replies a second: first tokens 13 s late instead of
+    reads and writes (one process at 25 replies a second: first tokens 14 s late instead of
     2 s, docs/benchmarks.md). SQLite has one writer anyway: threads would only wait on its
     lock. `CHAT_DATABASE_THREADS` puts the threads back on PostgreSQL, for the benchmark.
     """

@@ -45,14 +45,15 @@ class LocalChannelLayer(BaseChannelLayer):
 
     The stock `InMemoryChannelLayer` looks for expired messages in every channel and group of the
     process on each receive: with a socket per open tab and a receive per message delivered, a
-    delta to one tab costs a walk over all of them, and a process streaming to a few hundred tabs
-    spends a fifth of its event loop there (docs/benchmarks.md). Here a channel's expired
-    messages are dropped when that channel is used, and a group's expired members when the group
-    is sent to; once an expiry period, at a send, every channel's: a channel nobody receives on
-    any more (its socket gone with a message left in it) is forgotten then. Otherwise the
-    same contract (the channel layer specification, with the groups and flush extensions):
-    messages are copied on send, a full channel raises `ChannelFull` (a group send skips it),
-    an expired message is dropped and takes its channel out of every group.
+    delta to one tab costs a walk over all of them: an eighth of a process's event loop at 15
+    replies a second (about 60 tabs), growing with the tabs (docs/benchmarks.md). Here a
+    channel's expired messages are dropped when that channel is used, and a group's expired
+    members when the group is sent to; once an expiry period, at a send, every channel's: a
+    channel nobody receives on any more (its socket gone with a message left in it) is
+    forgotten then. Otherwise the same contract (the channel layer specification, with the
+    groups and flush extensions): messages are copied on send, a full channel raises
+    `ChannelFull` (a group send skips it), an expired message is dropped and takes its channel
+    out of every group.
     """
 
     extensions = ["groups", "flush"]

@@ -379,7 +379,7 @@ async def test_a_batch_sweeps_the_orphans_of_its_conversations_before_the_limits
 @pytest.mark.django_db(transaction=True)
 async def test_database_work_runs_on_one_thread_whatever_the_database(settings):
     """Side by side on PostgreSQL, the database threads spent the event loop's core on the
-    ORM's work: one process at 25 replies a second gave first tokens 13 s late instead of 2 s
+    ORM's work: one process at 25 replies a second gave first tokens 14 s late instead of 2 s
     (docs/benchmarks.md). The suite runs this on SQLite and on PostgreSQL."""
     calls = [database.in_database(threading.get_ident)() for _ in range(8)]
     threads = set(await asyncio.gather(*calls))
