@@ -15,9 +15,13 @@ from typing import Any
 from tests.conversations.chat_client import ChatSocket
 
 # During an attack the victim's replies take a few times their idle time at most (the median
-# of those timed), and no single one more than twice that (a busy test machine pauses now and
-# then). A floor keeps a very fast idle reply from turning scheduling noise into a failure.
+# of those timed), and no single one more than three times that: on a slow test machine an
+# attacker's work in a thread of the process (an import's thousands of rows) can hold the
+# event loop's turn at the interpreter for a moment (one reply of five took 660 ms against a
+# median of 137 and an idle 32); the attacks these tests guard against cost seconds. A floor
+# keeps a very fast idle reply from turning scheduling noise into a failure.
 MOST_TIMES_IDLE = 5
+SINGLE_OVER_LIMIT = 3
 FLOOR_SECONDS = 0.25
 
 
@@ -63,5 +67,7 @@ class Victim:
         # A median of one or two is a single pause of the machine: judged as a single reply.
         if len(self.timings) >= 3:
             assert median <= limit, f"the victim's replies took {median:.3f} s during {attack}"
-        assert during <= 2 * limit, f"the victim's reply took {during:.3f} s during {attack}"
+        assert during <= SINGLE_OVER_LIMIT * limit, (
+            f"the victim's reply took {during:.3f} s during {attack}"
+        )
         return during
