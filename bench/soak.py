@@ -75,6 +75,10 @@ async def soak(
                 "seconds": time.perf_counter() - started,
                 "replies": ended,
                 "rss_mb": status_mb(app.pids[0], "VmRSS"),
+                # Of it: the heap and other private memory, and the mapped files (code, the
+                # SQLite database's pages): only the first is what replies leave behind.
+                "anon_mb": status_mb(app.pids[0], "RssAnon"),
+                "file_mb": status_mb(app.pids[0], "RssFile"),
             }
         )
 
@@ -130,6 +134,7 @@ def main() -> None:
     last = samples[-1]
     served = last["replies"] - first["replies"]
     per_1000 = slope([(s["replies"] / 1000, s["rss_mb"]) for s in after])
+    private_per_1000 = slope([(s["replies"] / 1000, s["anon_mb"]) for s in after])
     figures = summary(load.timings)
     result = {
         "stack": stack_name(env, 1),
@@ -148,6 +153,7 @@ def main() -> None:
         "replies_after_warmup": served,
         "growth_mb": last["rss_mb"] - first["rss_mb"],
         "growth_mb_per_1000_replies": per_1000,
+        "private_growth_mb_per_1000_replies": private_per_1000,
         "flat": per_1000 <= FLAT_MB_PER_1000,
         "ttft_p99": figures["ttft_p99"],
         "largest_gap_p99": figures["largest_gap_p99"],
@@ -162,7 +168,8 @@ def main() -> None:
 def format_report(r: dict[str, Any], every: float) -> str:
     settings = ", ".join(f"`{k}={v}`" for k, v in r["env"].items()) or "default settings"
     minute_rows = [
-        f"| {s['seconds'] / 60:.1f} | {s['replies']} | {s['rss_mb']:.1f} |"
+        f"| {s['seconds'] / 60:.1f} | {s['replies']} | {s['rss_mb']:.1f} | {s['anon_mb']:.1f} "
+        f"| {s['file_mb']:.1f} |"
         for s in r["samples"]
         if every >= 60 or round(s["seconds"]) % 60 < every or s is r["samples"][-1]
     ]
@@ -172,8 +179,8 @@ def format_report(r: dict[str, Any], every: float) -> str:
             f"{r['rate']:g} replies a second at random for {r['minutes']:g} minutes; "
             f"{r['machine']}; other work kept {r['other_work_cores']:.2f} cores busy. Memory "
             f"sampled every {every:g} s; warm-up {r['warmup_seconds']:g} s.\n",
-            "| minutes | replies ended | resident memory (MB) |",
-            "| --- | --- | --- |",
+            "| minutes | replies ended | resident memory (MB) | of it private | of it files |",
+            "| --- | --- | --- | --- | --- |",
             *minute_rows,
             "",
             f"{r['replies']} replies, {r['failed']} failed; first token p99 "
@@ -181,7 +188,8 @@ def format_report(r: dict[str, Any], every: float) -> str:
             f"Resident memory {r['rss_after_warmup_mb']:.1f} MB after the warm-up, "
             f"{r['rss_end_mb']:.1f} MB at the end ({r['growth_mb']:+.1f} MB over "
             f"{r['replies_after_warmup']} replies): {r['growth_mb_per_1000_replies']:+.2f} MB "
-            f"per 1,000 replies, {'flat' if r['flat'] else 'GROWING'} "
+            f"per 1,000 replies ({r['private_growth_mb_per_1000_replies']:+.2f} MB of it "
+            f"private), {'flat' if r['flat'] else 'GROWING'} "
             f"(flat: at most {FLAT_MB_PER_1000} MB per 1,000).",
         ]
     )
