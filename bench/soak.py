@@ -8,6 +8,11 @@ or the first fifth of a shorter run) it should stay flat: the report gives its g
 1,000 replies served (a least-squares line through the samples after the warm-up, against the
 replies ended by then), and the replies' first tokens and largest pauses over the run.
 
+Under load the memory also holds what the replies in flight use and what the collector has not
+freed yet. So the load comes in parts of `--sample-seconds`, each followed by `--pause` seconds
+(10) with no reply in flight, at whose end the memory is read again: the growth of those idle
+samples after the first part is what the replies served left behind.
+
 Usage:  python bench/soak.py [--minutes 10] [--rate 25] [--json out.json]
 With DATABASE_URL on PostgreSQL and REDIS_URL set, it measures that stack.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -58,9 +64,18 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 async def soak(
-    app: Any, sessions: list[tuple[str, str]], arrivals: list[float], prompt: str, every: float
-) -> tuple[Any, list[dict[str, float]]]:
-    """Run the load while sampling the process's memory every `every` seconds."""
+    app: Any,
+    sessions: list[tuple[str, str]],
+    arrivals: list[float],
+    prompt: str,
+    every: float,
+    pause: float,
+) -> tuple[list[Timing], list[dict[str, float]]]:
+    """Run the load while sampling the process's memory every `every` seconds.
+
+    With `pause`, the load comes in parts of `every` seconds, each followed by `pause` seconds
+    with no reply in flight, at whose end the memory is sampled again (`idle`): what the
+    replies served so far left behind, without what the ones in flight hold."""
     ended = 0
     started = time.perf_counter()
     samples: list[dict[str, float]] = []
@@ -69,7 +84,7 @@ async def soak(
         nonlocal ended
         ended += 1
 
-    def sample() -> None:
+    def sample(idle: bool = False) -> None:
         samples.append(
             {
                 "seconds": time.perf_counter() - started,
@@ -79,21 +94,40 @@ async def soak(
                 # SQLite database's pages): only the first is what replies leave behind.
                 "anon_mb": status_mb(app.pids[0], "RssAnon"),
                 "file_mb": status_mb(app.pids[0], "RssFile"),
+                "idle": idle,
             }
         )
 
     async def sampler() -> None:
         while True:
+            await asyncio.sleep(every)
             sample()
-            await asyncio.sleep(every - (time.perf_counter() - started) % every)
 
-    task = asyncio.create_task(sampler())
-    try:
-        load = await app_load(app, sessions, arrivals, prompt, on_reply=count)
-    finally:
-        task.cancel()
+    parts = [arrivals]
+    if pause:
+        parts = [
+            [at - start for at in arrivals if start <= at < start + every]
+            for start in range(0, math.ceil(arrivals[-1] / every) * int(every), int(every))
+        ]
+    timings: list[Timing] = []
+    done = 0
     sample()
-    return load, samples
+    for part in parts:
+        task = asyncio.create_task(sampler())
+        try:
+            load = await app_load(
+                app, sessions[done : done + len(part)], part, prompt, on_reply=count
+            )
+        finally:
+            task.cancel()
+        done += len(part)
+        timings.extend(load.timings)
+        if pause:
+            await asyncio.sleep(pause)
+            sample(idle=True)
+    if not pause:
+        sample()
+    return timings, samples
 
 
 def main() -> None:
@@ -104,6 +138,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--tps", type=float, default=50)
     parser.add_argument("--env", action="append", default=[], help="VAR=VALUE for the app process")
+    parser.add_argument(
+        "--pause", type=float, default=10, help="seconds idle after each part of the load (0: none)"
+    )
     parser.add_argument("--json", default="", help="write the samples to this JSON file")
     args = parser.parse_args()
     seconds = args.minutes * 60
@@ -122,20 +159,24 @@ def main() -> None:
     try:
         wait_for(f"{base_url}/models")
         others = OtherWork([*app.pids, simulator.pid])
-        load, samples = asyncio.run(soak(app, sessions, arrivals, prompt, every))
+        timings, samples = asyncio.run(soak(app, sessions, arrivals, prompt, every, args.pause))
         other_work = others.cores()
         peak = app.peak_rss_mb()
     finally:
         app.stop()
         stop([simulator])
 
-    after = [s for s in samples if s["seconds"] >= warmup]
-    first = after[0] if after else samples[0]
-    last = samples[-1]
+    loaded = [s for s in samples if not s["idle"]]
+    after = [s for s in loaded if s["seconds"] >= warmup]
+    first = after[0] if after else loaded[0]
+    last = loaded[-1]
+    idle = [s for s in samples if s["idle"]]
     served = last["replies"] - first["replies"]
     per_1000 = slope([(s["replies"] / 1000, s["rss_mb"]) for s in after])
     private_per_1000 = slope([(s["replies"] / 1000, s["anon_mb"]) for s in after])
-    figures = summary(load.timings)
+    # Idle, after the first part (the warm-up): what the replies left behind.
+    idle_per_1000 = slope([(s["replies"] / 1000, s["anon_mb"]) for s in idle[1:]])
+    figures = summary(timings)
     result = {
         "stack": stack_name(env, 1),
         "date": time.strftime("%Y-%m-%d"),
@@ -144,7 +185,7 @@ def main() -> None:
         "minutes": args.minutes,
         "rate": args.rate,
         "warmup_seconds": warmup,
-        "replies": len(load.timings),
+        "replies": len(timings),
         "failed": figures["failed"],
         "errors": figures["errors"],
         "rss_after_warmup_mb": first["rss_mb"],
@@ -154,6 +195,8 @@ def main() -> None:
         "growth_mb": last["rss_mb"] - first["rss_mb"],
         "growth_mb_per_1000_replies": per_1000,
         "private_growth_mb_per_1000_replies": private_per_1000,
+        "idle_private_growth_mb_per_1000_replies": idle_per_1000,
+        "pause_seconds": args.pause,
         "flat": per_1000 <= FLAT_MB_PER_1000,
         "ttft_p99": figures["ttft_p99"],
         "largest_gap_p99": figures["largest_gap_p99"],
@@ -168,19 +211,22 @@ def main() -> None:
 def format_report(r: dict[str, Any], every: float) -> str:
     settings = ", ".join(f"`{k}={v}`" for k, v in r["env"].items()) or "default settings"
     minute_rows = [
-        f"| {s['seconds'] / 60:.1f} | {s['replies']} | {s['rss_mb']:.1f} | {s['anon_mb']:.1f} "
-        f"| {s['file_mb']:.1f} |"
+        f"| {s['seconds'] / 60:.1f} | {'idle' if s['idle'] else 'load'} | {s['replies']} "
+        f"| {s['rss_mb']:.1f} | {s['anon_mb']:.1f} | {s['file_mb']:.1f} |"
         for s in r["samples"]
-        if every >= 60 or round(s["seconds"]) % 60 < every or s is r["samples"][-1]
     ]
+    idle = r["idle_private_growth_mb_per_1000_replies"]
     return "\n".join(
         [
             f"\n### {r['date']}: soak, {r['stack']}, {settings}\n",
             f"{r['rate']:g} replies a second at random for {r['minutes']:g} minutes; "
             f"{r['machine']}; other work kept {r['other_work_cores']:.2f} cores busy. Memory "
-            f"sampled every {every:g} s; warm-up {r['warmup_seconds']:g} s.\n",
-            "| minutes | replies ended | resident memory (MB) | of it private | of it files |",
-            "| --- | --- | --- | --- | --- |",
+            f"sampled every {every:g} s under load, and after each {every:g} s of load at the end "
+            f"of a {r['pause_seconds']:g} s pause with no reply in flight (idle); warm-up "
+            f"{r['warmup_seconds']:g} s.\n",
+            "| minutes | sample | replies ended | resident memory (MB) | of it private "
+            "| of it files |",
+            "| --- | --- | --- | --- | --- | --- |",
             *minute_rows,
             "",
             f"{r['replies']} replies, {r['failed']} failed; first token p99 "
@@ -190,7 +236,8 @@ def format_report(r: dict[str, Any], every: float) -> str:
             f"{r['replies_after_warmup']} replies): {r['growth_mb_per_1000_replies']:+.2f} MB "
             f"per 1,000 replies ({r['private_growth_mb_per_1000_replies']:+.2f} MB of it "
             f"private), {'flat' if r['flat'] else 'GROWING'} "
-            f"(flat: at most {FLAT_MB_PER_1000} MB per 1,000).",
+            f"(flat: at most {FLAT_MB_PER_1000} MB per 1,000). Idle, after the first part: "
+            f"{idle:+.2f} MB private per 1,000 replies.",
         ]
     )
 
