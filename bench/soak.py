@@ -104,7 +104,7 @@ async def soak(
             sample()
 
     parts = [arrivals]
-    if pause:
+    if pause and arrivals:
         parts = [
             [at - start for at in arrivals if start <= at < start + every]
             for start in range(0, math.ceil(arrivals[-1] / every) * int(every), int(every))
