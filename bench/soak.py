@@ -90,8 +90,9 @@ async def soak(
                 "seconds": time.perf_counter() - started,
                 "replies": ended,
                 "rss_mb": status_mb(app.pids[0], "VmRSS"),
-                # Of it: the heap and other private memory, and the mapped files (code, the
-                # SQLite database's pages): only the first is what replies leave behind.
+                # Of it: the heap and other private memory, and the mapped files (the code and
+                # its libraries, SQLite's shared WAL index): only the first is what replies
+                # can leave behind.
                 "anon_mb": status_mb(app.pids[0], "RssAnon"),
                 "file_mb": status_mb(app.pids[0], "RssFile"),
                 "idle": idle,
