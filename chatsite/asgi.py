@@ -30,15 +30,23 @@ application = ProtocolTypeRouter(
 
 # The collector, tuned for a server holding many replies in flight (`CHAT_GC_TUNING`, on by
 # default, off in tests). Everything loaded so far (Django, the apps, the SDK) lives as long as
-# the process: frozen, a full collection no longer walks it. A young collection every 20,000
-# new objects instead of 700 runs a few times a second at a few hundred streams, when most of
-# the objects of requests in flight are gone. What outlives a young collection and then dies in
-# a cycle (a socket's protocol objects in daphne and autobahn refer to each other) is freed by
-# the next middle collection: one every fourth young one, so that such garbage waits for at
-# most 80,000 allocations, not the 420,000 of a threshold of 20 (under steady load the process
-# grew by 7 MB per 1,000 replies that way: bench/soak.py). docs/benchmarks.md measures it all
-# switched off.
+# the process: frozen, a full collection no longer walks it (unfrozen, a full collection walks
+# about 165,000 objects and holds the interpreter, every thread of the process, for about 80 ms
+# here; an import's thousands of rows set one off every dozen pieces, and another user's reply
+# waited for it). A young collection every 20,000 new objects instead of 700 runs a few times a
+# second at a few hundred streams, when most of the objects of requests in flight are gone. What
+# outlives a young collection and then dies in a cycle (a socket's protocol objects in daphne and
+# autobahn refer to each other) is freed by the next middle collection: one every fourth young
+# one, so that such garbage waits for at most 80,000 allocations, not the 420,000 of a threshold
+# of 20 (under steady load the process grew by 7 MB per 1,000 replies that way: bench/soak.py).
+# docs/benchmarks.md measures it all switched off.
 GC_THRESHOLDS = (20_000, 2, 10)
-if settings.CHAT_GC_TUNING:
+
+
+def tune_collector() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+if settings.CHAT_GC_TUNING:
+    tune_collector()

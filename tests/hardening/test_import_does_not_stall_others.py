@@ -23,7 +23,7 @@ from .victim import Victim
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("isolated_channel_layer"),
+    pytest.mark.usefixtures("isolated_channel_layer", "server_collector"),
 ]
 
 CSRF_SECRET = "importimportimportimportimport12"

@@ -25,7 +25,7 @@ from .victim import Victim
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("isolated_channel_layer"),
+    pytest.mark.usefixtures("isolated_channel_layer", "server_collector"),
 ]
 
 # daphne refuses to send a WebSocket message larger than this, and closes the socket.
