@@ -378,9 +378,8 @@ class QuotaState:
 
 @dataclass(frozen=True)
 class ReplyState:
-    """What the limits and a resent frame need to know before a reply starts."""
+    """What the limits need to know before a reply starts."""
 
-    replayed_id: int | None
     streaming_here: int
     running: int
     # The user's model calls in the last minute, whatever action made them.
@@ -480,38 +479,18 @@ class ReplyStates:
     accepted: the second message of a user in one batch counts the first."""
 
     def __init__(self) -> None:
-        self.first_ids: dict[tuple[Any, str], int] = {}
         self.streaming: Counter[Any] = Counter()
         self.running: Counter[Any] = Counter()
         self.recent: Counter[Any] = Counter()
         self.quotas: dict[Any, QuotaState] = {}
 
     @classmethod
-    def read(cls, conversations: Sequence[Conversation], client_ids: Iterable[str]) -> ReplyStates:
-        client_ids = sorted({client_id for client_id in client_ids if client_id})
-        states = cls._query(conversations, client_ids)
+    def read(cls, conversations: Sequence[Conversation]) -> ReplyStates:
+        states = cls.of_users({c.user_id for c in conversations})
         # Sweeping writes: only needed where a conversation shows a streaming reply.
         showing = {c.pk for c in conversations if states.streaming[c.pk]}
         if showing and sweep_orphaned_replies(*showing):
-            states = cls._query(conversations, client_ids)
-        return states
-
-    @classmethod
-    def _query(cls, conversations: Sequence[Conversation], client_ids: list[str]) -> ReplyStates:
-        """Three reads for all the conversations of a batch: the replies streaming for their
-        owners, the owners' model calls in the last minute with their tokens against their
-        quotas, and what resent frames stored."""
-        states = cls.of_users({c.user_id for c in conversations})
-        pks = {c.pk for c in conversations}
-        if client_ids and pks:
-            resent = (
-                Message.objects.filter(conversation_id__in=pks, client_id__in=client_ids)
-                .values_list("conversation_id", "client_id")
-                .annotate(first_id=Min("id"))
-                .order_by()
-            )
-            for conversation_id, client_id, first_id in resent:
-                states.first_ids[(conversation_id, client_id)] = first_id
+            states = cls.of_users({c.user_id for c in conversations})
         return states
 
     @classmethod
@@ -535,9 +514,8 @@ class ReplyStates:
             states.quotas[user_id] = quota
         return states
 
-    def of(self, conversation: Conversation, client_id: str) -> ReplyState:
+    def of(self, conversation: Conversation) -> ReplyState:
         return ReplyState(
-            self.first_ids.get((conversation.pk, client_id)) if client_id else None,
             self.streaming[conversation.pk],
             self.running[conversation.user_id],
             self.recent[conversation.user_id],
@@ -556,7 +534,6 @@ def user_state(user: Any) -> ReplyState:
     their quotas (no conversation)."""
     states = ReplyStates.of_users({user.pk})
     return ReplyState(
-        None,
         0,
         states.running[user.pk],
         states.recent[user.pk],
@@ -569,8 +546,8 @@ def quota_state(user: Any) -> QuotaState:
     return _usage_and_quotas({user.pk}).get(user.pk, (0, QuotaState()))[1]
 
 
-def _reply_state(conversation: Conversation, client_id: str) -> ReplyState:
-    return ReplyStates.read([conversation], [client_id]).of(conversation, client_id)
+def _reply_state(conversation: Conversation) -> ReplyState:
+    return ReplyStates.read([conversation]).of(conversation)
 
 
 def _check_content(content: str, client_id: str, *, attachments: int = 0) -> str:
@@ -826,8 +803,30 @@ def _replay(conversation: Conversation, first_id: int) -> PreparedReply:
 def _replay_stored(user: Any, conversation_id: Any, client_id: str) -> PreparedReply | None:
     """After a unique-constraint failure: what another transaction stored for this client id."""
     conversation = get_owned(user=user, conversation_id=conversation_id)
-    first = conversation.messages.filter(client_id=client_id).first() if client_id else None
-    return _replay(conversation, first.pk) if first is not None else None
+    return _resent({(conversation.pk, client_id): conversation}).get((conversation.pk, client_id))
+
+
+def _resent(frames: dict[tuple[Any, str], Conversation]) -> dict[tuple[Any, str], PreparedReply]:
+    """What frames sent before stored, by (conversation id, client id): a resent frame (its
+    socket reconnected before the answer to it arrived) gets that back instead of a second
+    message. One read for all of them; none for frames without a client id."""
+    wanted = {key: conversation for key, conversation in frames.items() if key[1]}
+    if not wanted:
+        return {}
+    stored = (
+        Message.objects.filter(
+            conversation_id__in={pk for pk, _ in wanted},
+            client_id__in={client_id for _, client_id in wanted},
+        )
+        .values_list("conversation_id", "client_id")
+        .annotate(first_id=Min("id"))
+        .order_by()
+    )
+    return {
+        (pk, client_id): _replay(wanted[pk, client_id], first_id)
+        for pk, client_id, first_id in stored
+        if (pk, client_id) in wanted
+    }
 
 
 ReplyMaker = Callable[[Conversation, ReplyState], PreparedReply]
@@ -844,9 +843,11 @@ def _reply_transaction(
     try:
         with transaction.atomic():
             conversation = _lock_for_reply(user, conversation_id)
-            state = _reply_state(conversation, client_id)
-            if state.replayed_id is not None:
-                return _replay(conversation, state.replayed_id)
+            key = (conversation.pk, client_id)
+            replayed = _resent({key: conversation}).get(key)
+            if replayed is not None:
+                return replayed
+            state = _reply_state(conversation)
             check_rate(state, client_id)
             check_quota(state, client_id)
             return make(conversation, state)
@@ -945,33 +946,45 @@ def _post_batch(posts: Sequence[Post]) -> list[PreparedReply | Exception]:
     wanted = {pk for i in texts for pk in posts[i].attachments}
     unsent = Attachment.objects.filter(pk__in=wanted, message=None).in_bulk() if wanted else {}
     files: dict[int, list[Attachment]] = {}
-    states = ReplyStates.read(list(locked.values()), (posts[i].client_id for i in texts))
+    states = ReplyStates.read(list(locked.values()))
     accepted: dict[int, Conversation] = {}
     first_in_batch: dict[tuple[Any, str], int] = {}
     resent: dict[int, int] = {}
+    refused: dict[int, tuple[Any, str]] = {}
     for index in texts:
         post = posts[index]
         with translation.override(post.language):
             try:
                 conversation = _owned_from(locked, post.user, post.conversation_id)
-                key = (conversation.pk, post.client_id)
-                if post.client_id and key in first_in_batch:
-                    resent[index] = first_in_batch[key]
-                    continue
-                state = states.of(conversation, post.client_id)
-                if state.replayed_id is not None:
-                    results[index] = _replay(conversation, state.replayed_id)
-                    continue
+            except ChatError as exc:
+                results[index] = exc
+                continue
+            key = (conversation.pk, post.client_id)
+            if post.client_id and key in first_in_batch:
+                resent[index] = first_in_batch[key]
+                continue
+            try:
+                state = states.of(conversation)
                 _check_reply_limits(state, post.client_id)
                 check_rate(state, post.client_id)
                 check_quota(state, post.client_id)
                 files[index] = _claim_attachments(post, conversation, unsent)
             except ChatError as exc:
                 results[index] = exc
+                refused[index] = key
                 continue
         states.add_post(conversation)
         accepted[index] = conversation
         first_in_batch[key] = index
+    # A frame sent again (its socket reconnected before the answer came) is refused like a
+    # new one (its reply streams, its files are taken, it counts against the rate) or fails
+    # the batch on the unique client id: only then is what it stored the first time read,
+    # not for every post. Either way it gets back what it stored.
+    if refused:
+        replays = _resent({key: locked[key[0]] for key in refused.values()})
+        for index, key in refused.items():
+            if key in replays:
+                results[index] = replays[key]
     if accepted:
         results.update(_store_posts(posts, texts, accepted, files))
     for index, first in resent.items():
