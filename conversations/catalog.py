@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from . import llm
+from . import llm, snapshots
 from .context import budget_for
 from .models import ChatModel
 
@@ -43,15 +43,10 @@ def model_info(name: str) -> ModelInfo:
 
 
 def context_windows(names: Iterable[str]) -> dict[str, int]:
-    """The context window of each model named, in tokens (one query whatever their number:
-    a batch of replies asks once). Sync code only."""
-    wanted = set(names)
-    set_here = dict(
-        ChatModel.objects.filter(name__in=wanted, context_window__isnull=False).values_list(
-            "name", "context_window"
-        )
-    )
-    return {name: set_here.get(name) or budget_for(name) for name in wanted}
+    """The context window of each model named, in tokens (the admin's list, as this process
+    holds it: `snapshots`). Sync code only."""
+    set_here = snapshots.context_windows.get()
+    return {name: set_here.get(name) or budget_for(name) for name in set(names)}
 
 
 def _info(name: str, row: ChatModel | None) -> ModelInfo:
@@ -211,5 +206,7 @@ def sync_models(*, timeout: float | None = None) -> SyncResult:
         gone = ChatModel.objects.filter(listed=True).exclude(name__in=names)
         unlisted = sorted(gone.values_list("name", flat=True))
         gone.update(listed=False)
+    # Bulk writes send no signal: the windows of the new models apply at once in this process.
+    transaction.on_commit(snapshots.context_windows.forget)
     missing = "" if settings.OPENAI_MODEL in names else settings.OPENAI_MODEL
     return SyncResult(sorted(model.name for model in new), len(names), unlisted, missing)

@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import attachments as attached
-from . import catalog, llm, selectors
+from . import catalog, llm, selectors, snapshots
 from .catalog import model_info
 from .context import AttachedFile, HistoryItem, select_context
 from .errors import ChatError
@@ -46,7 +46,6 @@ from .models import (
     Message,
     ModelCall,
     Persona,
-    Quota,
     Role,
     Status,
 )
@@ -407,10 +406,11 @@ def next_resets(now: Any = None) -> tuple[Any, Any]:
 def _usage_and_quotas(users: set[Any]) -> dict[Any, tuple[int, QuotaState]]:
     """Per user: model calls in the last minute, and their `QuotaState`.
 
-    Two plain reads: the calls of the last minute, and the quotas that apply to these users;
-    the ledger's tokens of the day and the month are summed, a third read, only for the users
-    a quota limits (what is used counts only against a limit). One query with the sums and the
-    quotas as subqueries beside them took the ORM longer to build than the rest of a post.
+    A read of the calls of the last minute, and the quotas that apply to these users (held by
+    the process: `snapshots`); the ledger's tokens of the day and the month are summed, a
+    second read, only for the users a quota limits (what is used counts only against a limit).
+    One query with the sums and the quotas as subqueries beside them took the ORM longer to
+    build than the rest of a post.
     """
     now = timezone.now()
     day, month = period_starts(now)
@@ -448,23 +448,17 @@ def _usage_and_quotas(users: set[Any]) -> dict[Any, tuple[int, QuotaState]]:
 def _quota_limits(users: set[Any]) -> dict[Any, tuple[int | None, int | None]]:
     """Each user's tokens per day and per month (None: no limit), as `Quota` says: their own
     quota, or else the most generous of their groups' (a group with no limit on a period lifts
-    that period's). One read."""
-    rows = Quota.objects.filter(Q(user__in=users) | Q(group__user__in=users)).values_list(
-        "user_id", "group__user", "tokens_per_day", "tokens_per_month"
-    )
-    own: dict[Any, tuple[int | None, int | None]] = {}
-    of_groups: dict[Any, list[tuple[int | None, int | None]]] = {}
-    for user_id, member_id, per_day, per_month in rows:
-        if user_id is not None:
-            own[user_id] = (per_day, per_month)
-        else:  # a group's, once per member among `users`
-            of_groups.setdefault(member_id, []).append((per_day, per_month))
-    limits = dict(own)
-    for user, quotas in of_groups.items():
-        if user not in own:
+    that period's). From the table as this process holds it (`snapshots`)."""
+    quotas = snapshots.quotas.get()
+    limits = {}
+    for user in users:
+        if user in quotas.own:
+            limits[user] = quotas.own[user]
+        elif user in quotas.groups_of:
+            of_groups = [quotas.of_groups[group] for group in quotas.groups_of[user]]
             limits[user] = (
-                _most_generous(q[0] for q in quotas),
-                _most_generous(q[1] for q in quotas),
+                _most_generous(q[0] for q in of_groups),
+                _most_generous(q[1] for q in of_groups),
             )
     return limits
 
@@ -542,7 +536,8 @@ def user_state(user: Any) -> ReplyState:
 
 
 def quota_state(user: Any) -> QuotaState:
-    """The user's tokens against their quotas, for the settings panel: one query."""
+    """The user's tokens against their quotas, for the settings panel: a query when a quota
+    limits them."""
     return _usage_and_quotas({user.pk}).get(user.pk, (0, QuotaState()))[1]
 
 

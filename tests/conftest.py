@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from conversations import snapshots
 from conversations.models import Persona
 from conversations.starter import ensure_starter_personas
 
@@ -21,6 +22,13 @@ def make_user(django_user_model):
         return django_user_model.objects.create_user(username=username, password=password, **extra)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _tables_read_afresh():
+    """Each test reads the admin's small tables (`conversations.snapshots`) from its own
+    database: the one before it was rolled back under what the process held."""
+    snapshots.forget_all()
 
 
 @pytest.fixture

@@ -76,12 +76,13 @@ def test_under_the_quota_a_message_goes_through(owner, conversation):
 
 
 def test_the_daily_quota_counts_only_today_and_the_monthly_one_the_whole_month(owner, conversation):
-    Quota.objects.create(user=owner, tokens_per_day=1000)
+    quota = Quota.objects.create(user=owner, tokens_per_day=1000)
     day_start, month_start = services.period_starts()
     spent(owner, 5000, at=day_start - timedelta(seconds=1))  # yesterday
     assert post(owner, conversation, "one").is_new
 
-    Quota.objects.filter(user=owner).update(tokens_per_day=None, tokens_per_month=5000)
+    quota.tokens_per_day, quota.tokens_per_month = None, 5000
+    quota.save()  # as the admin's form does
     spent(owner, 5000, at=month_start)
     with pytest.raises(ChatError) as refused:
         post(owner, services.start_conversation(user=owner), "two")
@@ -172,14 +173,15 @@ def test_the_ledger_is_summed_only_for_a_user_a_quota_limits(owner, make_user):
     Quota.objects.create(group=team, tokens_per_day=10_000)
     spent(owner, 2500)
     spent(free, 700)
+    services.ReplyStates.of_users({free.pk})  # the process reads the quotas once
     with CaptureQueriesContext(connection) as unlimited:
         states = services.ReplyStates.of_users({free.pk})
-    # The streaming replies, the calls of the last minute, the quotas that apply.
-    assert len(unlimited) == 3
+    # The streaming replies, the calls of the last minute (the quotas are held: `snapshots`).
+    assert len(unlimited) == 2
     assert states.quotas[free.pk] == services.QuotaState(0, 0, None, None)
     with CaptureQueriesContext(connection) as limited:
         states = services.ReplyStates.of_users({owner.pk, free.pk})
-    assert len(limited) == 4  # and the limited user's tokens of the day and the month
+    assert len(limited) == 3  # and the limited user's tokens of the day and the month
     assert states.quotas[owner.pk] == services.QuotaState(2500, 2500, 10_000, None)
     assert states.recent[owner.pk] == 1 and states.recent[free.pk] == 1
     # A group with no daily limit lifts the day's: the most generous of the groups applies.
