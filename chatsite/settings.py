@@ -462,9 +462,6 @@ CHAT_GROUP_COMMIT = env_bool("CHAT_GROUP_COMMIT", True)
 # several threads side by side: they contend with the event loop for Python's one core
 # (docs/benchmarks.md measures both).
 CHAT_DATABASE_THREADS = env_bool("CHAT_DATABASE_THREADS", False)
-# On PostgreSQL, the replies that end together are saved in one UPDATE (each with its own
-# values); off, an UPDATE each (docs/benchmarks.md measures both).
-CHAT_ENDS_IN_ONE_STATEMENT = env_bool("CHAT_ENDS_IN_ONE_STATEMENT", True)
 # On SIGTERM, how long a server process lets its streaming replies finish before it ends the
 # rest as interrupted and exits.
 CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0)

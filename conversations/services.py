@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import (
     Count,
     Min,
@@ -110,8 +110,7 @@ def start_new_chat(
 
 
 def end_replies(replies: Any, *, status: str, **final: Any) -> int:
-    """Move streaming replies to their end: with `end_each` (several replies, each with values
-    of its own), the one way a reply leaves `streaming`.
+    """Move streaming replies to their end: the one way a reply leaves `streaming`.
 
     The UPDATE is guarded on the status it expects, so the process that produced a reply and
     a sweep that found it orphaned can never overwrite each other: whichever ends it first
@@ -125,69 +124,6 @@ def end_replies(replies: Any, *, status: str, **final: Any) -> int:
         runner_channel="",
         **final,
     )
-
-
-def end_each(ends: Sequence[End], now: Any) -> list[bool]:
-    """Move several streaming replies to their ends, each with its own values (`End`):
-    whether each was still streaming, as `end_replies` does for each.
-
-    On PostgreSQL, one statement for all the ends with the same fields (`UPDATE ... FROM
-    (VALUES ...)`, each row guarded on `streaming` as `end_replies` guards it): the ORM builds
-    an UPDATE each (about 0.55 ms a reply, 200 ending together 110 ms on the one database
-    thread, before any of them may say it ended) or a `bulk_update`, whose CASE per row and
-    field cost three times that. `CHAT_ENDS_IN_ONE_STATEMENT=0` puts the UPDATE each back
-    (docs/benchmarks.md measures both). SQLite's UPDATEs cost a fifth as much: one each.
-    """
-    assert all(end.status != Status.STREAMING for end in ends)
-    if (
-        len(ends) < 2
-        or connection.vendor != "postgresql"
-        or not settings.CHAT_ENDS_IN_ONE_STATEMENT
-    ):
-        return [
-            bool(
-                end_replies(Message.objects.filter(pk=end.reply_id), status=end.status, **end.final)
-            )
-            for end in ends
-        ]
-    groups: dict[tuple[str, ...], list[End]] = {}
-    for end in ends:
-        groups.setdefault(tuple(sorted(end.final)), []).append(end)
-    ended: set[int] = set()
-    for names, group in groups.items():
-        ended.update(_end_together(group, names, now))
-    return [end.reply_id in ended for end in ends]
-
-
-def _end_together(ends: list[End], names: tuple[str, ...], now: Any) -> list[int]:
-    """One UPDATE of the ends whose values name the same fields (PostgreSQL): the ids it
-    moved from `streaming`. Values go through each field's own preparation for the
-    database, as the ORM's UPDATE does."""
-    quote = connection.ops.quote_name
-    fields = [Message._meta.get_field(name) for name in ("id", "status", *names)]
-    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in fields) + ")"
-    params: list[Any] = []
-    for end in ends:
-        values = {"id": end.reply_id, "status": end.status, **end.final}
-        params += [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    columns = ", ".join(quote(field.column) for field in fields)
-    table = quote(Message._meta.db_table)
-    status, completed, lease, runner = (
-        quote(Message._meta.get_field(name).column)
-        for name in ("status", "completed_at", "lease_expires_at", "runner_channel")
-    )
-    assignments = ", ".join(
-        f"{quote(field.column)} = ended.{quote(field.column)}" for field in fields[1:]
-    )
-    sql = (
-        f"UPDATE {table} SET {assignments}, {completed} = %s, {lease} = NULL, {runner} = '' "
-        f"FROM (VALUES {', '.join([row] * len(ends))}) AS ended ({columns}) "
-        f"WHERE {table}.{quote('id')} = ended.{quote('id')} AND {table}.{status} = %s "
-        f"RETURNING {table}.{quote('id')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, *params, Status.STREAMING])
-        return [pk for (pk,) in cursor.fetchall()]
 
 
 @dataclass
@@ -234,12 +170,14 @@ def save_ends(ends: Sequence[End]) -> list[Message | Exception]:
     """
     try:
         with transaction.atomic():
-            now = timezone.now()
-            saved_ends = end_each(ends, now)
-            for end, was_saved in zip(ends, saved_ends, strict=True):
-                if not was_saved:
+            saved_ends: list[bool] = []
+            for end in ends:
+                rows = Message.objects.filter(pk=end.reply_id)
+                saved_ends.append(bool(end_replies(rows, status=end.status, **end.final)))
+                if not saved_ends[-1]:
                     # A sweep ended it first (its lease ran out while the database was away).
                     logger.warning("reply %s had been ended before its process could", end.reply_id)
+            now = timezone.now()
             conversations = {end.conversation_id for end in ends}
             Conversation.objects.filter(pk__in=conversations).update(updated_at=now)
             _end_calls(ends, saved_ends, now)
