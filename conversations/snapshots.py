@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -47,10 +48,10 @@ class Snapshot(Generic[T]):
         self._held: tuple[float, T] | None = None
         self._lock = threading.Lock()
         for model in changed_by:
-            post_save.connect(self.forget, sender=model, weak=False)
-            post_delete.connect(self.forget, sender=model, weak=False)
+            post_save.connect(self._changed, sender=model, weak=False)
+            post_delete.connect(self._changed, sender=model, weak=False)
         for through in memberships:
-            m2m_changed.connect(self.forget, sender=through, weak=False)
+            m2m_changed.connect(self._changed, sender=through, weak=False)
         _snapshots.append(self)
 
     def get(self) -> T:
@@ -63,8 +64,14 @@ class Snapshot(Generic[T]):
                     held = self._held = (read_at, self._read())
         return held[1]
 
-    def forget(self, **_signal: Any) -> None:
+    def forget(self) -> None:
         self._held = None
+
+    def _changed(self, using: str | None = None, **_signal: Any) -> None:
+        """A change saved: read again at the next use, and again once it is committed (a
+        thread that read the table meanwhile, from another connection, held it without)."""
+        self.forget()
+        transaction.on_commit(self.forget, using=using)
 
 
 def forget_all() -> None:

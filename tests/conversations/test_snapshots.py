@@ -4,9 +4,11 @@ message, one saved by another process within `snapshots.FRESH_SECONDS`."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from conversations import catalog, services, snapshots
@@ -67,3 +69,21 @@ def test_a_change_made_by_another_process_is_read_once_the_table_is_stale(
     assert catalog.context_windows([model]) == {model: 1_000}
     monkeypatch.setattr(snapshots, "FRESH_SECONDS", 0.0)  # the table held is stale now
     assert catalog.context_windows([model]) == {model: 2_000}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_read_elsewhere_while_a_change_was_saved_is_read_again_once_committed(owner):
+    snapshots.quotas.get()
+
+    def read_from_another_thread():
+        try:
+            assert owner.pk not in snapshots.quotas.get().own  # not committed yet
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        Quota.objects.create(user=owner, tokens_per_day=0)
+        reader = threading.Thread(target=read_from_another_thread)
+        reader.start()
+        reader.join()
+    assert snapshots.quotas.get().own[owner.pk] == (0, None)

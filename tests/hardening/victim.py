@@ -8,6 +8,7 @@ by the victim's numbers, not only by the attacker's error frame.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from typing import Any
@@ -32,6 +33,7 @@ class Victim:
 
     @classmethod
     async def ready(cls, user: Any, conversation: Any, rounds: int = 2) -> Victim:
+        assert gc.get_freeze_count(), "a victim is timed with the server's collector"
         victim = cls(user, conversation)
         idle = [await victim.reply_seconds() for _ in range(rounds)]
         victim.idle = min(idle)
