@@ -1,11 +1,14 @@
-"""Memory per idle socket: what an open chat tab that does nothing costs the server.
+"""Memory per idle socket: what an open chat tab that does nothing costs the server, and the
+CPU its opening took.
 
 The app runs as one or more daphne processes (as `bench/streams.py` starts them). The benchmark
 logs in N users, each with a conversation, measures the resident memory of the app processes
 (and Redis's own, with `REDIS_URL`) with no socket open, then with every user's socket open and
-idle (each has received `ready`), and divides the difference by N. Sockets are spread over the
-processes evenly. A connection and disconnection first warms each process, so the imports and
-pools that the first socket pays for are not counted as the sockets'.
+idle (each has received `ready`), and divides the difference by N; likewise the user + system
+CPU the app processes spent from the first socket's handshake to the last one's `ready`
+(the session, the user, the conversation and its streaming reply read for each). Sockets are
+spread over the processes evenly. A connection and disconnection first warms each process, so
+the imports and pools that the first socket pays for are not counted as the sockets'.
 
 Usage:  python bench/idle_sockets.py [--sockets 1000] [--processes 1] [--write docs/benchmarks.md]
 With DATABASE_URL on PostgreSQL and REDIS_URL set, it measures that stack.
@@ -25,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from clients import make_sessions
-from processes import ROOT, free_port, start_daphne, wait_for
+from processes import ROOT, cpu_seconds, free_port, start_daphne, wait_for
 
 
 def rss_mb(pid: int) -> float:
@@ -48,9 +51,14 @@ def redis_used_mb(url: str) -> float | None:
 
 
 async def hold_sockets(
-    urls: list[str], sessions: list[tuple[str, str]], measure: object, settle: float
+    urls: list[str],
+    sessions: list[tuple[str, str]],
+    measure: object,
+    settle: float,
+    opened: object = None,
 ) -> object:
-    """Open every socket, wait for `ready` on each, let things settle, measure, close."""
+    """Open every socket, wait for `ready` on each (then call `opened`), let things settle,
+    measure, close."""
     import websockets
 
     async def connect(index: int, cookie: str, conversation: str) -> object:
@@ -71,6 +79,8 @@ async def hold_sockets(
         sockets += await asyncio.gather(
             *(connect(start + i, cookie, conv) for i, (cookie, conv) in enumerate(batch))
         )
+    if opened is not None:
+        opened()  # type: ignore[operator]
     await asyncio.sleep(settle)
     result = measure()  # type: ignore[operator]
     await asyncio.gather(*(socket.close() for socket in sockets))  # type: ignore[attr-defined]
@@ -128,8 +138,15 @@ def main() -> None:
         def measure() -> tuple[float, float | None]:
             return sum(rss_mb(s.pid) for s in servers), redis_used_mb(redis_url)
 
+        cpu = [sum(cpu_seconds(s.pid) for s in servers)]
         after, redis_after = asyncio.run(
-            hold_sockets(urls, sessions, measure, args.settle)  # type: ignore[arg-type]
+            hold_sockets(  # type: ignore[arg-type]
+                urls,
+                sessions,
+                measure,
+                args.settle,
+                lambda: cpu.append(sum(cpu_seconds(s.pid) for s in servers)),
+            )
         )
     finally:
         for server in servers:
@@ -140,6 +157,7 @@ def main() -> None:
     from django.db import connection
 
     per_socket_kb = (after - before) * 1024 / args.sockets
+    opening_ms = (cpu[1] - cpu[0]) * 1000 / args.sockets
     redis_kb = (
         (redis_after - redis_before) * 1024 / args.sockets
         if redis_before is not None and redis_after is not None
@@ -154,10 +172,10 @@ def main() -> None:
             f"{args.settle:g} s; {platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}.\n",
             "| app processes, no socket (MB) | with the sockets (MB) | per idle socket (KB) "
-            "| Redis per idle socket (KB) |",
-            "| --- | --- | --- | --- |",
+            "| Redis per idle socket (KB) | app CPU per socket opened (ms) |",
+            "| --- | --- | --- | --- | --- |",
             f"| {before:.0f} | {after:.0f} | {per_socket_kb:.1f} | "
-            f"{f'{redis_kb:.2f}' if redis_kb is not None else 'n/a'} |",
+            f"{f'{redis_kb:.2f}' if redis_kb is not None else 'n/a'} | {opening_ms:.2f} |",
         ]
     )
     print(report)

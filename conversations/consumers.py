@@ -19,6 +19,8 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib import auth
+from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -51,6 +53,10 @@ STARTS_A_REPLY = ("message.send", "message.edit", "reply.regenerate", "reply.con
 
 # This process's open chat sockets per user id (`CHAT_MAX_SOCKETS_PER_USER`).
 _sockets_per_user: Counter[Any] = Counter()
+
+
+def at_socket_limit(user: Any) -> bool:
+    return _sockets_per_user[user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER
 
 
 def language_of(scope: dict[str, Any]) -> str:
@@ -117,35 +123,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         translation.activate(language_of(self.scope))
         lifecycle.install()
         await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        session = self.scope.get("session")
+        if "user" not in self.scope and (session is None or session.session_key is None):
             await self.refuse("not_authenticated", _("Log in to chat."), 4401)
-            return
-        if _sockets_per_user[user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER:
-            message = _(
-                "You have too many chat tabs open (%(limit)d). Close some, then reconnect."
-            ) % {"limit": settings.CHAT_MAX_SOCKETS_PER_USER}
-            await self.refuse("too_many_sockets", message, 4429)
-            return
-        _sockets_per_user[user.pk] += 1
-        self.counted_user = user.pk
-        try:
-            await self.join(user)
-        except BaseException:
-            self.uncount()  # a connect that failed half-way holds no place
-            raise
-
-    async def join(self, user: Any) -> None:
-        """Check the conversation, join its group, say `ready`, catch up a streaming reply."""
-        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
-        try:
-            self.conversation = await in_database(services.get_owned)(
-                user=user, conversation_id=conversation_id
-            )
-        except ChatError as exc:
-            await self.refuse(exc.code, exc.message, 4404)
-            return
-        self.group = replies.group_name(self.conversation.pk)
+            return  # no session cookie: nothing to read
         self.views: dict[int, ReplyView] = {}
         # The replies whose end went out, and the `seq` they ended with. Insertion-ordered:
         # the oldest is forgotten past ENDED_REMEMBERED.
@@ -156,10 +137,41 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.told_slow_down_at = float("-inf")
         # The `sync_id` of the last answer to `subscribe`, until the client acknowledges it.
         self.unacknowledged_sync: str | None = None
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         # In the group before looking for a streaming reply: a reply that starts meanwhile is
-        # announced to this socket, one that started before is found.
+        # announced to this socket, one that started before is found. Channels hands a
+        # socket its messages one at a time: the group's wait until this connect is done,
+        # and are dropped if the socket is refused (`self.conversation` stays None).
+        self.group = replies.group_name(conversation_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        streaming = await self.streaming_reply()
+        try:
+            await self.join(conversation_id)
+        except BaseException:
+            self.uncount()  # a connect that failed half-way holds no place
+            raise
+        finally:
+            if self.conversation is None:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def join(self, conversation_id: Any) -> None:
+        """Check who asks and for what, say `ready`, catch up a streaming reply."""
+        user, conversation, streaming = await in_database(self.opening)(conversation_id)
+        if not user.is_authenticated:
+            await self.refuse("not_authenticated", _("Log in to chat."), 4401)
+            return
+        if conversation is None or at_socket_limit(user):  # None: at the limit when read
+            message = _(
+                "You have too many chat tabs open (%(limit)d). Close some, then reconnect."
+            ) % {"limit": settings.CHAT_MAX_SOCKETS_PER_USER}
+            await self.refuse("too_many_sockets", message, 4429)
+            return
+        if isinstance(conversation, ChatError):  # not theirs, or gone
+            await self.refuse(conversation.code, conversation.message, 4404)
+            return
+        _sockets_per_user[user.pk] += 1
+        self.counted_user = user.pk
+        self.scope["user"] = user
+        self.conversation = conversation
         # Ready once the connect's own work is done: a frame sent now is handled at once.
         await self.send_json(
             {
@@ -170,6 +182,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
         if streaming is not None:
             await self.catch_up(streaming)
+
+    def opening(
+        self, conversation_id: Any
+    ) -> tuple[Any, Conversation | ChatError | None, Message | None]:
+        """What a socket's opening reads, in one trip to the database thread: who asks (the
+        user a middleware in front put in the scope, else the session's, checked as Django
+        checks a page's), their conversation, and its reply still being written.
+
+        channels' AuthMiddleware would read the user in a trip of its own: at a few hundred
+        sockets opening a second, each trip is the database thread's and the event loop's
+        time (docs/benchmarks.md)."""
+        user = self.scope.get("user")
+        if user is None:
+            request = HttpRequest()
+            request.session = self.scope["session"]
+            user = auth.get_user(request)
+        if not user.is_authenticated or at_socket_limit(user):
+            return user, None, None  # refused: nothing more to read
+        try:
+            conversation = services.get_owned(user=user, conversation_id=conversation_id)
+        except ChatError as exc:
+            return user, exc, None
+        return user, conversation, services.streaming_reply(conversation.pk)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
         await self.send_json(error_frame(ChatError(code, message)))
@@ -431,11 +466,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Events from the conversation's group and from reply runners.
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        await self.forward(event["frame"])
+        if self.conversation is not None:
+            await self.forward(event["frame"])
 
     async def chat_events(self, event: dict[str, Any]) -> None:
-        for frame in event["frames"]:
-            await self.forward(frame)
+        if self.conversation is not None:
+            for frame in event["frames"]:
+                await self.forward(frame)
 
     async def forward(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -492,7 +529,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(frame)
 
     async def reply_snapshot(self, event: dict[str, Any]) -> None:
-        await self.apply_state(event["frame"])
+        if self.conversation is not None:
+            await self.apply_state(event["frame"])
 
     async def apply_state(self, frame: dict[str, Any]) -> None:
         view = self.live_view(frame["reply_id"], frame["seq"])

@@ -8,10 +8,14 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from conversations import replies, services
 from conversations.consumers import FRAME_BURST
+from conversations.layers import LocalChannelLayer
 from conversations.models import Message, Role, Status
 
 from .chat_client import ChatSocket, half_written_reply, saved, settle
@@ -341,6 +345,93 @@ async def test_a_socket_visits_the_database_thread_only_for_its_queries(
     # Neither the frames from the browser nor the reply's events (created, deltas, ended,
     # title) take an extra trip: the queries close stale connections themselves.
     assert visits_while_streaming == 0
+
+
+@database_sync_to_async
+def session_cookie(user) -> bytes:
+    """The cookie of a session logged in as `user`, as the login page would leave it."""
+    client = Client()
+    client.force_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
+
+
+def site_socket(conversation_id, cookie: bytes | None) -> WebsocketCommunicator:
+    """A socket through the site's own stack (chatsite/asgi.py), as a browser opens it."""
+    from chatsite.asgi import application
+
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers)
+
+
+async def test_a_socket_opens_in_one_trip_to_the_database_thread(owner, conversation, monkeypatch):
+    """channels' AuthMiddleware read the session's user in a trip of its own, then the socket
+    its conversation and its streaming reply in one each: three trips a socket, each the
+    database thread's and the event loop's time when hundreds of tabs open."""
+    from channels.db import DatabaseSyncToAsync
+
+    cookie = await session_cookie(owner)
+    trips: list[str] = []
+    original = DatabaseSyncToAsync.thread_handler
+
+    def counted(self, *args, **kwargs):
+        trips.append(getattr(self.func, "__name__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counted)
+    socket = site_socket(conversation.pk, cookie)
+    connected, _ = await socket.connect()
+    assert connected
+    ready = await socket.receive_json_from()
+    assert ready["type"] == "ready" and ready["conversation_id"] == str(conversation.pk)
+    assert trips == ["opening"]
+    await socket.disconnect()
+
+
+async def test_the_site_refuses_a_socket_without_a_session_or_for_anothers_conversation(
+    outsider, conversation
+):
+    socket = site_socket(conversation.pk, None)
+    await socket.connect()
+    assert (await socket.receive_json_from())["code"] == "not_authenticated"
+    assert (await socket.receive_output())["code"] == 4401
+    socket = site_socket(conversation.pk, b"sessionid=not-a-session-of-anyone")
+    await socket.connect()
+    assert (await socket.receive_json_from())["code"] == "not_authenticated"
+    assert (await socket.receive_output())["code"] == 4401
+    socket = site_socket(conversation.pk, await session_cookie(outsider))
+    await socket.connect()
+    assert (await socket.receive_json_from())["code"] == "not_found"
+    assert (await socket.receive_output())["code"] == 4404
+
+
+class NewsOnJoining(LocalChannelLayer):
+    """The one-process layer, with news for the group the moment a socket joins it (a reply
+    that starts while the socket is being checked)."""
+
+    async def group_add(self, group, channel):
+        await super().group_add(group, channel)
+        frame = {"type": "conversation.updated", "conversation": {"title": "secret"}}
+        await self.group_send(group, {"type": "chat.event", "frame": frame})
+
+
+async def test_a_refused_socket_hears_nothing_of_the_conversation(outsider, conversation, settings):
+    """The socket joins the conversation's group before its owner is known, so that a reply
+    starting meanwhile is not missed: a socket then refused forwards nothing it heard."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "tests.conversations.test_socket_behaviour.NewsOnJoining"}
+    }
+    socket = ChatSocket(outsider, conversation.pk)
+    await socket.communicator.connect()
+    assert (await socket.receive())["code"] == "not_found"
+    assert (await socket.communicator.receive_output())["code"] == 4404
+    await get_channel_layer().group_send(
+        replies.group_name(conversation.pk),
+        {"type": "chat.event", "frame": {"type": "conversation.updated", "conversation": {}}},
+    )
+    assert await socket.communicator.receive_nothing(timeout=0.3)
 
 
 async def test_replies_leave_no_channel_of_theirs_behind(owner, conversation, model_server):
