@@ -59,6 +59,22 @@ def at_socket_limit(user: Any) -> bool:
     return _sockets_per_user[user.pk] >= settings.CHAT_MAX_SOCKETS_PER_USER
 
 
+def not_logged_in() -> ChatError:
+    return ChatError("not_authenticated", _("Log in to chat."))
+
+
+def too_many_sockets() -> ChatError:
+    return ChatError(
+        "too_many_sockets",
+        _("You have too many chat tabs open (%(limit)d). Close some, then reconnect.")
+        % {"limit": settings.CHAT_MAX_SOCKETS_PER_USER},
+    )
+
+
+# How a refused socket is closed, by the error's code; any other refusal is a 404.
+CLOSE_CODES = {"not_authenticated": 4401, "too_many_sockets": 4429}
+
+
 def language_of(scope: dict[str, Any]) -> str:
     cookie = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME)
     headers = dict(scope.get("headers", []))
@@ -125,7 +141,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         session = self.scope.get("session")
         if "user" not in self.scope and (session is None or session.session_key is None):
-            await self.refuse("not_authenticated", _("Log in to chat."), 4401)
+            await self.refuse(not_logged_in())
             return  # no session cookie: nothing to read
         self.views: dict[int, ReplyView] = {}
         # The replies whose end went out, and the `seq` they ended with. Insertion-ordered:
@@ -156,17 +172,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def join(self, conversation_id: Any) -> None:
         """Check who asks and for what, say `ready`, catch up a streaming reply."""
         user, conversation, streaming = await in_database(self.opening)(conversation_id)
-        if not user.is_authenticated:
-            await self.refuse("not_authenticated", _("Log in to chat."), 4401)
+        if isinstance(conversation, ChatError):
+            await self.refuse(conversation)
             return
-        if conversation is None or at_socket_limit(user):  # None: at the limit when read
-            message = _(
-                "You have too many chat tabs open (%(limit)d). Close some, then reconnect."
-            ) % {"limit": settings.CHAT_MAX_SOCKETS_PER_USER}
-            await self.refuse("too_many_sockets", message, 4429)
-            return
-        if isinstance(conversation, ChatError):  # not theirs, or gone
-            await self.refuse(conversation.code, conversation.message, 4404)
+        if at_socket_limit(user):  # another socket of theirs opened meanwhile
+            await self.refuse(too_many_sockets())
             return
         _sockets_per_user[user.pk] += 1
         self.counted_user = user.pk
@@ -183,12 +193,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if streaming is not None:
             await self.catch_up(streaming)
 
-    def opening(
-        self, conversation_id: Any
-    ) -> tuple[Any, Conversation | ChatError | None, Message | None]:
+    def opening(self, conversation_id: Any) -> tuple[Any, Conversation | ChatError, Message | None]:
         """What a socket's opening reads, in one trip to the database thread: who asks (the
         user a middleware in front put in the scope, else the session's, checked as Django
-        checks a page's), their conversation, and its reply still being written.
+        checks a page's), their conversation, and its reply still being written; in place of
+        the conversation, why the socket is refused.
 
         channels' AuthMiddleware would read the user in a trip of its own: at a few hundred
         sockets opening a second, each trip is the database thread's and the event loop's
@@ -198,17 +207,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             request = HttpRequest()
             request.session = self.scope["session"]
             user = auth.get_user(request)
-        if not user.is_authenticated or at_socket_limit(user):
-            return user, None, None  # refused: nothing more to read
+        if not user.is_authenticated:
+            return user, not_logged_in(), None
+        if at_socket_limit(user):
+            return user, too_many_sockets(), None  # nothing more to read
         try:
             conversation = services.get_owned(user=user, conversation_id=conversation_id)
-        except ChatError as exc:
+        except ChatError as exc:  # not theirs, or gone
             return user, exc, None
         return user, conversation, services.streaming_reply(conversation.pk)
 
-    async def refuse(self, code: str, message: str, close_code: int) -> None:
-        await self.send_json(error_frame(ChatError(code, message)))
-        await self.close(code=close_code)
+    async def refuse(self, error: ChatError) -> None:
+        await self.send_json(error_frame(error))
+        await self.close(code=CLOSE_CODES.get(error.code, 4404))
 
     def uncount(self) -> None:
         if self.counted_user is not None:
