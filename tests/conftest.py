@@ -77,7 +77,9 @@ def sim_server():
     from simulator.config import SimulatorConfig
     from simulator.server import SimulatorServer
 
-    server = SimulatorServer(SimulatorConfig(tokens_per_second=None, first_token_delay=0.0))
+    config = SimulatorConfig()
+    as_the_session_made_it(config)
+    server = SimulatorServer(config)
     server.start()
     yield server
     server.stop()
@@ -88,10 +90,11 @@ def model_server(sim_server, settings):
     """Point the app at the simulator over real HTTP, with the real SDK, and short timeouts.
 
     The simulator keeps the last 50 request bodies (``config.requests``): what reached the model.
+    Afterwards its configuration is the session's again: a key it was told to ask for, or a
+    fault, must not reach the tests that use `sim_server` as it comes (their servers' replies
+    failed with "refused the API key" after a test that set one).
     """
-    sim_server.config.reset()
-    sim_server.config.tokens_per_second = None
-    sim_server.config.first_token_delay = 0.0
+    as_the_session_made_it(sim_server.config)
     sim_server.config.record_requests = 50
     settings.DEMO_MODE = False
     settings.OPENAI_API_KEY = "sk-test-not-a-real-key"
@@ -100,7 +103,14 @@ def model_server(sim_server, settings):
     settings.OPENAI_CONNECT_TIMEOUT = 1.0
     settings.OPENAI_MAX_RETRIES = 0
     settings.CHAT_FLUSH_SECONDS = 0.2
-    return sim_server
+    yield sim_server
+    as_the_session_made_it(sim_server.config)
+
+
+def as_the_session_made_it(config) -> None:
+    config.reset()
+    config.tokens_per_second = None
+    config.first_token_delay = 0.0
 
 
 @pytest.fixture
