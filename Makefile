@@ -31,7 +31,7 @@ run: $(VENV)/.installed
 	DJANGO_DEBUG=$(DJANGO_DEBUG) $(PY) manage.py bootstrap
 	@if [ "$(DJANGO_DEBUG)" = "0" ]; then DJANGO_DEBUG=0 $(PY) manage.py collectstatic --noinput -v0; fi
 	@echo "Serving on http://$(HOST):$(PORT)/"
-	DJANGO_DEBUG=$(DJANGO_DEBUG) $(VENV)/bin/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
+	DJANGO_DEBUG=$(DJANGO_DEBUG) $(PY) -m chatsite.serve -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 # Production: DJANGO_DEBUG off, PROCESSES daphne processes behind one address, kept running by
 # supervisor (deploy/supervisord.conf, docs/deploy.md). Needs DJANGO_SECRET_KEY, and REDIS_URL

@@ -19,7 +19,8 @@ The variants: `CHAT_GROUP_COMMIT=0` (each message stored in its own trip and tra
 has that setting; `CHAT_LOCAL_LAYER=0` (channels' stock in-memory layer for one process, on
 the SQLite stack: with Redis it changes nothing); `CHAT_DATABASE_THREADS=1` (the database work
 of a PostgreSQL process in several threads side by side instead of one: on SQLite it changes
-nothing); `CHAT_DELTAS_PER_SECOND` at 500 (the earlier
+nothing); `CHAT_UVLOOP=0` (daphne on asyncio's own event loop instead of uvloop's, when the
+app has that setting); `CHAT_DELTAS_PER_SECOND` at 500 (the earlier
 cap) and at 4000, on either side of the default 2000 (the cap on a process's deltas a second,
 which the last-token and the pause targets depend on).
 
@@ -69,6 +70,8 @@ def variants() -> list[str]:
         chosen.append("stock-memory-layer:CHAT_LOCAL_LAYER=0")
     if setting_exists("CHAT_DATABASE_THREADS"):
         chosen.append("database-threads:CHAT_DATABASE_THREADS=1")
+    if setting_exists("CHAT_UVLOOP"):
+        chosen.append("asyncio-loop:CHAT_UVLOOP=0")
     chosen.append("deltas-500:CHAT_DELTAS_PER_SECOND=500")
     chosen.append("deltas-4000:CHAT_DELTAS_PER_SECOND=4000")
     return chosen

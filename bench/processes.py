@@ -59,7 +59,7 @@ def start_simulator(port: int, tps: float, env: dict[str, str]) -> subprocess.Po
 
 
 def start_daphne(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "chatsite.serve", "-b", "127.0.0.1", "-p", str(port)]
     return start_process([*command, "chatsite.asgi:application"], env)
 
 

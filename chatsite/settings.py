@@ -454,6 +454,8 @@ CHAT_FLUSH_SECONDS = env_float("CHAT_FLUSH_SECONDS", 1.0, minimum=0.05)
 CHAT_LEASE_SECONDS = env_float("CHAT_LEASE_SECONDS", 15.0, minimum=1.0)
 # The garbage collector tuned for many replies in flight at once (chatsite/asgi.py).
 CHAT_GC_TUNING = env_bool("CHAT_GC_TUNING", True)
+# daphne on uvloop's event loop (chatsite/serve.py); off, on asyncio's own.
+CHAT_UVLOOP = env_bool("CHAT_UVLOOP", True)
 # Messages sent at the same moment are stored together, one transaction a batch (group commit);
 # off, each is stored alone (docs/benchmarks.md measures both).
 CHAT_GROUP_COMMIT = env_bool("CHAT_GROUP_COMMIT", True)

@@ -36,9 +36,11 @@ def test_database_url() -> str:
 
 
 class Daphne:
-    """`daphne chatsite.asgi:application` in a child process, on the test database."""
+    """The app (or `application`) in daphne in a child process, on the test database, started
+    as production starts it (`python -m chatsite.serve`)."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, application: str = "chatsite.asgi:application", **env: str) -> None:
+        self.application = application
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -60,12 +62,12 @@ class Daphne:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "chatsite.serve",
                 "-b",
                 "127.0.0.1",
                 "-p",
                 str(self.port),
-                "chatsite.asgi:application",
+                self.application,
             ],
             cwd=ROOT,
             env=self.env,

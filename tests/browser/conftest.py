@@ -103,7 +103,9 @@ def serve_app(database_url: str, sim_url: str, log: Path, **extra_env: str) -> I
     with log.open("w") as out:
         process = subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("daphne")),
+                sys.executable,
+                "-m",
+                "chatsite.serve",
                 "-b",
                 "127.0.0.1",
                 "-p",

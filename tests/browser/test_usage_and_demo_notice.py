@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -67,10 +66,12 @@ def demo_server(django_db_setup, django_db_blocker, tmp_path_factory):
     )
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log = tmp_path_factory.mktemp("demo") / "daphne.log"
-    daphne = str(Path(sys.executable).with_name("daphne"))
     with log.open("w") as out:
         process = subprocess.Popen(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
+            [
+                *(sys.executable, "-m", "chatsite.serve"),
+                *("-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"),
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -49,7 +49,7 @@ class LoggedDaphne(Daphne):
         self.log = log
 
     def start(self, timeout: float = 30) -> LoggedDaphne:
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        command = [sys.executable, "-m", "chatsite.serve", "-b", "127.0.0.1", "-p", str(self.port)]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [*command, "chatsite.asgi:application"],
