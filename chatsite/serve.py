@@ -3,8 +3,9 @@
 daphne runs twisted's reactor on an asyncio event loop of its own, made when `daphne.server` is
 first imported: made under uvloop's loop policy, it is uvloop's (libuv's, compiled), where the
 event loop's own work (a socket's readiness, its reads and writes, a task's wake-up) costs less
-CPU. Measured with replies arriving at random, builds in turn (docs/benchmarks.md): a fifth less
-CPU a reply on SQLite, a twelfth on PostgreSQL + Redis. `CHAT_UVLOOP=0` keeps asyncio's own loop.
+CPU. Measured with replies arriving at random, with and without in turn (docs/benchmarks.md): a
+fifth less CPU a reply on SQLite, a seventh on PostgreSQL + Redis. `CHAT_UVLOOP=0` keeps
+asyncio's own loop.
 
 `make run`, `make serve` (deploy/supervisord.conf), the tests' servers and the benchmarks all
 start daphne this way.
@@ -17,17 +18,15 @@ import os
 import sys
 
 
-def choose_event_loop() -> str:
-    """Make the loops made from now on uvloop's, unless the settings say not; the loop's name."""
+def choose_event_loop() -> None:
+    """Make the loops made from now on uvloop's, unless the settings say not."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     from django.conf import settings
 
-    if not settings.CHAT_UVLOOP:
-        return "asyncio"
-    import uvloop
+    if settings.CHAT_UVLOOP:
+        import uvloop
 
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def main(argv: list[str]) -> None:
