@@ -35,9 +35,15 @@ def test_database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
 
 
+def serve_command(port: int, application: str = "chatsite.asgi:application") -> list[str]:
+    """The command that serves `application` on 127.0.0.1:`port` as production serves the app:
+    daphne started by `python -m chatsite.serve` (uvloop's event loop)."""
+    return [sys.executable, "-m", "chatsite.serve", "-b", "127.0.0.1", "-p", str(port), application]
+
+
 class Daphne:
-    """The app (or `application`) in daphne in a child process, on the test database, started
-    as production starts it (`python -m chatsite.serve`)."""
+    """The app (or `application`) in daphne in a child process, on the test database
+    (`serve_command`)."""
 
     def __init__(self, application: str = "chatsite.asgi:application", **env: str) -> None:
         self.application = application
@@ -59,16 +65,7 @@ class Daphne:
 
     def start(self, timeout: float = 30) -> Daphne:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatsite.serve",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                self.application,
-            ],
+            serve_command(self.port, self.application),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import Message, Status
 from conversations.starter import ensure_starter_personas
+from tests.servers import serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -102,16 +102,7 @@ def serve_app(database_url: str, sim_url: str, log: Path, **extra_env: str) -> I
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     with log.open("w") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatsite.serve",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "chatsite.asgi:application",
-            ],
+            serve_command(port),
             cwd=ROOT,
             env=env,
             stdout=out,

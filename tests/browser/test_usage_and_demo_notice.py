@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 from django.conf import settings as django_settings
@@ -15,6 +14,7 @@ from conversations import services
 from conversations.models import Message, Role
 from tests.browser.conftest import ROOT, _database_url, _free_port, _wait_for_port
 from tests.browser.helpers import last_reply, send, wait_for_status, wait_until_ready
+from tests.servers import serve_command
 
 pytestmark = pytest.mark.browser
 
@@ -68,10 +68,7 @@ def demo_server(django_db_setup, django_db_blocker, tmp_path_factory):
     log = tmp_path_factory.mktemp("demo") / "daphne.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "chatsite.serve"),
-                *("-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"),
-            ],
+            serve_command(port),
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -24,7 +24,7 @@ from django.conf import settings as django_settings
 from conversations import services
 from conversations.models import Status
 from tests.multiprocess.remote import RemoteSocket
-from tests.servers import ROOT, Daphne, session_cookie
+from tests.servers import ROOT, Daphne, serve_command, session_cookie
 
 from .test_api_key_never_leaks import CANARY, assert_no_key
 
@@ -49,10 +49,9 @@ class LoggedDaphne(Daphne):
         self.log = log
 
     def start(self, timeout: float = 30) -> LoggedDaphne:
-        command = [sys.executable, "-m", "chatsite.serve", "-b", "127.0.0.1", "-p", str(self.port)]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [*command, "chatsite.asgi:application"],
+                serve_command(self.port, self.application),
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
