@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import sys
 import time
@@ -46,13 +45,13 @@ from processes import (
     OtherWork,
     bench_environment,
     free_port,
+    machine,
     stack_name,
     start_app,
     start_simulator,
     stop,
     wait_for,
 )
-from streams import machine
 
 USERS = 200  # the arrivals' conversations belong to these in turn
 
@@ -265,7 +264,7 @@ def format_report(
         f"Replies of {args.tokens} tokens at {args.tps:g} tokens/s arriving at random; "
         f"{args.warmup:g} s of warm-up, then {args.seconds:g} s measured per rate; limits: "
         f"added TTFT p99 under {args.ttft_ms:g} ms, largest pause p99 under "
-        f"{args.pause_ms:g} ms; {machine()}, {os.cpu_count()} cores.\n",
+        f"{args.pause_ms:g} ms; {machine()}.\n",
         HEADER,
         *(format_row(r) for r in sorted(rows, key=lambda r: (r["processes"], r["rate"]))),
         "",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from processes import free_port, start_simulator, wait_for
+from processes import free_port, machine, start_simulator, wait_for
 
 
 @dataclass
@@ -201,8 +200,7 @@ def main() -> None:
             "",
             f"Simulator at {args.tps:g} tokens/s in its own process, at least {args.tokens} "
             f"tokens per answer (each persona answers at its own length); median of "
-            f"{args.repeat} rounds; {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}.",
+            f"{args.repeat} rounds; {machine()}.",
             "",
             HEADER,
             *(row(r) for r in rounds),

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import uuid
 from pathlib import Path
 
 from clients import make_sessions
-from processes import ROOT, cpu_seconds, free_port, start_daphne, wait_for
+from processes import ROOT, cpu_seconds, free_port, machine, start_daphne, wait_for
 
 
 def rss_mb(pid: int) -> float:
@@ -169,8 +168,7 @@ def main() -> None:
             f"\n### {time.strftime('%Y-%m-%d')}: memory per idle socket, {args.processes} daphne "
             f"process(es), {connection.vendor}, {layer} channel layer\n",
             f"{args.sockets} logged-in sockets, each on its own conversation, open and idle for "
-            f"{args.settle:g} s; {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}.\n",
+            f"{args.settle:g} s; {machine()}.\n",
             "| app processes, no socket (MB) | with the sockets (MB) | per idle socket (KB) "
             "| Redis per idle socket (KB) | app CPU per socket opened (ms) |",
             "| --- | --- | --- | --- | --- |",

@@ -3,7 +3,9 @@ what /proc says about them (CPU, resident memory)."""
 
 from __future__ import annotations
 
+import functools
 import os
+import platform
 import resource
 import signal
 import socket
@@ -235,3 +237,27 @@ def stack_name(env: dict[str, str], processes: int) -> str:
 def setting_exists(name: str) -> bool:
     """Whether the app reads setting `name` (a switch the benchmark can turn off)."""
     return name in (ROOT / "chatsite" / "settings.py").read_text()
+
+
+@functools.cache
+def machine() -> str:
+    """The machine, with its speed at Python: machines of one kind have differed by more than
+    twice in it, and every figure of the benchmarks with it."""
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, 10 million additions in a Python function "
+        f"in {python_loop_seconds():.2f} s"
+    )
+
+
+def python_loop_seconds() -> float:
+    """The best of three runs of a loop of 10 million additions in a function (a loop at a
+    module's top level, on globals, takes about twice as long)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best

@@ -36,6 +36,7 @@ from processes import (
     OtherWork,
     bench_environment,
     free_port,
+    machine,
     stack_name,
     start_app,
     start_simulator,
@@ -43,7 +44,6 @@ from processes import (
     stop,
     wait_for,
 )
-from streams import machine
 
 USERS = 200
 # Growth per 1,000 replies under which memory counts as flat: a tenth of what a leak of

@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from processes import (
     OtherWork,
     bench_environment,
     free_port,
+    machine,
     percentile,
     stack_name,
     start_app,
@@ -432,13 +432,6 @@ def main() -> None:
     if args.write:
         with (ROOT / args.write).open("a", encoding="utf-8") as out:
             out.write(report + "\n")
-
-
-def machine() -> str:
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
 
 
 def number(value: float | None, digits: int = 0) -> str:
