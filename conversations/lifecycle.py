@@ -49,6 +49,10 @@ def install() -> None:
         return
 
     def on_sigterm() -> None:
+        if _draining:  # a second SIGTERM: already shutting down
+            return
+        # No new message from the moment no new connection is taken.
+        start_draining()
         stop_listening(reactor)
         task = loop.create_task(shut_down(reactor.stop))
         _shutdown.add(task)
@@ -66,12 +70,14 @@ def stop_listening(reactor: Any) -> None:
             reader.stopListening()
 
 
+def start_draining() -> None:
+    global _draining
+    _draining = True
+
+
 async def shut_down(stop: Any) -> None:
     """Drain this process's replies, then call `stop`."""
-    global _draining
-    if _draining:
-        return
-    _draining = True
+    start_draining()
     grace = settings.CHAT_SHUTDOWN_GRACE_SECONDS
     tasks = [r.task for r in replies.running_replies().values() if r.task is not None]
     logger.info("shutting down: %d answers being written, waiting up to %s s", len(tasks), grace)

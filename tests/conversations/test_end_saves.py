@@ -22,9 +22,11 @@ class Runner:
 
     def __init__(self, reply: Message, content: str, hold: threading.Event | None = None):
         self.reply, self.content, self.hold = reply, content, hold
+        self.held = threading.Event()  # its end is being saved, and waits for `hold`
 
     def end(self, outcome):
         if self.hold is not None:
+            self.held.set()
             assert self.hold.wait(10)
         final = {"content": self.content, "seq": 1, **outcome.final}
         return services.End(self.reply.pk, self.reply.conversation_id, outcome.status, final)
@@ -64,8 +66,10 @@ async def test_replies_that_end_while_a_save_is_under_way_share_the_next_trip(
     first, *others = await streaming_replies(conversation, 5)
     hold = threading.Event()
     saves = replies.EndSaves()
-    saving = [saves.save(Runner(first, "first", hold), Outcome())]
-    await asyncio.sleep(0.05)  # the first trip is under way, held in the database thread
+    held = Runner(first, "first", hold)
+    saving = [saves.save(held, Outcome())]
+    # The first trip is under way, held in the database thread.
+    assert await asyncio.to_thread(held.held.wait, 10)
     saving += [
         saves.save(Runner(reply, f"answer {n}"), Outcome()) for n, reply in enumerate(others)
     ]

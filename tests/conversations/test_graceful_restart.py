@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -23,6 +24,18 @@ pytestmark = [
 ]
 
 GRACE_SECONDS = 2.0
+
+
+def until_refused(port: int, timeout: float = 10) -> None:
+    """Wait until the process takes no new connection: it has begun to shut down."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the process still takes connections")
 
 
 async def test_sigterm_finishes_what_it_can_and_interrupts_the_rest(owner, personas, sim_server):
@@ -52,7 +65,7 @@ async def test_sigterm_finishes_what_it_can_and_interrupts_the_rest(owner, perso
             await cut.until("reply.delta")
             signalled = time.monotonic()
             os.killpg(server.process.pid, signal.SIGTERM)
-            await asyncio.sleep(0.3)
+            await asyncio.to_thread(until_refused, server.port)
             await cut.say("One more while it shuts down")
             refused = await cut.until("error")
             done = await finishing.until("reply.ended")
