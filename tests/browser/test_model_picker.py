@@ -95,3 +95,58 @@ def test_compare_puts_two_models_side_by_side(login, model_list):
     for index in range(2):
         reply = columns.nth(index).locator('.message[data-role="assistant"]')
         expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+
+
+# Every element of the chat header, with the model's select itself (it can outgrow its form).
+HEADER_PARTS = (
+    ".menu-toggle, #chat-title, .persona-badge, #model-select, .chat-header .conversation-usage, "
+    "#settings-toggle"
+)
+
+
+def header_overlaps(page) -> list[str]:
+    """The header's parts that are drawn over each other or past the header's edge."""
+    return page.evaluate(
+        """(selector) => {
+            const header = document.querySelector(".chat-header").getBoundingClientRect();
+            const parts = [...document.querySelectorAll(selector)]
+                .filter((el) => el.getClientRects().length > 0)
+                .map((el) => [el.id || el.className, el.getBoundingClientRect()]);
+            const found = [];
+            for (const [name, box] of parts) {
+                if (box.left < header.left - 0.5 || box.right > header.right + 0.5) {
+                    found.push(`${name} past the header's edge`);
+                }
+            }
+            for (let i = 0; i < parts.length; i++) {
+                for (let j = i + 1; j < parts.length; j++) {
+                    const [a, boxA] = parts[i], [b, boxB] = parts[j];
+                    const apart = boxA.right <= boxB.left + 0.5 || boxB.right <= boxA.left + 0.5
+                        || boxA.bottom <= boxB.top + 0.5 || boxB.bottom <= boxA.top + 0.5;
+                    if (!apart) found.push(`${a} over ${b}`);
+                }
+            }
+            return found;
+        }""",
+        HEADER_PARTS,
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_chat_header_never_draws_the_model_over_its_neighbours(login, model_list, language):
+    """At a phone's width the model's select was drawn over Settings, and beside the sidebar
+    the usage was drawn over the select, with Settings cut off at the window's edge."""
+    ChatModel.objects.filter(name="gpt-4o-mini").update(label="GPT-4o mini, the quick one")
+    page = login(language=language)
+    conversation = services.start_conversation(user=page.user)
+    page.goto(f"/c/{conversation.pk}/")
+    wait_until_ready(page)
+    page.locator("#message-input").fill("A question long enough to make the title long")
+    page.locator("#message-input").press("Enter")
+    wait_for_status(page, "complete")
+    page.reload()
+    expect(page.locator(".chat-header .conversation-usage")).to_be_visible()
+    for width in (360, 390, 600, 768, 1024, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        expect(page.locator("#model-select")).to_be_visible()
+        assert header_overlaps(page) == [], f"at {width} px"
