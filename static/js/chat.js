@@ -5,6 +5,7 @@
 import "./common.js";
 import { Attachments, PickedFiles } from "./attachments.js";
 import { Composer } from "./composer.js";
+import { takeEarlyEnter } from "./early-enter.js";
 import { setupConfidence } from "./confidence.js";
 import { MessageList } from "./messages.js";
 import { setupModelPicker } from "./models.js";
@@ -69,6 +70,7 @@ function startNewChat() {
     sessionStorage.removeItem("draft:new");
     HTMLFormElement.prototype.submit.call(form);
   });
+  if (takeEarlyEnter()) composer.submit();
   composer.focus();
 }
 
@@ -159,6 +161,22 @@ function startChat() {
   });
   reconnectButton.addEventListener("click", () => socket.retry());
 
+  // A message sent while the page's first connection is still being made goes once it is
+  // open; if that connection fails instead, it stays in the box and the status says why.
+  let sendingOnOpen = false;
+  const sendOnOpen = () => {
+    if (sendingOnOpen) return;
+    sendingOnOpen = true;
+    const opened = (event) => {
+      const { state } = event.detail;
+      if (state === "connecting") return;
+      socket.removeEventListener("state", opened);
+      sendingOnOpen = false;
+      if (state === "open") composer.submit();
+    };
+    socket.addEventListener("state", opened);
+  };
+
   socket.addEventListener("frame", (event) => {
     const frame = event.detail;
     switch (frame.type) {
@@ -210,6 +228,12 @@ function startChat() {
 
   composer.addEventListener("send", (event) => {
     if (!socket.isOpen) {
+      if (!connectedBefore && socket.state === "connecting") {
+        // The page has just opened and its socket is on its way: not offline. The message is
+        // sent as soon as the socket is open (it stays in the box until then).
+        sendOnOpen();
+        return;
+      }
       showError(strings.offlineKept);
       return;
     }
@@ -348,5 +372,6 @@ function startChat() {
     }
   }
 
+  if (takeEarlyEnter()) composer.submit();
   composer.focus();
 }

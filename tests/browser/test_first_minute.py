@@ -110,3 +110,34 @@ def test_the_korean_new_chat_page_on_a_phone_offers_korean_examples(login):
     expect(page.get_by_role("heading", name="도우미에게 물어보기")).to_be_visible()
     # Nothing sticks out sideways at phone width.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+@pytest.mark.parametrize("page_of", ["new chat", "conversation"])
+def test_enter_pressed_before_the_page_is_ready_sends_once_it_is(login, page_of):
+    """On a slow network the message box shows seconds before the page's script has loaded:
+    an Enter then only broke the line and nothing was sent, and an Enter before the socket's
+    first connection said "You are offline"."""
+    from conversations import services
+
+    page = login()
+    path = "/c/new/"
+    if page_of == "conversation":
+        path = f"/c/{services.start_conversation(user=page.user).pk}/"
+    held = []
+    page.route(
+        "**/js/chat.js", lambda route: held.append(route)
+    )  # the page's script waits, as on a slow network
+    page.goto(path, wait_until="commit")
+    page.wait_for_selector("html[data-early-enter]", state="attached")
+    box = page.locator("#message-input")
+    box.fill("Typed before the page was ready")
+    box.press("Enter")
+    assert box.input_value() == "Typed before the page was ready"  # no line broken
+    assert held, "the page's script was not held back"
+    held[0].continue_()
+    page.unroute("**/js/chat.js")
+    user_message = page.locator('#messages > .message[data-role="user"] .content')
+    expect(user_message).to_have_text("Typed before the page was ready")
+    wait_for_status(page, "complete")
+    expect(page.locator("#chat-error")).to_be_hidden()
+    expect(page.locator("#message-input")).to_have_value("")
