@@ -533,13 +533,14 @@ async def ask_title(*, model: str, message: str) -> TitleAnswer:
 
 
 def _title_of(answer: Any) -> tuple[str | None, dict[str, Any]]:
-    """The text and the usage of a chat completion, as the JSON the server sent; an answer of
-    another shape raises ValueError."""
+    """The text and the usage of a chat completion, as the JSON the server sent (no text when
+    its first choice has none); an answer that is not such an object raises ValueError."""
     if not isinstance(answer, dict):
         raise ValueError("an answer that is not a JSON object")
-    choices = answer.get("choices") or []
-    first = choices[0] if choices and isinstance(choices[0], dict) else {}
-    text = (first.get("message") or {}).get("content") or None
+    choices = answer.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else {}
+    message = first.get("message") if isinstance(first, dict) else None
+    text = (message.get("content") if isinstance(message, dict) else None) or None
     if text is not None and not isinstance(text, str):
         raise ValueError("a title that is not text")
     usage = answer.get("usage")

@@ -232,3 +232,23 @@ async def test_a_title_that_waits_too_long_for_its_turn_is_given_up(
         return ModelCall.objects.filter(user=owner, kind="title").count()
 
     assert await title_calls() == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "text"),
+    [
+        ({"choices": [{"message": {"content": "Soft omelettes"}}], "usage": {}}, "Soft omelettes"),
+        ({"choices": [{"message": {"content": None}}]}, None),
+        ({"choices": []}, None),
+        ({"choices": "none"}, None),
+        ({"choices": [{"message": "text"}]}, None),
+    ],
+)
+def test_a_title_is_read_from_the_answer_as_the_server_sent_it(answer, text):
+    assert llm._title_of(answer)[0] == text
+
+
+@pytest.mark.parametrize("answer", [["a list"], "text", {"choices": [{"message": {"content": 5}}]}])
+def test_an_answer_of_another_shape_gives_no_title(answer):
+    with pytest.raises(ValueError):
+        llm._title_of(answer)
