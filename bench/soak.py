@@ -6,7 +6,10 @@ resident memory of the daphne process (VmRSS in /proc/<pid>/status) is read ever
 `--sample-seconds` (60; 10 for runs of 5 minutes or less). After the warm-up (the first minute,
 or the first fifth of a shorter run) it should stay flat: the report gives its growth per
 1,000 replies served (a least-squares line through the samples after the warm-up, against the
-replies ended by then), and the replies' first tokens and largest pauses over the run.
+replies ended by then), and the replies' first tokens and largest pauses over the run. The
+allocators' free room fills for thousands of replies before it levels off (docs/benchmarks.md),
+so the report also gives the growth over the last third of the run: memory that has levelled
+off is flat there.
 
 Under load the memory also holds what the replies in flight use and what the collector has not
 freed yet. So the load comes in parts of `--sample-seconds`, each followed by `--pause` seconds
@@ -177,6 +180,9 @@ def main() -> None:
     private_per_1000 = slope([(s["replies"] / 1000, s["anon_mb"]) for s in after])
     # Idle, after the first part (the warm-up): what the replies left behind.
     idle_per_1000 = slope([(s["replies"] / 1000, s["anon_mb"]) for s in idle[1:]])
+    # Whether it has levelled off: the samples of the run's last third.
+    late = [s for s in loaded if s["seconds"] >= last["seconds"] * 2 / 3]
+    late_per_1000 = slope([(s["replies"] / 1000, s["rss_mb"]) for s in late])
     figures = summary(timings)
     result = {
         "stack": stack_name(env, 1),
@@ -199,6 +205,9 @@ def main() -> None:
         "idle_private_growth_mb_per_1000_replies": idle_per_1000,
         "pause_seconds": args.pause,
         "flat": per_1000 <= FLAT_MB_PER_1000,
+        "last_third_growth_mb_per_1000_replies": late_per_1000,
+        "last_third_replies": last["replies"] - late[0]["replies"],
+        "levelled_off": late_per_1000 <= FLAT_MB_PER_1000,
         "ttft_p99": figures["ttft_p99"],
         "largest_gap_p99": figures["largest_gap_p99"],
         "other_work_cores": other_work,
@@ -238,7 +247,10 @@ def format_report(r: dict[str, Any], every: float) -> str:
             f"per 1,000 replies ({r['private_growth_mb_per_1000_replies']:+.2f} MB of it "
             f"private), {'flat' if r['flat'] else 'GROWING'} "
             f"(flat: at most {FLAT_MB_PER_1000} MB per 1,000). Idle, after the first part: "
-            f"{idle:+.2f} MB private per 1,000 replies.",
+            f"{idle:+.2f} MB private per 1,000 replies. Over the last third of the run "
+            f"({r['last_third_replies']} replies): "
+            f"{r['last_third_growth_mb_per_1000_replies']:+.2f} MB per 1,000 replies, "
+            f"{'levelled off' if r['levelled_off'] else 'STILL GROWING'}.",
         ]
     )
 
