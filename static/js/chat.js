@@ -120,6 +120,7 @@ function startChat() {
   };
   setPending(pending);
   let connectedBefore = false;
+  let sendOnOpen = false;
 
   const showError = (text) => {
     errorBox.textContent = text || "";
@@ -158,24 +159,14 @@ function startChat() {
     else if (state === "closed") status.textContent = closedReason(event.detail, strings);
     if (state === "open") status.dataset.seen = "1";
     reconnectButton.hidden = state !== "closed";
+    // A message sent while the page's first connection was being made goes once it is open;
+    // if that connection fails instead, it stays in the box and the status says why.
+    if (state !== "connecting" && sendOnOpen) {
+      sendOnOpen = false;
+      if (state === "open") composer.submit();
+    }
   });
   reconnectButton.addEventListener("click", () => socket.retry());
-
-  // A message sent while the page's first connection is still being made goes once it is
-  // open; if that connection fails instead, it stays in the box and the status says why.
-  let sendingOnOpen = false;
-  const sendOnOpen = () => {
-    if (sendingOnOpen) return;
-    sendingOnOpen = true;
-    const opened = (event) => {
-      const { state } = event.detail;
-      if (state === "connecting") return;
-      socket.removeEventListener("state", opened);
-      sendingOnOpen = false;
-      if (state === "open") composer.submit();
-    };
-    socket.addEventListener("state", opened);
-  };
 
   socket.addEventListener("frame", (event) => {
     const frame = event.detail;
@@ -231,7 +222,7 @@ function startChat() {
       if (!connectedBefore && socket.state === "connecting") {
         // The page has just opened and its socket is on its way: not offline. The message is
         // sent as soon as the socket is open (it stays in the box until then).
-        sendOnOpen();
+        sendOnOpen = true;
         return;
       }
       showError(strings.offlineKept);

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from conversations import services
 from conversations.models import Conversation, Persona
 from tests.browser.helpers import wait_for_status, wait_until_ready
 
@@ -117,8 +118,6 @@ def test_enter_pressed_before_the_page_is_ready_sends_once_it_is(login, page_of)
     """On a slow network the message box shows seconds before the page's script has loaded:
     an Enter then only broke the line and nothing was sent, and an Enter before the socket's
     first connection said "You are offline"."""
-    from conversations import services
-
     page = login()
     path = "/c/new/"
     if page_of == "conversation":
