@@ -21,6 +21,9 @@ urlpatterns = [
     path("accounts/login/", accounts.login, name="login"),
     path("accounts/logout/", require_POST(allauth_views.logout), name="logout"),
     path("accounts/signup/", accounts.signup, name="signup"),
+    # A new password closes the chat tabs of the user's other sessions, not this one's.
+    path("accounts/password/change/", accounts.password_change, name="account_change_password"),
+    path("accounts/password/set/", accounts.password_set, name="account_set_password"),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("conversations.urls")),

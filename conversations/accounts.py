@@ -10,31 +10,48 @@ What is ours, and only that:
 - a refused login answers 429 with `Retry-After` and says so in a sentence;
 - sign-up can be closed (ALLOW_SIGNUP=0, or PASSWORD_LOGIN=0): the page is then a 404;
 - single sign-on admits only the email domains in OIDC_ALLOWED_EMAIL_DOMAINS, and says why it
-  refuses anyone else.
+  refuses anyone else;
+- a session that ends closes its chat sockets, in every tab and on every process: a logout,
+  a new password (every other session of the user) or an account turned off (all of them).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 import math
 from typing import Any
 
 from allauth.account import forms as allauth_forms
+from allauth.account import signals as allauth_signals
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.views import LoginView as AllauthLoginView
+from allauth.account.views import password_change as allauth_password_change
+from allauth.account.views import password_set as allauth_password_set
 from allauth.account.views import signup as allauth_signup
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import ValidationError
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.forms.forms import NON_FIELD_ERRORS
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+logger = logging.getLogger(__name__)
+
 THROTTLED = "too_many_login_attempts"
+# A logout does not wait longer than this for a channel layer that does not answer.
+SESSION_END_TIMEOUT_SECONDS = 2.0
 
 
 def throttled_message(seconds: float) -> str:
@@ -158,6 +175,21 @@ def signup(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return allauth_signup(request, *args, **kwargs)
 
 
+def remembering_the_session(view: Any) -> Any:
+    """allauth's page for a new password, which renews the session's key: the tabs of this
+    browser know the session by the key it had (`close_other_sessions_on_new_password`)."""
+
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.session_tag_before = session_tag(request.session.session_key)  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
+
+    return page
+
+
+password_change = remembering_the_session(allauth_password_change)
+password_set = remembering_the_session(allauth_password_set)
+
+
 def email_domain_allowed(email: str) -> bool:
     domains = settings.OIDC_ALLOWED_EMAIL_DOMAINS
     if not domains:
@@ -192,3 +224,63 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             ) % {"domains": domains}
         response = render(request, "account/sso_refused.html", {"reason": reason}, status=403)
         raise ImmediateHttpResponse(response)
+
+
+def user_group(user_id: Any) -> str:
+    """Every chat socket of one user, on every process (consumers.py)."""
+    return f"user.{user_id}"
+
+
+def session_tag(session_key: str | None) -> str | None:
+    """A session as its sockets know it: not its key, which the channel layer would carry."""
+    if not session_key:
+        return None
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def end_sessions(user_id: Any, *, session: str | None = None, keep: str | None = None) -> None:
+    """Close the chat sockets of a user's session (`session`), or of all their sessions but
+    `keep`, or of all of them. The session itself is over already: a socket that missed this
+    (the layer was down) is refused at its next connect."""
+
+    async def send() -> None:
+        event = {"type": "session.ended", "session": session, "keep": keep}
+        async with asyncio.timeout(SESSION_END_TIMEOUT_SECONDS):
+            await get_channel_layer().group_send(user_group(user_id), event)
+
+    try:
+        async_to_sync(send)()
+    except Exception as exc:  # the logout or the new password stands all the same
+        logger.warning("could not close the chat sockets of user %s (%r)", user_id, exc)
+
+
+def session_key_of(request: HttpRequest | None) -> str | None:
+    session = getattr(request, "session", None)
+    return session.session_key if session is not None else None
+
+
+@receiver(user_logged_out)
+def close_sockets_on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any):
+    tag = session_tag(session_key_of(request))
+    if user is not None and tag is not None:
+        end_sessions(user.pk, session=tag)
+
+
+@receiver(allauth_signals.password_changed)
+@receiver(allauth_signals.password_set)
+def close_other_sessions_on_new_password(sender: Any, request: HttpRequest, user: Any, **kwargs):
+    # The session that changed it stays logged in (allauth renews its key and auth hash); the
+    # others are no longer valid, and their sockets close.
+    keep = getattr(request, "session_tag_before", None) or session_tag(session_key_of(request))
+    end_sessions(user.pk, keep=keep)
+
+
+@receiver(allauth_signals.password_reset)
+def close_all_sessions_on_reset(sender: Any, request: HttpRequest, user: Any, **kwargs: Any):
+    end_sessions(user.pk)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def close_sockets_of_inactive_user(sender: Any, instance: Any, created: bool, **kwargs: Any):
+    if not created and not instance.is_active:
+        end_sessions(instance.pk)

@@ -10,5 +10,6 @@ class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connects the signal that deletes an attachment's file with its row.
-        from . import attachments  # noqa: F401
+        # Connects the signal that deletes an attachment's file with its row, and those that
+        # close the chat sockets of a session that ended.
+        from . import accounts, attachments  # noqa: F401

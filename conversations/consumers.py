@@ -25,6 +25,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import attachments, lifecycle, replies, services
+from .accounts import session_tag, user_group
 from .database import in_database
 from .errors import ChatError
 from .models import Conversation, Message, Status
@@ -101,6 +102,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
     watchdog: asyncio.Task[None] | None = None
     counted_user: Any = None
+    signed_out = False  # its session ended: nothing from the browser is taken any more
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -182,6 +184,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.counted_user = user.pk
         self.scope["user"] = user
         self.conversation = conversation
+        # Before `ready`: a logout from another tab from now on closes this socket too.
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         # Ready once the connect's own work is done: a frame sent now is handled at once.
         await self.send_json(
             {
@@ -239,11 +243,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.watchdog = None
         if self.conversation is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            user_id = self.scope["user"].pk
+            await self.channel_layer.group_discard(user_group(user_id), self.channel_name)
 
     # Frames from the browser.
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conversation is None:
+        if self.conversation is None or self.signed_out:
             return
         try:
             if not self.check_flood():
@@ -474,7 +480,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             Message.objects.tree(self.conversation.pk).number([reply])
         return swept, reply
 
-    # Events from the conversation's group and from reply runners.
+    # Events from the user's group (accounts.py), the conversation's and reply runners.
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """A session of this socket's user ended (logout, a new password, an account turned
+        off): a socket of that session chats no more. The page says "Log in to chat"."""
+        if self.conversation is None:
+            return
+        session = self.scope.get("session")
+        mine = session_tag(session.session_key if session is not None else None)
+        if event.get("keep") is not None and event["keep"] == mine:
+            return
+        if event.get("session") is not None and event["session"] != mine:
+            return
+        self.signed_out = True
+        await self.close(code=CLOSE_CODES["not_authenticated"])
 
     async def chat_event(self, event: dict[str, Any]) -> None:
         if self.conversation is not None:

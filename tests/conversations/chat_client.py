@@ -11,6 +11,8 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from conversations import replies
@@ -120,3 +122,22 @@ def half_written_reply(
         lease_expires_at=lease,
         runner_channel=runner_channel,
     )
+
+
+@database_sync_to_async
+def session_cookie(user) -> bytes:
+    """The cookie of a session logged in as `user`, as the login page would leave it."""
+    client = Client()
+    client.force_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
+
+
+def site_socket(conversation_id, cookie: bytes | None) -> WebsocketCommunicator:
+    """A socket through the site's own stack (chatsite/asgi.py), as a browser opens it."""
+    from chatsite.asgi import application
+
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers)

@@ -8,9 +8,6 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from conversations import replies, services
@@ -18,7 +15,7 @@ from conversations.consumers import FRAME_BURST
 from conversations.layers import LocalChannelLayer
 from conversations.models import Message, Role, Status
 
-from .chat_client import ChatSocket, half_written_reply, saved, settle
+from .chat_client import ChatSocket, half_written_reply, saved, session_cookie, settle, site_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -345,25 +342,6 @@ async def test_a_socket_visits_the_database_thread_only_for_its_queries(
     # Neither the frames from the browser nor the reply's events (created, deltas, ended,
     # title) take an extra trip: the queries close stale connections themselves.
     assert visits_while_streaming == 0
-
-
-@database_sync_to_async
-def session_cookie(user) -> bytes:
-    """The cookie of a session logged in as `user`, as the login page would leave it."""
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}".encode()
-
-
-def site_socket(conversation_id, cookie: bytes | None) -> WebsocketCommunicator:
-    """A socket through the site's own stack (chatsite/asgi.py), as a browser opens it."""
-    from chatsite.asgi import application
-
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    if cookie is not None:
-        headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers)
 
 
 async def test_a_socket_opens_in_one_trip_to_the_database_thread(owner, conversation, monkeypatch):
