@@ -158,6 +158,8 @@ function startChat() {
     else if (state === "connecting") status.textContent = status.dataset.seen ? strings.reconnecting : strings.connecting;
     else if (state === "closed") status.textContent = closedReason(event.detail, strings);
     if (state === "open") status.dataset.seen = "1";
+    // Back online: "you are offline" no longer holds (what was typed is still in the box).
+    if (state === "open" && errorBox.textContent === strings.offlineKept) showError("");
     reconnectButton.hidden = state !== "closed";
     // A message sent while the page's first connection was being made goes once it is open;
     // if that connection fails instead, it stays in the box and the status says why.
@@ -202,8 +204,19 @@ function startChat() {
     if (!title) return;
     document.getElementById("chat-title").textContent = title;
     document.title = title;
-    const item = document.querySelector(`.conversation-item[data-conversation-id="${id}"] [data-title]`);
-    if (item) item.textContent = title;
+    // The sidebar's item: its text, its menu's name, the rename box (unless being typed in)
+    // and the delete dialog's question.
+    const item = document.querySelector(`.conversation-item[data-conversation-id="${id}"]`);
+    if (!item) return;
+    const shown = item.querySelector("[data-title]");
+    const before = shown.textContent;
+    shown.textContent = title;
+    const summary = item.querySelector(".item-menu summary");
+    if (summary && before) summary.setAttribute("aria-label", summary.getAttribute("aria-label").replace(before, title));
+    const rename = item.querySelector('input[name="title"]');
+    if (rename && document.activeElement !== rename) rename.value = title;
+    const remove = item.querySelector("[data-delete-title]");
+    if (remove) remove.dataset.deleteTitle = title;
   }
 
   // Actions.

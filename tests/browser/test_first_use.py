@@ -248,3 +248,24 @@ def test_korean_header_and_a_two_character_emoji_stay_on_one_line_on_a_phone(log
         }"""
     )
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_new_chats_sidebar_item_takes_its_title_in_its_menu_too(login):
+    """The title comes after the first message; the item's menu, rename box and delete
+    question take it as its text does."""
+    page = login()
+    page.goto("/c/new/")
+    send(page, "Plan a weekend in Jeju")
+    page.wait_for_url("**/c/*/")
+    wait_for_status(page, "complete")
+    title = "Plan a weekend in Jeju"
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    nav = page.get_by_role("navigation", name="Conversations")
+    expect(nav.locator(".conversation-title")).to_have_text([title])
+    nav.get_by_label(f"Options for {title}").click()
+    expect(nav.get_by_label("Title")).to_have_value(title)
+    expect(nav.locator("[data-delete-title]")).to_have_attribute("data-delete-title", title)
+    nav.get_by_label("Title").fill("Jeju weekend")
+    nav.get_by_role("button", name="Rename").click()
+    page.wait_for_load_state()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Jeju weekend")

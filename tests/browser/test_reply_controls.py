@@ -255,6 +255,29 @@ def test_a_dropped_socket_reconnects_and_ends_with_exactly_the_saved_text(chat, 
     expect(page.get_by_role("textbox", name="Message")).to_have_value("typed while offline")
 
 
+def test_the_offline_notice_goes_once_the_socket_is_back(chat):
+    page = chat()
+    switch = SocketSwitch(page)
+    page.reload()
+    status = page.locator("#connection-status")
+    expect(status).to_have_attribute("data-state", "open")
+    switch.blocked = True
+    switch.drop()
+    expect(status).not_to_have_attribute("data-state", "open")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("sent while offline")
+    box.press("Enter")
+    error = page.locator("#chat-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("offline")
+
+    switch.blocked = False
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the browser is back online
+    expect(status).to_have_attribute("data-state", "open", timeout=20_000)
+    expect(error).to_be_hidden()
+    expect(box).to_have_value("sent while offline")  # kept, to send again
+
+
 def _wait_until_saved(reply_id: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
