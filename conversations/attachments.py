@@ -49,6 +49,9 @@ _TEXT_NAMES = (
     "lua pl scala tex vue svelte dart env"
 )
 TEXT_SUFFIXES = frozenset(f".{name}" for name in _TEXT_NAMES.split())
+# The file picker's `accept`: what it offers, and what the page checks a dropped or pasted file
+# against before uploading it (static/js/attachments.js).
+ACCEPT = ",".join([*IMAGE_TYPES.values(), PDF_TYPE, "text/*", *sorted(TEXT_SUFFIXES)])
 # Control characters a text file never holds (tab, line feed, form feed and carriage return
 # it may).
 _BINARY_CHAR = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")

@@ -162,10 +162,11 @@ def attachment_context(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _attachment_limits() -> dict[str, int]:
+def _attachment_limits() -> dict[str, Any]:
     return {
         "files": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
         "bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
+        "accept": attachments.ACCEPT,
     }
 
 

@@ -276,6 +276,10 @@ def chat_strings() -> dict[str, Any]:
         ),
         "tooManyFiles": _("A message can carry at most %(limit)s files."),
         "fileTooLarge": _("%(name)s is too large to attach."),
+        "fileNotSupported": _(
+            "%(name)s is not a supported file. Attach images (PNG, JPEG, WebP, GIF), "
+            "text files (code, Markdown, CSV, JSON, plain text) or PDFs."
+        ),
         "uploadFailed": _("The file could not be uploaded. Try again."),
         "removeAttachment": _("Remove %(name)s"),
         "modelFailed": _("The model could not be changed. Try again."),

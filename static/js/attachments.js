@@ -12,6 +12,20 @@ import { el, format } from "./dom.js";
 
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
 
+// Whether a file is of a kind the file input's `accept` names (a content type, `text/*`, or a
+// name's ending): a dropped or pasted file, or one picked with "All files", is checked too.
+function acceptedBy(accept, file) {
+  if (!accept) return true;
+  const name = file.name.toLowerCase();
+  const type = (file.type || "").toLowerCase();
+  return accept.split(",").some((rule) => {
+    rule = rule.trim().toLowerCase();
+    if (rule.startsWith(".")) return name.endsWith(rule);
+    if (rule.endsWith("/*")) return type.startsWith(rule.slice(0, -1));
+    return type === rule;
+  });
+}
+
 // What both composers share: the 📎 button and its file input, paste and drop, the checks made
 // before a file is taken (how many, how large, an image for a model that reads none) and the
 // list of chips above the box. `take(file)` is each one's own.
@@ -63,6 +77,10 @@ class FileTray extends EventTarget {
       if (this.files.length >= this.maxFiles) {
         this.showError(format(this.strings.tooManyFiles, { limit: this.maxFiles }));
         return;
+      }
+      if (!acceptedBy(this.input.accept, file)) {
+        this.showError(format(this.strings.fileNotSupported, { name: file.name }));
+        continue;
       }
       if (IMAGE_TYPES.includes(file.type) && !this.acceptsImages) {
         this.showError(this.strings.imagesNotAccepted);

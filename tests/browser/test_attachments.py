@@ -152,6 +152,24 @@ def test_a_refused_file_says_why_and_is_not_kept(chat):
     assert not Attachment.objects.exists()
 
 
+def test_a_file_of_a_kind_the_server_refuses_is_refused_before_uploading(chat):
+    """Dropped, pasted or picked with "All files": checked against what the picker offers."""
+    page = chat()
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    page.evaluate(DROP, ["backup.zip", "application/zip", "PK"])
+    expect(page.locator("#chat-error")).to_contain_text("backup.zip is not a supported file.")
+    expect(page.locator("#attachment-tray")).to_be_hidden()
+    # Code the server reads as text, which a browser gives no content type.
+    page.evaluate(DROP, ["main.go", "", "package main"])
+    expect(page.locator("#attachment-tray .attachment-chip")).to_have_attribute(
+        "data-state", "ready"
+    )
+    expect(page.locator("#chat-error")).to_be_hidden()
+    assert len(uploads) == 1
+    assert list(Attachment.objects.values_list("name", flat=True)) == ["main.go"]
+
+
 def test_another_users_attachment_address_is_a_404(chat, login):
     page = chat()
     page.locator("#attach-input").set_input_files(
@@ -275,3 +293,18 @@ def test_without_javascript_the_new_chat_page_takes_files_and_says_why_one_is_re
     page.wait_for_url("**/c/*/")
     conversation = Conversation.objects.get(user=page.user)
     assert [a.name for a in conversation.attachments.filter(message=None)] == ["good.md"]
+
+
+def test_the_new_chat_page_refuses_a_file_of_a_refused_kind_and_keeps_the_others(login):
+    page = open_new_chat(login)
+    page.locator("#attach-input").set_input_files(
+        [
+            {"name": "plan.md", "mimeType": "text/markdown", "buffer": b"# The plan"},
+            {"name": "setup.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ"},
+        ]
+    )
+    expect(page.locator("#chat-error")).to_contain_text("setup.exe is not a supported file.")
+    expect(page.locator(".attachment-tray .attachment-chip")).to_have_count(1)
+    expect(page.locator(".attachment-tray")).to_contain_text("plan.md")
+    names = page.locator("#attach-input").evaluate("input => [...input.files].map((f) => f.name)")
+    assert names == ["plan.md"]  # what the form will send
