@@ -269,3 +269,14 @@ def test_a_new_chats_sidebar_item_takes_its_title_in_its_menu_too(login):
     nav.get_by_role("button", name="Rename").click()
     page.wait_for_load_state()
     expect(page.get_by_role("heading", level=1)).to_have_text("Jeju weekend")
+
+
+def test_times_written_by_the_server_are_in_the_browsers_time_zone(chat):
+    page = chat(timezone_id="Asia/Seoul")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies["tz"] == "Asia%2FSeoul"
+    send(page, "What time is it?")
+    wait_for_status(page, "complete")
+    page.reload()
+    answered = last_reply(page).locator(".parameters time")
+    assert answered.get_attribute("datetime").endswith("+09:00")
