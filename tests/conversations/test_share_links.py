@@ -203,3 +203,21 @@ def test_the_share_pages_speak_korean(client, owner, conversation):
     assert 'aria-label="공유 링크"' in listing.content.decode()
     page = client.get(reverse("shared", args=[link.token]), headers={"accept-language": "ko"})
     assert "이 대화 이어가기" in page.content.decode()
+
+
+def test_in_korean_revoking_a_link_is_not_called_cancel(client, owner, conversation):
+    client.force_login(owner)
+    response = share(client, conversation)
+    html = client.get(response.url, headers={"accept-language": "ko"}).content.decode()
+    # "취소" is every Cancel button's word (the page's delete dialog has one).
+    assert '<button type="submit" class="danger">공유 중지</button>' in html
+
+
+def test_the_shared_pages_date_ends_no_sentence_twice(client, owner, conversation):
+    client.force_login(owner)
+    share(client, conversation)
+    link = ShareLink.objects.get()
+    ShareLink.objects.filter(pk=link.pk).update(created_at="2026-12-01T09:05:00Z")
+    html = shared_page(client, link).content.decode()
+    assert "Shared on Dec. 1, 2026, 9:05 a.m.: a read-only copy of a conversation." in html
+    assert "a.m.." not in html
