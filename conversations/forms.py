@@ -82,6 +82,12 @@ class PickedFilesField(forms.Field):
         return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def plain_newlines(text: str) -> str:
+    """Text from a form's box as typed: a browser sends its line breaks as CR LF, a socket's
+    frame as LF. Stored one way, a message reads (and counts, and exports) the same."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class NewConversationForm(forms.Form):
     persona = PersonaChoiceField(
         queryset=Persona.objects.active(),
@@ -97,6 +103,9 @@ class NewConversationForm(forms.Form):
     )
     # Files for the first message (the form is multipart), checked as uploads are.
     files = PickedFilesField(label=_("Attach files"), required=False)
+
+    def clean_message(self) -> str:
+        return plain_newlines(self.cleaned_data["message"])
     # "Reset": a new conversation with the settings of this one.
     copy_from = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
@@ -142,6 +151,9 @@ class ConversationSettingsForm(forms.ModelForm):
         self.order_fields(
             ["system_prompt", "temperature", "max_completion_tokens", "json_mode", "logprobs"]
         )
+
+    def clean_system_prompt(self) -> str:
+        return plain_newlines(self.cleaned_data["system_prompt"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

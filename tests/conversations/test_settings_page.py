@@ -78,3 +78,22 @@ def test_another_users_settings_address_is_404(client, outsider, conversation):
     client.force_login(outsider)
     assert client.get(settings_url(conversation)).status_code == 404
     assert client.post(settings_url(conversation), data(), headers=JSON).status_code == 404
+
+
+def test_a_system_prompt_from_the_form_is_stored_with_plain_line_breaks(
+    client, owner, conversation
+):
+    """A browser sends a text box's line breaks as CR LF; a frame on the socket as LF."""
+    client.force_login(owner)
+    prompt = "Be brief.\r\nAnswer in Korean.\rNo lists."
+    client.post(settings_url(conversation), data(system_prompt=prompt), headers=JSON)
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == "Be brief.\nAnswer in Korean.\nNo lists."
+
+
+def test_the_first_message_from_the_new_chat_form_has_plain_line_breaks(client, owner, personas):
+    client.force_login(owner)
+    response = client.post(reverse("new_conversation"), {"message": "Two lines:\r\nsecond"})
+    conversation_id = response.url.strip("/").split("/")[-1]
+    pending = client.session[f"pending:{conversation_id}"]
+    assert pending["content"] == "Two lines:\nsecond"
