@@ -106,6 +106,7 @@ class NewConversationForm(forms.Form):
 
     def clean_message(self) -> str:
         return plain_newlines(self.cleaned_data["message"])
+
     # "Reset": a new conversation with the settings of this one.
     copy_from = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
