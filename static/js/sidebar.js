@@ -29,7 +29,7 @@ export function setupSidebar(strings) {
     close.addEventListener("click", () => setOpen(false));
   }
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && sidebar.classList.contains("open")) setOpen(false);
+    if (event.key === "Escape" && !event.defaultPrevented && sidebar.classList.contains("open")) setOpen(false);
   });
 
   // Search as one types: the server filters titles and message text.
@@ -74,6 +74,20 @@ export function setupSidebar(strings) {
       event.target.querySelector("input[name=title]")?.focus();
     }
   }, true);
+  // An open menu closes on Escape (back to its ⋯ button) and on a click anywhere else.
+  // Before the page's own Escape (which stops a reply, closes the sidebar on a phone).
+  document.addEventListener("keydown", (event) => {
+    const open = event.key === "Escape" && sidebar.querySelector("details.item-menu[open]");
+    if (!open) return;
+    event.preventDefault();
+    open.open = false;
+    open.querySelector("summary").focus();
+  }, true);
+  document.addEventListener("click", (event) => {
+    for (const open of sidebar.querySelectorAll("details.item-menu[open]")) {
+      if (!open.contains(event.target)) open.open = false;
+    }
+  });
 
   // Delete: confirm in a dialog instead of the confirmation page.
   const dialog = document.getElementById("delete-dialog");
@@ -147,9 +161,14 @@ function saveInPlace(form, saved, strings) {
       }, FADE_MS);
     }, FADE_AFTER_MS);
   };
+  // Busy while saving, but not `disabled`: a disabled button loses the focus (to the page),
+  // and with it the panel's Escape and the way back with Tab.
+  let saving = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    button.disabled = true;
+    if (saving) return;
+    saving = true;
+    button.setAttribute("aria-disabled", "true");
     confirm("");
     try {
       const response = await fetch(form.action, {
@@ -168,7 +187,8 @@ function saveInPlace(form, saved, strings) {
     } catch {
       showErrors(form, { __all__: [{ message: strings.settingsFailed }] });
     } finally {
-      button.disabled = false;
+      saving = false;
+      button.removeAttribute("aria-disabled");
     }
   });
 }

@@ -103,6 +103,43 @@ def test_settings_are_saved_shown_on_the_next_reply_and_reset(login):
     expect(page.locator("#messages > .message")).to_have_count(0)
 
 
+def test_after_saving_the_settings_the_keyboard_is_where_it_was(login):
+    """Save keeps the focus on its button: Escape then closes the panel, back to Settings."""
+    page = login()
+    conversation = services.start_conversation(user=page.user)
+    page.goto(f"/c/{conversation.pk}/")
+    page.get_by_role("button", name="Settings").click()
+    panel = page.get_by_role("complementary", name="Conversation settings")
+    panel.get_by_label("System prompt").fill("Be brief.")
+    save = panel.get_by_role("button", name="Save settings")
+    save.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Settings saved")).to_be_visible()
+    expect(save).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(page.get_by_role("button", name="Settings")).to_be_focused()
+
+
+def test_a_conversations_menu_closes_on_escape_and_on_a_click_elsewhere(login):
+    page = login()
+    conversation = services.start_conversation(user=page.user)
+    services.rename_conversation(user=page.user, conversation_id=conversation.pk, title="Menus")
+    page.goto(f"/c/{conversation.pk}/")
+    nav = page.get_by_role("navigation", name="Conversations")
+    menu = nav.locator("details.item-menu")
+    nav.get_by_label("Options for Menus").click()
+    expect(menu).to_have_attribute("open", "")
+    page.keyboard.press("Escape")
+    expect(menu).not_to_have_attribute("open", "")
+    expect(nav.get_by_label("Options for Menus")).to_be_focused()
+
+    nav.get_by_label("Options for Menus").click()
+    expect(menu).to_have_attribute("open", "")
+    page.get_by_role("textbox", name="Message").click()
+    expect(menu).not_to_have_attribute("open", "")
+
+
 def test_pinning_puts_a_conversation_on_top(login):
     page = login()
     first = services.start_conversation(user=page.user)
