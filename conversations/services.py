@@ -1160,17 +1160,22 @@ def regenerate(
     *, user: Any, conversation_id: Any, client_id: str, runner_channel: str = ""
 ) -> PreparedReply:
     """A new answer to the question of the active path's last answer, beside it: the earlier
-    answers stay, as versions."""
+    answers stay, as versions. A path that ends with a question (a branch made from it) gets
+    its first answer."""
 
     def make(conversation: Conversation, state: ReplyState) -> PreparedReply:
         _check_reply_limits(state, client_id)
         branches = _branches([conversation.pk])[conversation.pk]
         last = branches.tree.end()
-        if last is None or branches.stored[last].role != Role.ASSISTANT:
+        role = branches.stored[last].role if last is not None else None
+        if role == Role.USER:
+            question = last
+        elif role == Role.ASSISTANT:
+            question = branches.tree.parent_of(last)
+        else:
             raise ChatError(
                 "nothing_to_regenerate", _("There is no answer to regenerate."), client_id
             )
-        question = branches.tree.parent_of(last)
         reply, request = _create_reply(
             conversation,
             branches.history_to(question),

@@ -133,7 +133,9 @@ function startChat() {
     sendButton.hidden = busy;
     const items = list.items();
     const last = items[items.length - 1];
-    regenerateButton.hidden = busy || !last || last.dataset.role !== "assistant";
+    // After an answer: another one beside it. After a question left unanswered (a branch
+    // made from it): its answer.
+    regenerateButton.hidden = busy || !last || !["assistant", "user"].includes(last.dataset.role);
     document.getElementById("empty-chat")?.toggleAttribute("hidden", items.length > 0);
   };
   list.addEventListener("change", updateButtons);

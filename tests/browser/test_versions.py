@@ -107,3 +107,18 @@ def test_branch_opens_a_new_conversation_with_the_path_up_to_a_message(chat):
     # Every message offers it, and every message of yours an Edit.
     expect(page.get_by_role("button", name="Branch")).to_have_count(2)
     expect(page.get_by_role("button", name="Edit")).to_have_count(1)
+
+
+def test_a_branch_from_a_question_offers_its_answer(chat):
+    page = chat()
+    exchange(page, "Keep this question")
+    exchange(page, "Answer me again")
+    page.locator('#messages > [data-role="user"]').last.get_by_role("button", name="Branch").click()
+    page.wait_for_url(lambda url: page.conversation.pk.hex not in url.replace("-", ""))
+    expect(page.locator("#messages > .message")).to_have_count(3)
+    regenerate = page.locator("#regenerate-button")
+    expect(regenerate).to_be_visible()
+    regenerate.click()
+    wait_for_status(page, "complete")
+    expect(page.locator("#messages > .message")).to_have_count(4)
+    expect(last_reply(page)).to_contain_text("Answer me again")

@@ -223,3 +223,23 @@ async def test_branching_copies_the_path_up_to_a_message_into_a_new_conversation
     assert [m.content for m in page if m.role == Role.USER] == ["Keep this", "And this"]
     assert page[-1].pk != question["id"] and len(page) == 3
     assert new.temperature == 0.3 and new.persona_id == conversation.persona_id
+
+
+async def test_a_branch_made_from_a_question_gets_its_answer_by_regenerate(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await exchange(socket, "Keep this")
+        question, _ = await exchange(socket, "Answer this again")
+    new = await database_sync_to_async(services.branch_conversation)(
+        user=owner, conversation_id=conversation.pk, message_id=question["id"]
+    )
+    async with ChatSocket(owner, new.pk) as socket:
+        await socket.send({"type": "reply.regenerate", "client_id": "r1"})
+        created = (await socket.until("message.created"))["message"]
+        ended = (await socket.until("reply.ended"))["message"]
+    assert ended["status"] == Status.COMPLETE and ended["id"] == created["id"]
+    assert "Answer this again" in ended["content"]
+    path = await active_path(new)
+    assert path == ["Keep this", "Answer this again"]
+    stored = await saved(new)
+    assert [m.role for m in stored] == [Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT]
+    assert created["parent_id"] == stored[2].pk
