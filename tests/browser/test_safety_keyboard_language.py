@@ -130,3 +130,39 @@ def test_the_korean_locale_shows_korean(login, personas_in_db):
     expect(page.get_by_role("button", name="설정")).to_be_visible()
     expect(page.locator(".group-label").first).to_have_text("오늘")
     expect(last_reply(page)).to_contain_text("질문하신 내용: «고양이 이름 추천해 줘»")
+
+
+LINE_BREAKS = """(selector) => {
+    // The characters after which a line ends, in the first element matching `selector`.
+    const node = document.querySelector(selector).firstChild;
+    const text = node.textContent;
+    const top = (i) => {
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        return Math.round(range.getBoundingClientRect().top);
+    };
+    const ends = [];
+    for (let i = 0; i + 1 < text.length; i++) {
+        if (text[i + 1] !== " " && top(i + 1) > top(i)) ends.push([text[i], text[i + 1]]);
+    }
+    return ends;
+}"""
+
+
+def test_korean_lines_break_between_words_not_inside_them(chat):
+    page = chat(language="ko", viewport={"width": 390, "height": 844})
+    text = (
+        "제주도 여행 계획을 세우고 있는데요, 사흘 동안 어디를 가면 좋을지 자세하게 "
+        "알려주시면 정말 감사하겠습니다. 특히 한라산 등반과 해변 산책을 함께 하고 싶습니다."
+    )
+    box = page.get_by_role("textbox", name="메시지")
+    box.fill(text)
+    box.press("Enter")
+    question = '#messages > [data-role="user"] .content'
+    expect(page.locator(question)).to_have_text(text)
+    ends = page.evaluate(LINE_BREAKS, question)
+    assert ends, "the message fits one line: the test shows nothing"
+    # Every line ends at a space (the next line starts after it), none between two syllables.
+    assert all(before == " " for before, _after in ends), ends
+    wait_for_status(page, "complete")
