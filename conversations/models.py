@@ -741,8 +741,8 @@ class ModelCall(models.Model):
     # The model's server reported no usage (some local servers send none, and a stopped reply
     # never gets it): the tokens were counted here, as the context window counts them.
     estimated = models.BooleanField(_("estimated"), default=False)
-    # How the reply ended (a `Status`); blank while it streams.
-    status = models.CharField(_("status"), max_length=12, blank=True)
+    # How the reply ended; blank while it streams.
+    status = models.CharField(_("status"), max_length=12, blank=True, choices=Status)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
 
     class Meta:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from conversations import services
-from conversations.models import ChatModel, Message, Persona, Role, Status
+from conversations.models import ChatModel, Message, ModelCall, Persona, Role, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +129,14 @@ def test_the_model_field_stays_free_text_while_the_list_is_empty(admin_client, d
     url = reverse("admin:conversations_persona_change", args=[default_persona.pk])
     page = admin_client.get(url).content.decode()
     assert '<input type="text" name="model"' in page
+
+
+def test_the_usage_ledger_names_how_each_call_ended_in_the_admins_language(
+    admin_client, owner, conversation
+):
+    ModelCall.objects.create(user=owner, model="gpt-4o-mini", status=Status.INTERRUPTED)
+    url = reverse("admin:conversations_modelcall_changelist")
+    english = admin_client.get(url, headers={"accept-language": "en"}).content.decode()
+    assert '<td class="field-status">Interrupted</td>' in english
+    korean = admin_client.get(url, headers={"accept-language": "ko"}).content.decode()
+    assert '<td class="field-status">중단됨</td>' in korean
