@@ -26,9 +26,9 @@ function focusSearch() {
 }
 
 function newChat() {
-  const form = document.querySelector("form.new-chat");
-  if (!form) return false;
-  location.assign(form.action);
+  const link = document.querySelector("a.new-chat");
+  if (!link) return false;
+  location.assign(link.href);
   return true;
 }
 

@@ -14,6 +14,12 @@ function debounce(fn, ms) {
 export function setupSidebar(strings) {
   const sidebar = document.getElementById("sidebar");
   if (!sidebar) return;
+  // New chat is a link shown as a button: Space presses it, as it would a button.
+  sidebar.querySelector("a.new-chat")?.addEventListener("keydown", (event) => {
+    if (event.key !== " ") return;
+    event.preventDefault();
+    event.currentTarget.click();
+  });
   const backdrop = document.querySelector(".sidebar-backdrop");
   const toggles = document.querySelectorAll("[data-sidebar-open]");
   const setOpen = (open) => {
