@@ -280,3 +280,33 @@ def test_times_written_by_the_server_are_in_the_browsers_time_zone(chat):
     page.reload()
     answered = last_reply(page).locator(".parameters time")
     assert answered.get_attribute("datetime").endswith("+09:00")
+
+
+def test_the_header_keeps_its_buttons_in_view_while_reconnecting_on_a_phone(login):
+    page = login(viewport=PHONE)
+    conversation = titled(page.user, "A title long enough to fill a phone's header by itself")
+    page.route_web_socket("**/ws/**", lambda ws: ws.close(code=1006))  # the network is down
+    page.goto(f"/c/{conversation.pk}/")
+    status = page.locator("#connection-status")
+    expect(status).to_contain_text("Reconnecting")
+    settings = page.get_by_role("button", name="Settings")
+    box = settings.bounding_box()
+    assert box["x"] + box["width"] <= PHONE["width"]
+    header = page.locator(".chat-header").bounding_box()
+    assert header["height"] < 64  # one line: the state is a bar below it
+    line = status.bounding_box()
+    assert line["y"] >= header["y"] + header["height"] - 1
+    assert line["height"] < 32  # "Connection lost. Reconnecting in 2 s…" on one line
+
+
+def test_a_long_title_gives_way_before_the_models_name(login):
+    page = login(viewport={"width": 800, "height": 600})
+    conversation = titled(page.user, "A title long enough to need every pixel of the header " * 2)
+    page.goto(f"/c/{conversation.pk}/")
+    picker = page.locator("#model-select")
+    narrow = picker.bounding_box()["width"]
+    page.set_viewport_size({"width": 1600, "height": 600})
+    wide = picker.bounding_box()["width"]
+    assert abs(narrow - wide) < 2  # the title was cut, not the model's name
+    title = page.locator("#chat-title").evaluate("h => h.scrollWidth > h.clientWidth")
+    assert title is True
