@@ -144,7 +144,12 @@ class PersonaAdmin(admin.ModelAdmin):
                     "system_prompt",
                     "example_prompts",
                     "example_prompts_ko",
-                ]
+                ],
+                "description": _(
+                    "Each text is shown in every language. Its twin in English or in Korean, "
+                    "when filled in, replaces it for people who use the app in that language: "
+                    "write the name in one language and the description in either."
+                ),
             },
         ),
         (

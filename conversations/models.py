@@ -234,14 +234,27 @@ class PersonaQuerySet(models.QuerySet["Persona"]):
 
 
 class Persona(GenerationSettings):
-    name = models.CharField(_("name"), max_length=80)
+    # Each text is shown in every language; its twin in English (the name) or in Korean (the
+    # description, the example prompts) replaces it for people who use the app in that one.
+    name = models.CharField(
+        _("name"),
+        max_length=80,
+        help_text=_("Shown in every language, unless the English name replaces it in English."),
+    )
     name_en = models.CharField(
         _("English name"),
         max_length=80,
         blank=True,
         help_text=_("Shown instead of the name to people who use the app in English."),
     )
-    description = models.CharField(_("description"), max_length=200, blank=True)
+    description = models.CharField(
+        _("description"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Shown in every language, unless the Korean description replaces it in Korean."
+        ),
+    )
     description_ko = models.CharField(
         _("Korean description"),
         max_length=200,
@@ -254,7 +267,8 @@ class Persona(GenerationSettings):
         blank=True,
         help_text=_(
             "A few messages to start with, one per line: the new-chat page offers the first "
-            "four as buttons."
+            "four as buttons. Shown in every language, unless the Korean example prompts "
+            "replace them in Korean."
         ),
     )
     example_prompts_ko = models.TextField(

@@ -140,3 +140,13 @@ def test_the_usage_ledger_names_how_each_call_ended_in_the_admins_language(
     assert '<td class="field-status">Interrupted</td>' in english
     korean = admin_client.get(url, headers={"accept-language": "ko"}).content.decode()
     assert '<td class="field-status">중단됨</td>' in korean
+
+
+def test_the_persona_form_says_which_language_each_text_is_shown_in(admin_client):
+    url = reverse("admin:conversations_persona_add")
+    english = admin_client.get(url, headers={"accept-language": "en"}).content.decode()
+    assert "Shown in every language, unless the English name replaces it in English." in english
+    assert "unless the Korean description replaces it in Korean." in english
+    korean = admin_client.get(url, headers={"accept-language": "ko"}).content.decode()
+    assert "영어 이름을 채우면 영어 사용자에게는 그것이 대신 보입니다." in korean
+    assert "각 항목은 모든 언어에서 보입니다." in korean
