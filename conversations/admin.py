@@ -113,6 +113,9 @@ class PersonaAdminForm(forms.ModelForm):
                     "empty: the server's default model (OPENAI_MODEL)."
                 ),
             )
+        if "max_completion_tokens" in self.fields:
+            # At least one token, as the field's validator says: the box offers no 0.
+            self.fields["max_completion_tokens"].widget.attrs["min"] = 1
 
 
 @admin.register(Persona)

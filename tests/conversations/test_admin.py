@@ -150,3 +150,10 @@ def test_the_persona_form_says_which_language_each_text_is_shown_in(admin_client
     korean = admin_client.get(url, headers={"accept-language": "ko"}).content.decode()
     assert "영어 이름을 채우면 영어 사용자에게는 그것이 대신 보입니다." in korean
     assert "각 항목은 모든 언어에서 보입니다." in korean
+
+
+def test_the_persona_forms_max_tokens_box_offers_no_zero(admin_client):
+    html = admin_client.get(reverse("admin:conversations_persona_add")).content.decode()
+    start = html.index('name="max_completion_tokens"')
+    tag = html[html.rindex("<input", 0, start) : html.index(">", start)]
+    assert 'min="1"' in tag
