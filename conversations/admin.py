@@ -11,6 +11,9 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -23,6 +26,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from . import catalog, charts, exports, sharing, usage
+from .accounts import end_sessions, session_tag
 from .forms import ModelNameField, default_model_label
 from .llm import ModelError
 from .models import ChatModel, Conversation, Message, ModelCall, Persona, Quota, ShareLink
@@ -478,3 +482,26 @@ class ShareLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class AccountAdmin(UserAdmin):
+    """Django's user admin. A password set here (or taken away) closes the user's chat tabs,
+    as a new password set by the user does (`accounts.py`): those sessions are no longer
+    valid, and their sockets would otherwise chat on until they reconnect. An admin setting
+    their own keeps the tabs of the session they set it from."""
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        # Django renews the session's key as it keeps its own user logged in: the tabs of
+        # this browser know the session by the key it had.
+        own_session = session_tag(request.session.session_key)
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and isinstance(response, HttpResponseRedirect):
+            user_pk = get_user_model()._meta.pk.to_python(unquote(id))
+            end_sessions(user_pk, keep=own_session if user_pk == request.user.pk else None)
+        return response

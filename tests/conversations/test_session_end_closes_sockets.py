@@ -112,3 +112,36 @@ async def test_turning_an_account_off_closes_all_its_tabs(owner, outsider, conve
         assert await closed_with(tab) == 4401
     assert await still_chats(bystander) == "complete"
     await bystander.disconnect()
+
+
+async def test_a_password_an_admin_sets_closes_the_users_tabs(owner, conversation, make_user):
+    root = await database_sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    admin_browser, _ = await logged_in(root)
+    tabs = [await open_tab(conversation.pk, await session_cookie(owner)) for _ in range(2)]
+
+    new = "set-by-the-admin-password"
+    response = await admin_browser.post(
+        f"/admin/auth/user/{owner.pk}/password/", {"password1": new, "password2": new}
+    )
+    assert response.status_code == 302
+
+    for tab in tabs:
+        assert await closed_with(tab) == 4401
+
+
+async def test_an_admin_setting_their_own_password_keeps_that_sessions_tabs(make_user):
+    root = await database_sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    own = await database_sync_to_async(lambda: services.start_conversation(user=root))()
+    browser, cookie = await logged_in(root)
+    own_tab = await open_tab(own.pk, cookie)
+    other_browser_tab = await open_tab(own.pk, await session_cookie(root))
+
+    new = "set-by-the-admin-password"
+    response = await browser.post(
+        f"/admin/auth/user/{root.pk}/password/", {"password1": new, "password2": new}
+    )
+    assert response.status_code == 302
+
+    assert await closed_with(other_browser_tab) == 4401
+    assert await still_chats(own_tab) == "complete"
+    await own_tab.disconnect()
