@@ -222,12 +222,26 @@ def new_chat_page(request: HttpRequest, form: NewConversationForm | None = None)
     )
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    """The page's script posted the form (fetch) and reads the answer as JSON."""
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
 def new_conversation(request: HttpRequest) -> HttpResponse:
-    """GET: pick a persona and write the first message. POST: start the conversation."""
+    """GET: pick a persona and write the first message. POST: start the conversation.
+
+    The page posts with fetch (`Accept: application/json`) and gets {url} of the conversation
+    when it started, {errors} with 400 when refused: the page stays as it was, files picked
+    included, for the one refused to be taken out. Without JavaScript the form posts here, is
+    sent on to the conversation, or is shown again with the sentence (its files to pick again).
+    """
     if request.method != "POST":
         return new_chat_page(request)
     form = NewConversationForm(request.POST, request.FILES)
+    wants_json = _wants_json(request)
     if not form.is_valid():
+        if wants_json:
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         return new_chat_page(request, form)
     persona = form.cleaned_data["persona"]
     overrides = None
@@ -242,6 +256,8 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
         files = _store_first_files(created, form.cleaned_data["files"])
     except ValidationError as refused:
         form.add_error("files", refused)
+        if wants_json:
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         return new_chat_page(request, form)
     if form.cleaned_data["message"] or files:
         # The page's socket sends it once it is connected: the reply runs in the server's
@@ -255,6 +271,8 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
         request.session[f"pending:{created.pk}"] = pending
     if source_id:
         messages.success(request, _("New conversation with the same settings."))
+    if wants_json:
+        return JsonResponse({"url": reverse("conversation", args=[created.pk])})
     return redirect("conversation", conversation_id=created.pk)
 
 
@@ -458,7 +476,7 @@ def update_settings(request: HttpRequest, conversation_id: UUID) -> HttpResponse
     if request.method != "POST":
         return _settings_page(request, current, ConversationSettingsForm(instance=current))
     form = ConversationSettingsForm(request.POST, instance=current)
-    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    wants_json = _wants_json(request)
     if form.is_valid():
         _call(
             services.update_conversation_settings,
@@ -488,7 +506,7 @@ def choose_model(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     """
     current = _owned(request, conversation_id)
     form = ConversationModelForm(request.POST, conversation=current)
-    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    wants_json = _wants_json(request)
     if not form.is_valid():
         if wants_json:
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)

@@ -14,7 +14,7 @@ import { Scroller } from "./scroll.js";
 import { setupPersonaPicker, setupSettings, setupSidebar } from "./sidebar.js";
 import { ChatSocket, closedReason } from "./socket.js";
 import { ConversationUsage } from "./usage.js";
-import { format } from "./dom.js";
+import { format, postForJson } from "./dom.js";
 
 const strings = JSON.parse(document.getElementById("chat-strings").textContent);
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -61,17 +61,43 @@ function startNewChat() {
   });
   window.addEventListener("pageshow", followPersona);
   followPersona();
-  composer.addEventListener("send", () => {
+  // Posted with fetch: refused (a file the server cannot read, say), the page stays as it is,
+  // every file picked still in the tray, and says why; started, it opens the conversation.
+  let starting = false;
+  composer.addEventListener("send", async () => {
     const problem = files.problem();
     if (problem) {
       showError(problem);
       return;
     }
+    if (starting) return;
+    starting = true;
+    form.setAttribute("aria-busy", "true");
+    const { url, error } = await startConversation(form, strings);
+    starting = false;
+    form.removeAttribute("aria-busy");
+    if (error) {
+      showError(error);
+      composer.focus();
+      return;
+    }
     sessionStorage.removeItem("draft:new");
-    HTMLFormElement.prototype.submit.call(form);
+    window.location.assign(url);
   });
   if (takeEarlyEnter()) composer.submit();
   composer.focus();
+}
+
+// The new-chat form posted: {url} of the conversation started, or {error}, a sentence.
+async function startConversation(form, strings) {
+  try {
+    const { ok, data } = await postForJson(form);
+    if (ok && data.url) return { url: data.url };
+    const errors = Object.values(data.errors || {}).flat();
+    return { error: errors.map((e) => e.message).join(" ") || strings.newChatFailed };
+  } catch {
+    return { error: strings.newChatFailed };
+  }
 }
 
 function startChat() {

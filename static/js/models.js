@@ -3,6 +3,8 @@
 // attachments read it); refused, the select goes back to the model that was set and the
 // server's sentence shows where the chat shows its errors. Without JavaScript the form posts.
 
+import { postForJson } from "./dom.js";
+
 export function setupModelPicker(strings = {}) {
   const form = document.getElementById("model-picker");
   if (!form) return;
@@ -21,14 +23,8 @@ export function setupModelPicker(strings = {}) {
   // What the server answered: {model, label, accepts_images, message} or {errors}.
   const post = async (body) => {
     try {
-      const response = await fetch(form.action, {
-        method: "POST",
-        body,
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      });
-      const data = await response.json().catch(() => ({}));
-      if (response.ok && data.model) return { data };
+      const { ok, data } = await postForJson(form, body);
+      if (ok && data.model) return { data };
       const errors = data.errors?.model || data.errors?.__all__ || [];
       return { error: errors[0]?.message || strings.modelFailed };
     } catch {

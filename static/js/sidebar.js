@@ -1,7 +1,7 @@
 // The sidebar: search as you type, delete with a confirmation dialog, and on a phone the
 // menu that slides it in.
 
-import { format } from "./dom.js";
+import { format, postForJson } from "./dom.js";
 
 function debounce(fn, ms) {
   let timer;
@@ -177,14 +177,8 @@ function saveInPlace(form, saved, strings) {
     button.setAttribute("aria-disabled", "true");
     confirm("");
     try {
-      const response = await fetch(form.action, {
-        method: "POST",
-        body: new FormData(form),
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      });
-      const data = await response.json().catch(() => ({}));
-      if (response.ok) {
+      const { ok, data } = await postForJson(form);
+      if (ok) {
         showErrors(form, {});
         confirm(data.message || "");
       } else {

@@ -219,3 +219,39 @@ def test_the_new_chat_page_is_a_multipart_form_that_knows_which_personas_read_im
     for persona in personas:
         accepts = "true" if persona == chef else "false"
         assert f'data-persona="{persona.pk}" data-accepts-images="{accepts}"' in page
+
+
+def test_the_pages_script_gets_the_conversations_address_or_the_refusal_as_json(
+    owner, default_persona
+):
+    client = Client()
+    client.force_login(owner)
+    post = {"persona": default_persona.pk, "message": "Read these"}
+    refused = client.post(
+        reverse("new_conversation"),
+        {
+            **post,
+            "files": [
+                SimpleUploadedFile("plan.md", b"# The plan", content_type="text/markdown"),
+                SimpleUploadedFile("notes.txt", b"\x00\x01binary\xff", content_type="text/plain"),
+            ],
+        },
+        headers={"Accept": "application/json"},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["errors"]["files"][0]["message"] == (
+        "notes.txt is not a text file: it is not UTF-8 text."
+    )
+    assert not Attachment.objects.exists()
+
+    started = client.post(
+        reverse("new_conversation"),
+        {**post, "files": [SimpleUploadedFile("plan.md", b"# The plan", "text/markdown")]},
+        headers={"Accept": "application/json"},
+    )
+    assert started.status_code == 200
+    conversation = Conversation.objects.get(user=owner)
+    assert started.json() == {"url": reverse("conversation", args=[conversation.pk])}
+    frame = pending_frame(client, conversation)
+    assert frame["content"] == "Read these"
+    assert len(frame["attachments"]) == 1

@@ -308,3 +308,33 @@ def test_the_new_chat_page_refuses_a_file_of_a_refused_kind_and_keeps_the_others
     expect(page.locator(".attachment-tray")).to_contain_text("plan.md")
     names = page.locator("#attach-input").evaluate("input => [...input.files].map((f) => f.name)")
     assert names == ["plan.md"]  # what the form will send
+
+
+def test_a_file_the_server_refuses_for_its_content_leaves_the_page_as_it_was(login):
+    page = open_new_chat(login)
+    page.locator("#attach-input").set_input_files(
+        [
+            {"name": "plan.md", "mimeType": "text/markdown", "buffer": b"# The plan"},
+            # A kind the page takes; only the server, reading it, finds it is no text.
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"\x00\x01binary\xff"},
+        ]
+    )
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Read these")
+    box.press("Enter")
+    expect(page.locator("#chat-error")).to_have_text(
+        "notes.txt is not a text file: it is not UTF-8 text."
+    )
+    # Nothing lost: the page, the message and both files stay, for the one to be taken out.
+    assert page.url.endswith("/c/new/")
+    expect(box).to_have_value("Read these")
+    expect(page.locator(".attachment-tray .attachment-chip")).to_have_count(2)
+    assert not Attachment.objects.exists()
+    page.get_by_role("button", name="Remove notes.txt").click()
+    box.press("Enter")
+    page.wait_for_url("**/c/*/")
+    wait_for_status(page, "complete")
+    conversation = Conversation.objects.get(user=page.user)
+    sent = conversation.messages.get(role="user")
+    assert sent.content == "Read these"
+    assert [a.name for a in sent.attachments.all()] == ["plan.md"]
