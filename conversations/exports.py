@@ -35,7 +35,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from markdown_it import MarkdownIt
 
-from . import confidence, usage
+from . import confidence, foreign, usage
 from .models import Attachment, Conversation, Message, Persona, Role, Status
 from .protocol import iso_time
 from .rendering import json_check, pretty_json
@@ -54,7 +54,7 @@ MAX_IMPORT_MESSAGES = 10_000
 # A reply is empty when it failed before its first word; the app never stores an empty message
 # of the user's. Many empty rows are cheap to send and cost as much to store as full ones.
 MAX_EMPTY_REPLIES = 200
-MAX_CONTENT_CHARS = 200_000
+MAX_CONTENT_CHARS = foreign.MAX_CHARS
 MAX_DEPTH = 40
 # Settings a user may change in a conversation: these come from the file. The model and the
 # token limit are the persona's (the admin's choice), whatever the file says.
@@ -878,22 +878,50 @@ def _count_messages(conversations: list[Any]) -> None:
 
 def parse_import(data: bytes) -> list[ImportedConversation]:
     """Check a whole export file; raise `ImportRefused` with the first problem found."""
+    return read_import(data)[0]
+
+
+def read_import(data: bytes) -> tuple[list[ImportedConversation], int]:
+    """Check a whole export file, this app's or ChatGPT's or Open WebUI's (`foreign`): its
+    conversations, and how many of a foreign file's were left out (over the limits of one
+    import, the oldest). Raise `ImportRefused` with the first problem found."""
     if len(data) > import_limit():
         raise ImportRefused(too_large_message(len(data)))
+    try:
+        data = foreign.unzipped(data, import_limit())
+    except foreign.NotReadable as problem:
+        raise ImportRefused(
+            _("This file cannot be imported: %(problem)s") % {"problem": problem}
+        ) from None
     try:
         document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ImportRefused(
             _(
                 "This file cannot be imported: it is not JSON. Choose a file made with "
-                "“Download as JSON”."
+                "“Download as JSON”, or ChatGPT's or Open WebUI's export."
             )
         ) from None
+    found = foreign.translated(
+        document,
+        max_conversations=MAX_CONVERSATIONS,
+        max_messages=MAX_IMPORT_MESSAGES,
+        max_per_conversation=MAX_MESSAGES,
+    )
+    left_out = 0
+    if found is not None:
+        if not found.conversations and not found.left_out:
+            raise ImportRefused(
+                _("This file cannot be imported: it holds no conversation with a message.")
+            )
+        document = {"format": FORMAT, "version": VERSION, "conversations": found.conversations}
+        left_out = found.left_out
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused(
             _(
-                "This file cannot be imported: it is not a conversation export of this app. "
-                "Choose a file made with “Download as JSON”."
+                "This file cannot be imported: it is not a conversation export of this app, "
+                "of ChatGPT or of Open WebUI. Choose a file made with “Download as JSON”, "
+                "ChatGPT's data export or Open WebUI's “Export chats”."
             )
         )
     if document.get("version") != VERSION:
@@ -937,7 +965,7 @@ def parse_import(data: bytes) -> list[ImportedConversation]:
             _("This file cannot be imported: it has more than %(limit)s empty replies.")
             % {"limit": _count(MAX_EMPTY_REPLIES)}
         )
-    return checked
+    return checked, left_out
 
 
 def too_large_message(size: int) -> str:

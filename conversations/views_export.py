@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import number_format
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
@@ -51,9 +52,11 @@ def export_conversation(request: HttpRequest, conversation_id: UUID, fmt: str) -
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label=gettext_lazy("Export file (.json)"),
+        label=gettext_lazy("Export file (.json or .zip)"),
         help_text=gettext_lazy(
-            "A file made with “Download as JSON”, up to 5 MB and 10,000 messages."
+            "A file made with “Download as JSON”, ChatGPT's data export (its zip, or the "
+            "conversations.json in it) or Open WebUI's “Export chats”; up to 100 "
+            "conversations and 10,000 messages, the newest first."
         ),
     )
 
@@ -90,13 +93,24 @@ def import_conversations(request: HttpRequest) -> HttpResponse:
     if upload.size > exports.import_limit():
         return _import_page(request, form, exports.too_large_message(upload.size))
     try:
-        checked = exports.parse_import(upload.read(exports.import_limit() + 1))
+        checked, left_out = exports.read_import(upload.read(exports.import_limit() + 1))
     except exports.ImportRefused as refused:
         return _import_page(request, form, refused.message)
     created = imports.import_conversations(user=request.user, conversations=checked)
-    messages.success(
-        request,
-        ngettext("Imported %d conversation.", "Imported %d conversations.", len(created))
-        % len(created),
+    done = ngettext("Imported %d conversation.", "Imported %d conversations.", len(created)) % len(
+        created
     )
+    if left_out:
+        done += " " + ngettext(
+            "%(count)d other conversation was left out: an import takes at most "
+            "%(conversations)d conversations and %(messages)s messages, the newest first.",
+            "%(count)d other conversations were left out: an import takes at most "
+            "%(conversations)d conversations and %(messages)s messages, the newest first.",
+            left_out,
+        ) % {
+            "count": left_out,
+            "conversations": exports.MAX_CONVERSATIONS,
+            "messages": number_format(exports.MAX_IMPORT_MESSAGES, force_grouping=True),
+        }
+    messages.success(request, done)
     return redirect("conversation", conversation_id=created[0].pk)

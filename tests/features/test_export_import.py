@@ -161,8 +161,12 @@ WRONG_SHAPES = {
     "not json": (lambda chat: b"\x89PNG not json", "it is not JSON"),
     "a list": (lambda chat: b"[1, 2]", "it is not a conversation export of this app"),
     "another app's export": (
-        lambda chat: json.dumps({"title": "x", "mapping": {}}).encode(),
+        lambda chat: json.dumps({"title": "x", "entries": []}).encode(),
         "it is not a conversation export of this app",
+    ),
+    "a ChatGPT export with nothing in it": (
+        lambda chat: json.dumps({"title": "x", "mapping": {}}).encode(),
+        "it holds no conversation with a message",
     ),
     "a future version": (
         broken(lambda d: d.update(version=9)),

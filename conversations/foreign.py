@@ -1,0 +1,345 @@
+"""Conversations exported by ChatGPT or Open WebUI, read as this app's own export.
+
+Someone moving here brings their history: ChatGPT's data export (the zip it mails, or the
+`conversations.json` inside it) and Open WebUI's "Export chats" file. Both keep a conversation
+as a tree of messages, with the branch shown last named (ChatGPT's `current_node`, Open
+WebUI's `currentId`), as this app does: their regenerated answers and edited questions become
+versions here, and the branch they showed is the one shown.
+
+`translated` turns such a document into this app's export format (`exports.FORMAT`), which
+`exports.parse_import` then checks as it checks any file: nothing here is trusted. What has no
+place here is left out: system messages, the tools' calls and answers (browsing, code runs),
+a reasoning model's thoughts, hidden context. An image in a message is named in its text, not
+imported (the exports carry no file). The newest conversations are taken, as many as one
+import holds (`exports.MAX_CONVERSATIONS`, `exports.MAX_IMPORT_MESSAGES`); `left_out` says how
+many were not.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+ZIP_MAGIC = b"PK\x03\x04"
+# A message's longest text in an import (`exports.MAX_CONTENT_CHARS`, which checks it again).
+MAX_CHARS = 200_000
+CHATGPT_CONVERSATIONS = "conversations.json"
+
+
+@dataclass
+class Translated:
+    # In this app's export format (`exports.message_document` and the rest).
+    conversations: list[dict[str, Any]]
+    # Conversations of the file not taken: over the limits of one import.
+    left_out: int = 0
+
+
+class NotReadable(Exception):
+    """A zip with no ChatGPT conversations in it, or too large once unpacked."""
+
+
+def unzipped(data: bytes, limit: int) -> bytes:
+    """The `conversations.json` of a ChatGPT export's zip; any other bytes as they are."""
+    if not data.startswith(ZIP_MAGIC):
+        return data
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entry = next(
+                (
+                    i
+                    for i in archive.infolist()
+                    if i.filename.rsplit("/", 1)[-1] == CHATGPT_CONVERSATIONS
+                ),
+                None,
+            )
+            if entry is None:
+                raise NotReadable(
+                    _("This zip file holds no conversations.json (ChatGPT's data export does).")
+                )
+            # What the zip says it unpacks to, then what it does: a bomb stops at the limit.
+            if entry.file_size > limit:
+                raise NotReadable(too_large(entry.file_size, limit))
+            with archive.open(entry) as unpacked:
+                content = unpacked.read(limit + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
+        raise NotReadable(_("This zip file cannot be read.")) from None
+    if len(content) > limit:
+        raise NotReadable(too_large(len(content), limit))
+    return content
+
+
+def too_large(size: int, limit: int) -> str:
+    return _("Its conversations.json is %(size).1f MB unpacked, the limit is %(limit).1f MB.") % {
+        "size": size / (1024 * 1024),
+        "limit": limit / (1024 * 1024),
+    }
+
+
+def translated(
+    document: Any, *, max_conversations: int, max_messages: int, max_per_conversation: int
+) -> Translated | None:
+    """The conversations of ChatGPT's or Open WebUI's export, the newest that one import
+    holds; None for any other document (the caller says what is wrong with it)."""
+    items = document if isinstance(document, list) else [document]
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    if all(isinstance(item.get("mapping"), dict) for item in items):
+        conversations = [_chatgpt(item) for item in items]
+    elif all(isinstance(item.get("chat"), dict) for item in items):
+        conversations = [_open_webui(item) for item in items]
+    elif all(isinstance(item.get("history"), dict) for item in items):
+        # One chat as Open WebUI keeps it (its `chat` alone).
+        conversations = [_open_webui({"chat": item, "title": item.get("title")}) for item in items]
+    else:
+        return None
+    # One with nothing to show here (a system prompt alone) is no conversation.
+    conversations = [c for c in conversations if c["messages"]]
+    conversations.sort(key=lambda c: c.pop("_moment"), reverse=True)
+    taken: list[dict[str, Any]] = []
+    total = 0
+    for conversation in conversations:
+        count = len(conversation["messages"])
+        if count > max_per_conversation:
+            continue
+        if len(taken) == max_conversations or total + count > max_messages:
+            break
+        taken.append(conversation)
+        total += count
+    return Translated(taken, left_out=len(conversations) - len(taken))
+
+
+def _moment(seconds: Any) -> str | None:
+    """An epoch time (seconds, or milliseconds as some Open WebUI versions write) as ISO 8601."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    if seconds > 1e11:
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+class _Tree:
+    """Messages gathered from a foreign tree, parents before their children."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def add(
+        self, parent: int | None, role: Any, content: str, *, at: Any, model: Any, usage: Any = None
+    ) -> int | None:
+        """The message's place, which its children follow: its parent's when it has no place
+        here (not a question or an answer; a question with no text)."""
+        if role not in ("user", "assistant") or (role == "user" and not content.strip()):
+            return parent
+        fields = {"created_at": _moment(at)}
+        if role == "assistant":
+            fields |= {"model": _text(model, 100), "usage": _usage(usage)}
+        if role == "assistant" and parent is not None:
+            above = self.messages[parent]
+            if above["role"] == "assistant" and above.pop("_open", False):
+                # One answer the source wrote in parts (around a tool's call): one message.
+                above["content"] = "\n\n".join(filter(None, (above["content"], content)))
+                above["_open"] = True
+                return parent
+        self.messages.append(
+            {"role": role, "content": content, "parent": parent, "_open": role == "assistant"}
+            | {name: value for name, value in fields.items() if value is not None}
+        )
+        return len(self.messages) - 1
+
+    def walk(self, roots: list[Any], children: Any, visit: Any, shown: set[Any]) -> None:
+        """Depth first from `roots`, each node once; `visit(node, parent)` returns the index of
+        the message its children follow. The messages on the branch shown are chosen last."""
+        seen: set[Any] = set()
+        stack = [(node, None) for node in reversed(roots)]
+        while stack:
+            node, parent = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            index = visit(node, parent)
+            if index is not None and node in shown:
+                self.messages[index]["_shown"] = True
+            under = [child for child in children(node) if child not in seen]
+            stack.extend((child, index) for child in reversed(under))
+            if index is not None and len(under) != 1:
+                # An answer that forks, or ends, takes no more parts.
+                self.messages[index]["_open"] = False
+
+    def done(self, created: str | None, latest: str | None) -> list[dict[str, Any]]:
+        for message in self.messages:
+            message.pop("_open", None)
+            if len(message["content"]) > MAX_CHARS:
+                # A document pasted whole there: its start here, said so, not the import refused.
+                cut = _("[cut: the rest is longer than a message here can be]")
+                message["content"] = message["content"][: MAX_CHARS - len(cut) - 2] + "\n\n" + cut
+            parent = message["parent"]
+            # A message with no time has its parent's, or the conversation's.
+            message.setdefault(
+                "created_at",
+                self.messages[parent].get("created_at") if parent is not None else created,
+            )
+            # The branch shown is chosen after any other version, as it was there.
+            shown = message.pop("_shown", False)
+            message["selected_at"] = (latest if shown else None) or message["created_at"]
+        return self.messages
+
+
+def _branch(current: Any, parent_of: Any) -> set[Any]:
+    shown: set[Any] = set()
+    while current is not None and current not in shown:
+        shown.add(current)
+        current = parent_of(current)
+    return shown
+
+
+def _latest(*moments: str | None) -> str | None:
+    known = [m for m in moments if m]
+    return max(known) if known else None
+
+
+# ChatGPT: `mapping` {id: {message, parent, children}}; a message's `author.role`,
+# `content.content_type` and `parts`, `recipient` ("all" unless it calls a tool).
+CHATGPT_TEXT = ("text", "multimodal_text")
+
+
+def _chatgpt_content(message: dict[str, Any]) -> tuple[str, str] | None:
+    role = (message.get("author") or {}).get("role")
+    content = message.get("content") or {}
+    metadata = message.get("metadata") or {}
+    if (
+        role not in ("user", "assistant")
+        or not isinstance(content, dict)
+        or content.get("content_type") not in CHATGPT_TEXT
+        or message.get("recipient", "all") != "all"
+        or metadata.get("is_visually_hidden_from_conversation")
+    ):
+        return None
+    parts = content.get("parts") or []
+    texts = []
+    for part in parts if isinstance(parts, list) else []:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and "image" in str(part.get("content_type", "")):
+            texts.append(_("[an image, not imported]"))
+    return role, "\n".join(t for t in texts if t)
+
+
+def _chatgpt(item: dict[str, Any]) -> dict[str, Any]:
+    mapping: dict[str, Any] = item["mapping"]
+    nodes = {key: node for key, node in mapping.items() if isinstance(node, dict)}
+
+    def parent_of(key: Any) -> Any:
+        return nodes.get(key, {}).get("parent")
+
+    def children(key: Any) -> list[Any]:
+        under = nodes.get(key, {}).get("children")
+        return (
+            [c for c in under if isinstance(c, str) and c in nodes]
+            if isinstance(under, list)
+            else []
+        )
+
+    tree = _Tree()
+
+    def visit(key: Any, parent: int | None) -> int | None:
+        message = nodes[key].get("message")
+        found = _chatgpt_content(message) if isinstance(message, dict) else None
+        if found is None:
+            return parent
+        role, text = found
+        model = (message.get("metadata") or {}).get("model_slug")
+        return tree.add(parent, role, text, at=message.get("create_time"), model=model)
+
+    roots = [key for key, node in nodes.items() if node.get("parent") not in nodes]
+    created, updated = _moment(item.get("create_time")), _moment(item.get("update_time"))
+    tree.walk(roots, children, visit, _branch(item.get("current_node"), parent_of))
+    latest = _latest(updated, created, *(m.get("created_at") for m in tree.messages))
+    messages = tree.done(created, latest)
+    return {
+        "title": _text(item.get("title"), 200),
+        "created_at": created,
+        "messages": messages,
+        "_moment": updated or created or "",
+    }
+
+
+# Open WebUI: `chat.history.messages` {id: {parentId, childrenIds, role, content, timestamp,
+# model}} and `chat.history.currentId`; older exports only a list, `chat.messages`.
+
+
+def _usage(value: Any) -> dict[str, int] | None:
+    """The tokens a reply used, as Open WebUI recorded them from the model's server."""
+    if not isinstance(value, dict):
+        return None
+    tokens = {key: value.get(key) for key in ("prompt_tokens", "completion_tokens")}
+    if all(type(count) is int and count >= 0 for count in tokens.values()):
+        return tokens
+    return None
+
+
+def _open_webui(item: dict[str, Any]) -> dict[str, Any]:
+    chat: dict[str, Any] = item["chat"]
+    history = chat.get("history") if isinstance(chat.get("history"), dict) else {}
+    found = history.get("messages")
+    nodes: dict[Any, dict[str, Any]]
+    if isinstance(found, dict) and found:
+        nodes = {key: node for key, node in found.items() if isinstance(node, dict)}
+        current = history.get("currentId")
+    else:  # one path: each message follows the one before
+        listed = chat.get("messages") if isinstance(chat.get("messages"), list) else []
+        nodes = {}
+        for index, node in enumerate(m for m in listed if isinstance(m, dict)):
+            nodes[index] = {**node, "parentId": index - 1 if index else None}
+        current = len(nodes) - 1 if nodes else None
+    children_of: dict[Any, list[Any]] = {}
+    for key, node in nodes.items():
+        children_of.setdefault(node.get("parentId"), []).append(key)
+
+    def children(key: Any) -> list[Any]:
+        return children_of.get(key, [])
+
+    def parent_of(key: Any) -> Any:
+        return nodes.get(key, {}).get("parentId")
+
+    tree = _Tree()
+
+    def visit(key: Any, parent: int | None) -> int | None:
+        node = nodes[key]
+        content = node.get("content")
+        if not isinstance(content, str):
+            return parent
+        return tree.add(
+            parent,
+            node.get("role"),
+            content,
+            at=node.get("timestamp"),
+            model=node.get("model"),
+            usage=node.get("usage"),
+        )
+
+    roots = [key for key, node in nodes.items() if node.get("parentId") not in nodes]
+    # Its `timestamp` is in milliseconds (`_moment` reads both).
+    created = _moment(item.get("created_at")) or _moment(chat.get("timestamp"))
+    updated = _moment(item.get("updated_at"))
+    tree.walk(roots, children, visit, _branch(current, parent_of))
+    latest = _latest(updated, created, *(m.get("created_at") for m in tree.messages))
+    messages = tree.done(created, latest)
+    return {
+        "title": _text(item.get("title") or chat.get("title"), 200),
+        "created_at": created,
+        "pinned": item.get("pinned") is True,
+        "messages": messages,
+        "_moment": updated or created or "",
+    }
