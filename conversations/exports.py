@@ -419,6 +419,8 @@ class ImportedConversation:
     created_at: datetime | None
     settings: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # Its last activity (None: the file says none; it is then imported as active now).
+    updated_at: datetime | None = None
 
 
 def _refuse(where: str, problem: str) -> ImportRefused:
@@ -745,6 +747,7 @@ def _conversation(
         persona=persona,
         pinned=pinned,
         created_at=_moment(data.get("created_at"), f"{where}.created_at"),
+        updated_at=_moment(data.get("updated_at"), f"{where}.updated_at"),
         settings=_settings(data.get("settings") or {}, f"{where}.settings", persona or default),
         messages=parsed,
     )

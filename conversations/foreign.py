@@ -270,6 +270,7 @@ def _chatgpt(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "title": _text(item.get("title"), 200),
         "created_at": created,
+        "updated_at": updated,
         "messages": messages,
         "_moment": updated or created or "",
     }
@@ -340,6 +341,7 @@ def _open_webui(item: dict[str, Any]) -> dict[str, Any]:
         "title": _text(item.get("title") or chat.get("title"), 200),
         "created_at": created,
         "pinned": item.get("pinned") is True,
+        "updated_at": updated,
         "messages": messages,
         "_moment": updated or created or "",
     }

@@ -73,7 +73,7 @@ def import_conversations(
                 started = time.monotonic()
                 _run(_store_messages, conversation, piece, stored_ids)
                 time.sleep((time.monotonic() - started) * PAUSE_PER_PIECE)
-        _run(_reveal, created)
+        _run(_reveal, created, [item.updated_at for item in conversations])
     except BaseException:
         try:
             _run(_delete, created)
@@ -171,15 +171,15 @@ def _store_messages(
                 attachments.store(conversation=conversation, checked=file, message=row)
 
 
-def _reveal(conversations: list[Conversation]) -> None:
-    # Imported now: they come first in the sidebar.
+def _reveal(conversations: list[Conversation], last_active: list[Any]) -> None:
+    """Show them, each at its last activity as the file says (a history brought here sorts
+    as it did there), or at now when it says none. Until then each is `importing` at now: an
+    import still running is not one that died (`_delete_abandoned`)."""
     now = timezone.now()
+    for conversation, moment in zip(conversations, last_active, strict=True):
+        conversation.importing, conversation.updated_at = False, moment or now
     with transaction.atomic():
-        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(
-            importing=False, updated_at=now
-        )
-    for conversation in conversations:
-        conversation.importing, conversation.updated_at = False, now
+        Conversation.objects.bulk_update(conversations, ["importing", "updated_at"])
 
 
 def _delete(conversations: list[Conversation]) -> None:

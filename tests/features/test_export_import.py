@@ -102,6 +102,8 @@ def test_export_then_import_gives_back_the_same_messages(client, owner, chat):
     assert rows(copy) == rows(chat)
     assert copy.user == owner and copy.title == "Pasta night" and copy.persona == chat.persona
     assert copy.settings_dict() == chat.settings_dict()
+    # A backup brought back sorts where it was: its last activity is the file's.
+    assert copy.updated_at == chat.updated_at
 
 
 def test_the_markdown_export_reads_as_the_conversation(client, owner, chat):

@@ -171,6 +171,8 @@ def test_chatgpts_export_comes_with_its_versions_and_the_branch_it_showed(client
     conversation = Conversation.objects.get(user=owner)
     assert response.status_code == 302 and response["Location"] == f"/c/{conversation.pk}/"
     assert conversation.title == "Soup"
+    # Where it was in ChatGPT's list: its last activity, not the moment of the import.
+    assert conversation.updated_at.timestamp() == T0 + 10
     assert shown(conversation) == [
         ("user", "[an image, not imported]\nWhat soup is this?"),
         ("assistant", "Let me look.\n\nGazpacho."),
