@@ -8,7 +8,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import catalog
-from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, ResponseFormat
+from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, Preferences, ResponseFormat
 
 
 class ModelNameField(forms.CharField):
@@ -204,3 +204,25 @@ class AttachmentForm(forms.Form):
             data=upload.read(),
             model=self.conversation.effective_model,
         )
+
+
+class InstructionsForm(forms.ModelForm):
+    """A user's custom instructions, sent with every message in every conversation."""
+
+    class Meta:
+        model = Preferences
+        fields = ["instructions"]
+        labels = {
+            "instructions": _("What should the assistant know about you, and how should it answer?")
+        }
+        help_texts = {
+            "instructions": _(
+                "Sent with every message, in every conversation, after the conversation's "
+                "system prompt. For example: I am a backend developer in Seoul; answer in "
+                "Korean, briefly, with code in Python."
+            )
+        }
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 8})}
+
+    def clean_instructions(self) -> str:
+        return plain_newlines(self.cleaned_data["instructions"]).strip()

@@ -880,3 +880,41 @@ class ShareLink(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+def validate_instructions_length(value: str) -> None:
+    """As long as a system prompt may be (CHAT_MAX_SYSTEM_PROMPT_CHARS): they go with it."""
+    limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+    if len(value) > limit:
+        raise ValidationError(
+            _("Your instructions can be at most %(limit)s characters long; these have %(count)s."),
+            code="max_length",
+            params={
+                "limit": number_format(limit, force_grouping=True),
+                "count": number_format(len(value), force_grouping=True),
+            },
+        )
+
+
+class Preferences(models.Model):
+    """What a user asks of every answer, in every conversation (ChatGPT's custom instructions,
+    Open WebUI's own system prompt): sent after the conversation's system prompt
+    (`services.system_prompt_for`). One row per user who has set them."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="preferences",
+        verbose_name=_("user"),
+    )
+    instructions = models.TextField(
+        _("custom instructions"), blank=True, validators=[validate_instructions_length]
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("preferences")
+        verbose_name_plural = _("preferences")
+
+    def __str__(self) -> str:
+        return str(self.user)

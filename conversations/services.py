@@ -46,6 +46,7 @@ from .models import (
     Message,
     ModelCall,
     Persona,
+    Preferences,
     Role,
     Status,
 )
@@ -54,6 +55,10 @@ from .tree import Node, Tree
 logger = logging.getLogger(__name__)
 
 TITLE_CHARS = 60
+# Before a user's custom instructions in the system message: the model is told whose words
+# they are (in English, as the personas' prompts are written; it answers in the user's
+# language whatever language the prompt is in).
+INSTRUCTIONS_LEAD = "The user's instructions for every conversation, in their own words:"
 
 
 def start_conversation(
@@ -331,7 +336,8 @@ def _lock_for_replies(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Conversatio
     if not conversation_ids:
         return {}
     locked = (
-        Conversation.objects.select_related("user")
+        # The user's custom instructions come along with their row (`system_prompt_for`).
+        Conversation.objects.select_related("user", "user__preferences")
         .select_for_update(of=("self", "user"))
         .filter(pk__in=conversation_ids, user_id__in=user_ids)
         .order_by("user_id", "pk")
@@ -699,6 +705,29 @@ def _reads_images(history: list[HistoryItem], model: str) -> bool:
     return model_info(model).accepts_images
 
 
+def instructions_of(user: Any) -> str:
+    """The user's custom instructions ("" when they set none): read with the user's row where
+    the conversation's lock reads it (`_lock_for_replies`), else one query."""
+    try:
+        return user.preferences.instructions
+    except Preferences.DoesNotExist:
+        return ""
+
+
+def system_prompt_for(conversation: Conversation) -> str:
+    """What a reply is sent as its system message: the conversation's system prompt, then its
+    owner's custom instructions, which apply to every conversation of theirs."""
+    instructions = instructions_of(conversation.user).strip()
+    if not instructions:
+        return conversation.system_prompt
+    own = f"{INSTRUCTIONS_LEAD}\n{instructions}"
+    return f"{conversation.system_prompt}\n\n{own}" if conversation.system_prompt else own
+
+
+def save_instructions(*, user: Any, instructions: str) -> None:
+    Preferences.objects.update_or_create(user=user, defaults={"instructions": instructions})
+
+
 def _new_reply(
     conversation: Conversation,
     history: list[HistoryItem],
@@ -723,7 +752,7 @@ def _new_reply(
     model = parameters["model"]
     window = (windows or {}).get(model) or catalog.context_windows([model])[model]
     context = select_context(
-        system_prompt=conversation.system_prompt,
+        system_prompt=system_prompt_for(conversation),
         history=history,
         model=model,
         budget=window,
@@ -1207,7 +1236,7 @@ def continue_reply(
         parameters = {**conversation.settings_dict(), "model": conversation.effective_model}
         history = branches.history(branches.tree.path())
         context = select_context(
-            system_prompt=conversation.system_prompt,
+            system_prompt=system_prompt_for(conversation),
             history=history,
             model=parameters["model"],
             accepts_images=_reads_images(history, parameters["model"]),

@@ -44,6 +44,7 @@ urlpatterns = [
     # Share links: make one, list and revoke them, the public page and continuing from it.
     path("c/<uuid:conversation_id>/share/", views_share.share, name="share_conversation"),
     path("shares/", views_share.share_links, name="share_links"),
+    path("instructions/", views.custom_instructions, name="custom_instructions"),
     path("shares/<int:share_id>/revoke/", views_share.revoke, name="revoke_share"),
     path("s/<str:token>/", views_share.shared, name="shared"),
     path("s/<str:token>/continue/", views_share.continue_shared, name="continue_shared"),

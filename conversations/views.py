@@ -38,11 +38,12 @@ from .forms import (
     AttachmentForm,
     ConversationModelForm,
     ConversationSettingsForm,
+    InstructionsForm,
     NewConversationForm,
     PinForm,
     RenameForm,
 )
-from .models import Attachment, AttachmentKind, Conversation, Persona, Status
+from .models import Attachment, AttachmentKind, Conversation, Persona, Preferences, Status
 from .services import sweep_orphaned_replies
 
 logger = logging.getLogger(__name__)
@@ -567,3 +568,36 @@ def _call(write: Any, **kwargs: Any) -> Any:
         if exc.code == "not_found":
             raise Http404(exc.message) from None
         raise
+
+
+def custom_instructions(request: HttpRequest) -> HttpResponse:
+    """GET: the user's custom instructions. POST: save them; the next answer, in any of their
+    conversations, is written with them."""
+    preferences = Preferences.objects.filter(user=request.user).first()
+    form = InstructionsForm(
+        request.POST if request.method == "POST" else None,
+        instance=preferences or Preferences(user=request.user),
+    )
+    if request.method == "POST" and form.is_valid():
+        services.save_instructions(
+            user=request.user, instructions=form.cleaned_data["instructions"]
+        )
+        saved = form.cleaned_data["instructions"]
+        messages.success(
+            request,
+            _("Saved. Your next messages carry them, in every conversation.")
+            if saved
+            else _("Your custom instructions are off: none are sent."),
+        )
+        return redirect("custom_instructions")
+    return render(
+        request,
+        "conversations/instructions.html",
+        {
+            "conversation": None,
+            "form": form,
+            "chat_config": {"maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS},
+            **sidebar_context(request),
+        },
+        status=400 if form.errors else 200,
+    )
