@@ -29,7 +29,16 @@ from . import catalog, charts, exports, sharing, usage
 from .accounts import end_sessions, session_tag
 from .forms import ModelNameField, default_model_label
 from .llm import ModelError
-from .models import ChatModel, Conversation, Message, ModelCall, Persona, Quota, ShareLink
+from .models import (
+    ChatModel,
+    Conversation,
+    Message,
+    ModelCall,
+    Persona,
+    Quota,
+    Rating,
+    ShareLink,
+)
 from .views_export import download
 
 
@@ -122,6 +131,17 @@ class PersonaAdminForm(forms.ModelForm):
             self.fields["max_completion_tokens"].widget.attrs["min"] = 1
 
 
+def _rated(rating: str) -> Subquery:
+    """The answers of a persona's conversations rated `rating`."""
+    answers = (
+        Message.objects.filter(conversation__persona=OuterRef("pk"), rating=rating)
+        .values("conversation__persona")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(answers, output_field=IntegerField()), 0)
+
+
 @admin.register(Persona)
 class PersonaAdmin(admin.ModelAdmin):
     form = PersonaAdminForm
@@ -133,12 +153,24 @@ class PersonaAdmin(admin.ModelAdmin):
         "is_active",
         "is_default",
         "position",
+        "ratings",
     ]
     list_display_links = ["__str__"]
     list_editable = ["is_active", "position"]
     list_filter = ["is_active", "is_default", "response_format", "logprobs"]
     search_fields = ["name", "name_en", "description", "description_ko", "system_prompt"]
     actions = ["duplicate"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Persona]:
+        return (
+            super().get_queryset(request).annotate(good=_rated(Rating.GOOD), bad=_rated(Rating.BAD))
+        )
+
+    @admin.display(description=_("ratings"))
+    def ratings(self, persona: Persona) -> str:
+        """What people said of its answers: 👍 and 👎, over all its conversations."""
+        return f"👍 {persona.good} · 👎 {persona.bad}"  # type: ignore[attr-defined]
+
     fieldsets = [
         (
             _("Who it is"),
@@ -229,7 +261,7 @@ def admins_read_messages() -> bool:
 
 class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Message
-    fields = ["role", "content", "status", "model", "tokens", "imported", "created_at"]
+    fields = ["role", "content", "status", "rating", "model", "tokens", "imported", "created_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False

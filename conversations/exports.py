@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from markdown_it import MarkdownIt
 
 from . import confidence, foreign, usage
-from .models import Attachment, Conversation, Message, Persona, Role, Status
+from .models import Attachment, Conversation, Message, Persona, Rating, Role, Status
 from .protocol import iso_time
 from .rendering import json_check, pretty_json
 from .tree import Tree
@@ -72,6 +72,7 @@ def message_document(message: Message) -> dict[str, Any]:
         "finish_reason": message.finish_reason,
         "model": message.model,
         "error": message.error,
+        "rating": message.rating,
         "created_at": iso_time(message.created_at),
         "completed_at": iso_time(message.completed_at),
         "usage": {
@@ -524,6 +525,8 @@ def _logprobs(value: Any, where: str) -> list[dict[str, Any]] | None:
 MESSAGE_FIELDS = {
     "role",
     "content",
+    # The user's 👍 / 👎 on an answer (absent from exports made before ratings).
+    "rating",
     "status",
     "finish_reason",
     "model",
@@ -594,6 +597,7 @@ def _message(value: Any, where: str, index: int) -> dict[str, Any]:
         "finish_reason": _string(data.get("finish_reason", ""), f"{where}.finish_reason", limit=32),
         "model": _string(data.get("model", ""), f"{where}.model", limit=100),
         "error": _string(data.get("error", ""), f"{where}.error", limit=10_000),
+        "rating": _rating(data.get("rating", ""), f"{where}.rating", role),
         "created_at": created_at or timezone.now(),
         "completed_at": _moment(data.get("completed_at"), f"{where}.completed_at"),
         "prompt_tokens": _optional_int(usage.get("prompt_tokens"), f"{where}.usage.prompt_tokens"),
@@ -608,6 +612,12 @@ def _message(value: Any, where: str, index: int) -> dict[str, Any]:
         "parent_index": data.get("parent", _NO_PARENT_GIVEN),
         "attachments": _attachments(data.get("attachments"), f"{where}.attachments", role),
     }
+
+
+def _rating(value: Any, where: str, role: str) -> str:
+    if value == "" or (value in Rating.values and role == _ASSISTANT):
+        return value
+    raise _refuse(where, _("must be “good”, “bad” or empty (only an answer is rated)."))
 
 
 def _attachments(value: Any, where: str, role: str) -> list[Any]:

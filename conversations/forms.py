@@ -8,7 +8,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import catalog
-from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, Preferences, ResponseFormat
+from .models import RESPONSE_FORMAT_HELP, Conversation, Persona, Preferences, Rating, ResponseFormat
 
 
 class ModelNameField(forms.CharField):
@@ -226,3 +226,7 @@ class InstructionsForm(forms.ModelForm):
 
     def clean_instructions(self) -> str:
         return plain_newlines(self.cleaned_data["instructions"]).strip()
+
+
+class RatingForm(forms.Form):
+    rating = forms.ChoiceField(choices=[("", "—"), *Rating.choices], required=False)

@@ -431,6 +431,13 @@ class Status(models.TextChoices):
     INTERRUPTED = "interrupted", _("Interrupted")
 
 
+class Rating(models.TextChoices):
+    """What the user said of an answer (👍 / 👎)."""
+
+    GOOD = "good", _("Good answer")
+    BAD = "bad", _("Bad answer")
+
+
 class MessageQuerySet(models.QuerySet["Message"]):
     def owned_by(self, user: Any) -> MessageQuerySet:
         if not getattr(user, "is_authenticated", False):
@@ -532,6 +539,8 @@ class Message(models.Model):
     usage_estimated = models.BooleanField(_("usage estimated"), default=False)
     logprobs = models.JSONField(_("logprobs"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The user's 👍 or 👎 on an answer ("" when none): the admin reads them per persona and model.
+    rating = models.CharField(_("rating"), max_length=4, choices=Rating, blank=True, default="")
     # Came from an import file: the tokens it records were spent elsewhere (or never), so no
     # usage figure counts them (`conversations.usage`); they are kept to be shown.
     imported = models.BooleanField(_("imported"), default=False, editable=False)
@@ -568,6 +577,10 @@ class Message(models.Model):
                 fields=["lease_expires_at"],
                 condition=Q(status="streaming"),
                 name="message_streaming_lease",
+            ),
+            # The few rated answers, counted per persona in the admin.
+            models.Index(
+                fields=["conversation", "rating"], condition=~Q(rating=""), name="message_rated"
             ),
         ]
         constraints = [

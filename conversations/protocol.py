@@ -45,6 +45,8 @@ class MessagePayload(TypedDict):
     usage: Usage
     parameters: dict[str, Any] | None
     context_from_id: int | None
+    # The user's 👍 ("good") or 👎 ("bad") on an answer, "" when none.
+    rating: str
     # Never the tokens themselves: a reply's logprobs can be megabytes (20 alternatives a
     # token), more than one frame may carry. Whether it has them; the page fetches them over
     # HTTP (`logprobs_url`).
@@ -157,6 +159,7 @@ def message_payload(message: Message) -> MessagePayload:
         "usage": message_usage(message),
         "parameters": socket_parameters(message.parameters),
         "context_from_id": message.context_from_id,
+        "rating": message.rating,
         "has_logprobs": bool(message.logprobs),
         "seq": message.seq,
         "parent_id": message.parent_id,

@@ -724,6 +724,18 @@ def system_prompt_for(conversation: Conversation) -> str:
     return f"{conversation.system_prompt}\n\n{own}" if conversation.system_prompt else own
 
 
+def rate_answer(*, user: Any, conversation_id: Any, message_id: int, rating: str) -> None:
+    """The user's 👍 or 👎 on an answer of theirs that is written ("" takes it back)."""
+    conversation = get_owned(user=user, conversation_id=conversation_id)
+    rated = (
+        Message.objects.filter(pk=message_id, conversation=conversation, role=Role.ASSISTANT)
+        .exclude(status=Status.STREAMING)
+        .update(rating=rating)
+    )
+    if not rated:
+        raise ChatError("not_found", _("This answer does not exist, or is still being written."))
+
+
 def save_instructions(*, user: Any, instructions: str) -> None:
     Preferences.objects.update_or_create(user=user, defaults={"instructions": instructions})
 

@@ -16,6 +16,11 @@ urlpatterns = [
         name="message_logprobs",
     ),
     path(
+        "c/<uuid:conversation_id>/messages/<int:message_id>/rating/",
+        views.rate_answer,
+        name="rate_answer",
+    ),
+    path(
         "c/<uuid:conversation_id>/messages/<int:message_id>/branch/",
         views.branch,
         name="branch_conversation",

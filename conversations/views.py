@@ -41,6 +41,7 @@ from .forms import (
     InstructionsForm,
     NewConversationForm,
     PinForm,
+    RatingForm,
     RenameForm,
 )
 from .models import Attachment, AttachmentKind, Conversation, Persona, Preferences, Status
@@ -135,6 +136,7 @@ def _chat_config(request: HttpRequest, conversation: Conversation | None) -> dic
             socketPath=f"/ws/conversations/{conversation.pk}/",
             olderUrl=reverse("older_messages", args=[conversation.pk]),
             branchUrl=reverse("branch_conversation", args=[conversation.pk, 0]),
+            rateUrl=reverse("rate_answer", args=[conversation.pk, 0]),
             pending=_pending(request, conversation),
             personaEmoji=conversation.persona.emoji if conversation.persona else "",
         )
@@ -601,3 +603,21 @@ def custom_instructions(request: HttpRequest) -> HttpResponse:
         },
         status=400 if form.errors else 200,
     )
+
+
+@require_POST
+def rate_answer(request: HttpRequest, conversation_id: UUID, message_id: int) -> JsonResponse:
+    """An answer's 👍 or 👎 (`rating`: good, bad, or empty to take it back), posted by the
+    page's script: {rating} back, or {errors} with 400."""
+    form = RatingForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    rating = form.cleaned_data["rating"]
+    _call(
+        services.rate_answer,
+        user=request.user,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        rating=rating,
+    )
+    return JsonResponse({"rating": rating})

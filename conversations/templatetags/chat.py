@@ -281,6 +281,9 @@ def chat_strings() -> dict[str, Any]:
             "text files (code, Markdown, CSV, JSON, plain text) or PDFs."
         ),
         "uploadFailed": _("The file could not be uploaded. Try again."),
+        "goodAnswer": _("Good answer"),
+        "badAnswer": _("Bad answer"),
+        "ratingFailed": _("Your rating could not be saved. Try again."),
         "newChatFailed": _("The conversation could not be started. Try again."),
         "removeAttachment": _("Remove %(name)s"),
         "modelFailed": _("The model could not be changed. Try again."),

@@ -318,7 +318,28 @@ function startChat() {
     else if (action === "continue") sendFrame({ type: "reply.continue", client_id: newClientId() });
     else if (action === "edit") startEdit(button.closest(".message"));
     else if (action === "branch") branchFrom(button.closest(".message"));
+    else if (action === "rate") rate(button);
   });
+
+  // 👍 / 👎: pressing the rating given takes it back. Shown at once, put back if not saved.
+  async function rate(button) {
+    const item = button.closest(".message");
+    const before = item.querySelector('.tool[data-action="rate"][aria-pressed="true"]')?.dataset.rating || "";
+    const rating = before === button.dataset.rating ? "" : button.dataset.rating;
+    list.showRating(item, rating);
+    const form = document.getElementById("branch-form");
+    const body = new FormData();
+    body.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+    body.append("rating", rating);
+    const url = config.rateUrl.replace(/\/0\/rating\/$/, `/${Number(item.dataset.id)}/rating/`);
+    try {
+      const { ok } = await postForJson({ action: url }, body);
+      if (!ok) throw new Error("refused");
+    } catch {
+      list.showRating(item, before);
+      showError(strings.ratingFailed);
+    }
+  }
 
   // A new conversation holding the path up to a message, with the same settings.
   function branchFrom(item) {

@@ -100,12 +100,31 @@ export class MessageList extends EventTarget {
         button.dataset.action = action;
         tools.append(button);
       }
-      tools.append(this.branchButton(), el("span", "usage"));
+      tools.append(this.branchButton(), this.rateButton("good"), this.rateButton("bad"), el("span", "usage"));
       item.append(avatar, bubble);
     }
     item.append(el("p", "excluded-note", this.strings.excludedNote));
     this.update(item, message);
     return item;
+  }
+
+  // 👍 / 👎 (templates/conversations/_message.html): pressed is the rating given.
+  rateButton(rating) {
+    const button = el("button", "tool rate", rating === "good" ? "👍" : "👎");
+    button.type = "button";
+    button.dataset.action = "rate";
+    button.dataset.rating = rating;
+    const label = rating === "good" ? this.strings.goodAnswer : this.strings.badAnswer;
+    button.setAttribute("aria-label", label);
+    button.title = label;
+    button.setAttribute("aria-pressed", "false");
+    return button;
+  }
+
+  showRating(item, rating) {
+    for (const button of item.querySelectorAll('.tool[data-action="rate"]')) {
+      button.setAttribute("aria-pressed", String(button.dataset.rating === rating));
+    }
   }
 
   branchButton() {
@@ -158,6 +177,7 @@ export class MessageList extends EventTarget {
       return;
     }
     item.dataset.status = message.status;
+    if (message.rating !== undefined) this.showRating(item, message.rating);
     if (isJsonMode(message.parameters)) item.dataset.format = "json_object";
     else delete item.dataset.format;
     const json = jsonState(message.content, message.parameters, message.status);

@@ -25,6 +25,7 @@ FIELDS = [
     "finish_reason",
     "model",
     "error",
+    "rating",
     "prompt_tokens",
     "completion_tokens",
     "parameters",
@@ -53,6 +54,7 @@ def chat(owner, personas):
         status=Status.COMPLETE,
         finish_reason="stop",
         model="gpt-4o-mini",
+        rating="good",
         prompt_tokens=120,
         completion_tokens=80,
         parameters={"model": "gpt-4o-mini", "temperature": 0.4, "logprobs": True},
@@ -205,6 +207,10 @@ WRONG_SHAPES = {
     "a broken logprob": (
         broken(lambda d: conv(d)["messages"][1]["logprobs"][0].update(logprob="high")),
         "conversations[0].messages[1].logprobs[0].logprob must be a number.",
+    ),
+    "a rating of a question": (
+        broken(lambda d: conv(d)["messages"][0].update(rating="good")),
+        "conversations[0].messages[0].rating must be “good”, “bad” or empty",
     ),
     "a bad date": (
         broken(lambda d: conv(d)["messages"][0].update(created_at="yesterday")),
