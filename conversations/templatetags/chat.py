@@ -281,6 +281,8 @@ def chat_strings() -> dict[str, Any]:
             "text files (code, Markdown, CSV, JSON, plain text) or PDFs."
         ),
         "uploadFailed": _("The file could not be uploaded. Try again."),
+        "readAloud": _("Read aloud"),
+        "codeBlock": _("A code block."),
         "goodAnswer": _("Good answer"),
         "badAnswer": _("Bad answer"),
         "ratingFailed": _("Your rating could not be saved. Try again."),

@@ -93,7 +93,11 @@ export class MessageList extends EventTarget {
       copy.type = "button";
       copy.dataset.action = "copy";
       copy.setAttribute("aria-label", this.strings.copyAnswer);
-      tools.append(copy);
+      const read = el("button", "tool", this.strings.readAloud);
+      read.type = "button";
+      read.dataset.action = "read";
+      read.setAttribute("aria-pressed", "false");
+      tools.append(copy, read);
       for (const [action, label] of [["retry", this.strings.retry], ["continue", this.strings.continue]]) {
         const button = el("button", "tool", label);
         button.type = "button";
