@@ -119,6 +119,10 @@ class PinForm(forms.Form):
     pinned = forms.BooleanField(required=False)
 
 
+class ArchiveForm(forms.Form):
+    archived = forms.BooleanField(required=False)
+
+
 class ConversationSettingsForm(forms.ModelForm):
     """The settings of one conversation; the model's own `clean` checks JSON mode."""
 

@@ -394,6 +394,9 @@ class Conversation(GenerationSettings):
         verbose_name=_("persona"),
     )
     pinned = models.BooleanField(_("pinned"), default=False)
+    # Put away by its owner: out of the sidebar (search still finds it), listed under Archived,
+    # back in the sidebar with its next message or when taken out (`services.set_archived`).
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("last activity"), default=timezone.now)
     # Set while an import is still storing its messages: until then no page, socket or list

@@ -116,6 +116,7 @@ def newest_conversation(*, user: Any) -> tuple[Conversation | None, bool]:
     """The user's most recently active conversation, and whether it is blank: one query."""
     newest = (
         Conversation.objects.owned_by(user)
+        .filter(archived_at=None)
         .annotate(is_blank=ExpressionWrapper(_blank(), output_field=BooleanField()))
         .order_by("-updated_at")
         .first()
@@ -129,7 +130,8 @@ def sidebar_conversations(
     """The user's conversations for the sidebar, pinned first then newest: one query.
 
     A blank conversation is listed only while it is the one open (`current_id`): New chat
-    or Reset followed by nothing leaves no empty "New chat" behind.
+    or Reset followed by nothing leaves no empty "New chat" behind. An archived one only when
+    a search finds it.
     """
     conversations: QuerySet[Conversation] = Conversation.objects.owned_by(user).select_related(
         "persona"
@@ -138,6 +140,8 @@ def sidebar_conversations(
     if current_id:
         shown |= Q(pk=current_id)
     conversations = conversations.filter(shown)
+    if not query:
+        conversations = conversations.filter(archived_at=None)
     if query:
         conversations = conversations.filter(_matching(query, user)).annotate(
             found_id=_found_message(query, user)
@@ -186,3 +190,13 @@ def message_page(
             )
     mark_context(page, context_from_id)
     return page, has_older
+
+
+def archived_conversations(*, user: Any) -> QuerySet[Conversation]:
+    """The user's archived conversations, the most recently archived first."""
+    return (
+        Conversation.objects.owned_by(user)
+        .filter(archived_at__isnull=False)
+        .select_related("persona")
+        .order_by("-archived_at")
+    )

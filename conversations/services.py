@@ -1158,13 +1158,14 @@ def _save_titles_and_times(
     conversations = list(conversations)
     titled = conversations if titled is None else list(titled)
     for conversation in conversations:
-        conversation.updated_at = now
+        # A message in an archived conversation takes it back to the sidebar.
+        conversation.updated_at, conversation.archived_at = now, None
     if titled:
-        Conversation.objects.bulk_update(titled, ["title", "updated_at"])
+        Conversation.objects.bulk_update(titled, ["title", "updated_at", "archived_at"])
     named = {conversation.pk for conversation in titled}
     others = [c.pk for c in conversations if c.pk not in named]
     if others:
-        Conversation.objects.filter(pk__in=others).update(updated_at=now)
+        Conversation.objects.filter(pk__in=others).update(updated_at=now, archived_at=None)
 
 
 @dataclass(frozen=True)
@@ -1507,6 +1508,14 @@ def set_pinned(*, user: Any, conversation_id: Any, pinned: bool) -> Conversation
         conversation = _lock(user, conversation_id)
         conversation.pinned = pinned
         conversation.save(update_fields=["pinned"])
+    return conversation
+
+
+def set_archived(*, user: Any, conversation_id: Any, archived: bool) -> Conversation:
+    with transaction.atomic():
+        conversation = _lock(user, conversation_id)
+        conversation.archived_at = timezone.now() if archived else None
+        conversation.save(update_fields=["archived_at"])
     return conversation
 
 

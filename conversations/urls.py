@@ -43,6 +43,8 @@ urlpatterns = [
     ),
     path("c/<uuid:conversation_id>/rename/", views.rename, name="rename_conversation"),
     path("c/<uuid:conversation_id>/pin/", views.pin, name="pin_conversation"),
+    path("c/<uuid:conversation_id>/archive/", views.archive, name="archive_conversation"),
+    path("archived/", views.archived, name="archived_conversations"),
     path("c/<uuid:conversation_id>/delete/", views.delete, name="delete_conversation"),
     path("c/<uuid:conversation_id>/settings/", views.update_settings, name="conversation_settings"),
     path("c/<uuid:conversation_id>/model/", views.choose_model, name="conversation_model"),

@@ -35,6 +35,7 @@ from .catalog import model_info
 from .consumers import version_frame
 from .errors import ChatError
 from .forms import (
+    ArchiveForm,
     AttachmentForm,
     ConversationModelForm,
     ConversationSettingsForm,
@@ -451,6 +452,37 @@ def pin(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     pinned = form.is_valid() and form.cleaned_data["pinned"]
     _call(services.set_pinned, user=request.user, conversation_id=conversation_id, pinned=pinned)
     return redirect(_safe_next(request, reverse("conversation", args=[conversation_id])))
+
+
+@require_POST
+def archive(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """Archive a conversation (`archived` on) or take it out of the archive (off)."""
+    form = ArchiveForm(request.POST)
+    archived = form.is_valid() and form.cleaned_data["archived"]
+    _call(
+        services.set_archived, user=request.user, conversation_id=conversation_id, archived=archived
+    )
+    messages.success(
+        request,
+        _("Conversation archived: it is under Archived, and a search still finds it.")
+        if archived
+        else _("Conversation back in the sidebar."),
+    )
+    return redirect(_safe_next(request, reverse("conversation", args=[conversation_id])))
+
+
+def archived(request: HttpRequest) -> HttpResponse:
+    """The user's archived conversations, to open, take out of the archive or delete."""
+    return render(
+        request,
+        "conversations/archived.html",
+        {
+            "conversation": None,
+            "archived": selectors.archived_conversations(user=request.user),
+            "chat_config": {"maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS},
+            **sidebar_context(request),
+        },
+    )
 
 
 def delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:

@@ -1,0 +1,58 @@
+"""Archive from the sidebar's menu: the conversation leaves the list and waits under Archived,
+from where Unarchive brings it back."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations import services
+from conversations.models import Message, Role
+from tests.browser.helpers import wait_until_ready
+
+pytestmark = pytest.mark.browser
+
+
+def titled(user, title: str):
+    conversation = services.start_conversation(user=user)
+    services.rename_conversation(user=user, conversation_id=conversation.pk, title=title)
+    Message.objects.create(conversation=conversation, role=Role.USER, content=title)
+    return conversation
+
+
+def test_archive_from_the_menu_and_back(login):
+    page = login()
+    titled(page.user, "Old plans")
+    current = titled(page.user, "Trip")
+    page.goto(f"/c/{current.pk}/")
+    wait_until_ready(page)
+    nav = page.get_by_role("navigation", name="Conversations")
+
+    nav.get_by_label("Options for Old plans").click()
+    nav.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.get_by_role("status").or_(page.locator(".flash")).first).to_be_attached()
+    expect(nav.locator(".conversation-title")).to_have_text(["Trip"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Trip")
+
+    page.get_by_role("link", name="Archived", exact=True).click()
+    archived = page.get_by_role("list", name="Archived conversations")
+    expect(archived).to_contain_text("Old plans")
+    archived.get_by_role("button", name="Unarchive").click()
+    expect(page.get_by_text("Nothing is archived.")).to_be_visible()
+    expect(nav.locator(".conversation-title")).to_have_text(["Trip", "Old plans"])
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_sidebars_links_stay_inside_it(login, language):
+    page = login(language=language)
+    page.goto("/c/new/")
+    wait_until_ready(page)
+    outside = page.evaluate(
+        """() => {
+            const sidebar = document.getElementById("sidebar").getBoundingClientRect();
+            return [...document.querySelectorAll(".sidebar-links a")]
+                .filter((a) => a.getBoundingClientRect().right > sidebar.right)
+                .map((a) => a.textContent);
+        }"""
+    )
+    assert outside == []

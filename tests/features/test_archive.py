@@ -1,0 +1,78 @@
+"""Archive: a conversation put away leaves the sidebar and the opening page's choice, is listed
+under Archived, is still found by a search, and comes back when taken out of the archive or
+when a message is sent in it."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client
+from django.urls import reverse
+
+from conversations import selectors, services
+from conversations.models import Conversation, Message, Role
+from tests.conversations.chat_client import ChatSocket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def with_message(user, title: str) -> Conversation:
+    conversation = services.start_conversation(user=user)
+    services.rename_conversation(user=user, conversation_id=conversation.pk, title=title)
+    Message.objects.create(conversation=conversation, role=Role.USER, content=f"About {title}")
+    return conversation
+
+
+def archive(client: Client, conversation, archived: bool = True, **extra):
+    data = {"archived": "on"} if archived else {}
+    return client.post(reverse("archive_conversation", args=[conversation.pk]), data | extra)
+
+
+def sidebar_titles(user, query: str = "") -> list[str]:
+    return [c.title for c in selectors.sidebar_conversations(user=user, query=query)]
+
+
+def test_an_archived_conversation_leaves_the_sidebar_and_is_listed_under_archived(owner):
+    kept, put_away = with_message(owner, "Kept"), with_message(owner, "Put away")
+    client = Client()
+    client.force_login(owner)
+
+    response = archive(client, put_away, next=reverse("chat"))
+    assert response.status_code == 302 and response["Location"] == reverse("chat")
+    assert sidebar_titles(owner) == ["Kept"]
+    # The opening page goes to the newest conversation that is not archived.
+    assert client.get(reverse("chat"))["Location"] == reverse("conversation", args=[kept.pk])
+    page = client.get(reverse("archived_conversations")).content.decode()
+    assert "Put away" in page and "Kept" not in page.split('class="share-list"')[1]
+    # Still found by a search, marked.
+    assert sidebar_titles(owner, "Put away") == ["Put away"]
+    found = client.get(reverse("conversation", args=[kept.pk]), {"q": "Put away"})
+    assert 'class="archived-mark">Archived<' in found.content.decode()
+    # Its own page says so, and offers to take it out.
+    opened = client.get(reverse("conversation", args=[put_away.pk])).content.decode()
+    assert "This conversation is archived." in opened
+
+    assert archive(client, put_away, archived=False).status_code == 302
+    assert sorted(sidebar_titles(owner)) == ["Kept", "Put away"]
+
+
+def test_only_the_owner_archives(owner, outsider):
+    conversation = with_message(owner, "Mine")
+    client = Client()
+    client.force_login(outsider)
+    assert archive(client, conversation).status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.archived_at is None
+    assert client.get(reverse("archived_conversations")).status_code == 200
+    assert "Mine" not in client.get(reverse("archived_conversations")).content.decode()
+
+
+async def test_a_message_in_an_archived_conversation_takes_it_back(owner, conversation):
+    await database_sync_to_async(services.set_archived)(
+        user=owner, conversation_id=conversation.pk, archived=True
+    )
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.send({"type": "message.send", "client_id": "m1", "content": "Back again"})
+        assert (await socket.until("reply.ended"))["message"]["status"] == "complete"
+    await database_sync_to_async(conversation.refresh_from_db)()
+    assert conversation.archived_at is None
