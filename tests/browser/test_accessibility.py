@@ -82,8 +82,8 @@ def test_a_chat_with_a_code_block_and_its_settings_have_no_violation(login):
     assert violations(page) == []
 
 
-@pytest.mark.parametrize("path", ["/compare/", "/c/import/"])
-def test_compare_and_import_have_no_violation(login, path):
+@pytest.mark.parametrize("path", ["/compare/", "/c/import/", "/instructions/", "/archived/"])
+def test_the_side_pages_have_no_violation(login, path):
     page = login()
     services.start_conversation(user=page.user)
     page.goto(path)

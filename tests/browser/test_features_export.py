@@ -37,7 +37,7 @@ def test_a_conversation_downloaded_as_json_comes_back_through_import(login, tmp_
     assert saved.name.startswith("tea-") and saved.suffix == ".json"
 
     page.get_by_role("link", name="Import").click()
-    page.get_by_label("Export file (.json)").set_input_files(saved)
+    page.get_by_label("Export file (.json or .zip)").set_input_files(saved)
     page.get_by_role("button", name="Import").click()
     page.wait_for_url(re.compile(r"/c/[0-9a-f-]+/$"))
     # The flash's status, not the connection's (also a status, shown while the socket connects).
@@ -59,7 +59,7 @@ def test_a_file_that_is_not_an_export_is_refused_with_a_clear_message(login, tmp
     wait_until_ready(page)
     wrong = tmp_path / "notes.json"
     wrong.write_text('{"notes": ["buy tea"]}')
-    page.get_by_label("Export file (.json)").set_input_files(wrong)
+    page.get_by_label("Export file (.json or .zip)").set_input_files(wrong)
     page.get_by_role("button", name="Import").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("This file cannot be imported: it is not a conversation export")
