@@ -328,6 +328,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.subscribe(frame.get("after_id"), frame.get("ack"))
         elif kind == "version.select":
             await self.select_version(frame["message_id"], frame["version"])
+        elif kind == "answer.edit":
+            change = await in_database(services.edit_answer)(
+                message_id=frame["message_id"],
+                content=frame["content"],
+                limit=SYNC_MAX_MESSAGES,
+                **common,
+            )
+            await replies.send_to_group(self.conversation.pk, version_frame(change))
         if prepared is not None and prepared.is_new and not prepared.announced:
             # The layer did not carry the news: this socket's client hears it all the same.
             await self.chat_events({"frames": replies.announcement(prepared)})

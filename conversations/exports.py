@@ -73,6 +73,7 @@ def message_document(message: Message) -> dict[str, Any]:
         "model": message.model,
         "error": message.error,
         "rating": message.rating,
+        "edited": message.edited,
         "created_at": iso_time(message.created_at),
         "completed_at": iso_time(message.completed_at),
         "usage": {
@@ -525,8 +526,9 @@ def _logprobs(value: Any, where: str) -> list[dict[str, Any]] | None:
 MESSAGE_FIELDS = {
     "role",
     "content",
-    # The user's 👍 / 👎 on an answer (absent from exports made before ratings).
+    # The user's 👍 / 👎 on an answer, and whether they wrote it (absent from older exports).
     "rating",
+    "edited",
     "status",
     "finish_reason",
     "model",
@@ -598,6 +600,7 @@ def _message(value: Any, where: str, index: int) -> dict[str, Any]:
         "model": _string(data.get("model", ""), f"{where}.model", limit=100),
         "error": _string(data.get("error", ""), f"{where}.error", limit=10_000),
         "rating": _rating(data.get("rating", ""), f"{where}.rating", role),
+        "edited": _flag(data.get("edited", False), f"{where}.edited"),
         "created_at": created_at or timezone.now(),
         "completed_at": _moment(data.get("completed_at"), f"{where}.completed_at"),
         "prompt_tokens": _optional_int(usage.get("prompt_tokens"), f"{where}.usage.prompt_tokens"),
@@ -612,6 +615,12 @@ def _message(value: Any, where: str, index: int) -> dict[str, Any]:
         "parent_index": data.get("parent", _NO_PARENT_GIVEN),
         "attachments": _attachments(data.get("attachments"), f"{where}.attachments", role),
     }
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(where, _("must be true or false."))
+    return value
 
 
 def _rating(value: Any, where: str, role: str) -> str:

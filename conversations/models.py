@@ -542,6 +542,9 @@ class Message(models.Model):
     usage_estimated = models.BooleanField(_("usage estimated"), default=False)
     logprobs = models.JSONField(_("logprobs"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # An answer the user wrote over the model's (Edit on an answer): a version of its own beside
+    # the model's, which made no call of the model and counts in no usage.
+    edited = models.BooleanField(_("edited by the user"), default=False)
     # The user's 👍 or 👎 on an answer ("" when none): the admin reads them per persona and model.
     rating = models.CharField(_("rating"), max_length=4, choices=Rating, blank=True, default="")
     # Came from an import file: the tokens it records were spent elsewhere (or never), so no

@@ -21,6 +21,7 @@ CLIENT_TYPES = (
     "reply.continue",
     "subscribe",
     "version.select",
+    "answer.edit",
 )
 
 
@@ -47,6 +48,8 @@ class MessagePayload(TypedDict):
     context_from_id: int | None
     # The user's 👍 ("good") or 👎 ("bad") on an answer, "" when none.
     rating: str
+    # An answer the user wrote over the model's (`answer.edit`).
+    edited: bool
     # Never the tokens themselves: a reply's logprobs can be megabytes (20 alternatives a
     # token), more than one frame may carry. Whether it has them; the page fetches them over
     # HTTP (`logprobs_url`).
@@ -160,6 +163,7 @@ def message_payload(message: Message) -> MessagePayload:
         "parameters": socket_parameters(message.parameters),
         "context_from_id": message.context_from_id,
         "rating": message.rating,
+        "edited": message.edited,
         "has_logprobs": bool(message.logprobs),
         "seq": message.seq,
         "parent_id": message.parent_id,
@@ -209,11 +213,11 @@ def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
         )
     if kind in ("message.send", "message.edit", "reply.regenerate", "reply.continue"):
         _require_client_id(frame)
-    if kind in ("message.send", "message.edit"):
+    if kind in ("message.send", "message.edit", "answer.edit"):
         _require(frame, "content", str, client_id)
     if kind == "message.send" and frame.get("attachments") is not None:
         _require_ids(frame, "attachments", client_id)
-    if kind in ("message.edit", "version.select"):
+    if kind in ("message.edit", "answer.edit", "version.select"):
         _require(frame, "message_id", int, client_id)
     if kind == "version.select":
         _require(frame, "version", int, client_id)

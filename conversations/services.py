@@ -1339,6 +1339,42 @@ def edit_message(
     return _reply_transaction(user, conversation_id, client_id, make)
 
 
+def edit_answer(
+    *, user: Any, conversation_id: Any, message_id: int, content: str, limit: int = 100
+) -> PathChange:
+    """The user's own version of an answer, beside the model's (which stays, a version away):
+    chosen at its fork, it is what the next answers follow. No model is asked."""
+    with transaction.atomic():
+        conversation = _lock_for_reply(user, conversation_id)
+        original = Message.objects.filter(
+            pk=message_id, conversation=conversation, role=Role.ASSISTANT
+        ).first()
+        if original is None:
+            raise ChatError("not_found", _("This message does not exist."))
+        if conversation.messages.filter(status=Status.STREAMING).exists():
+            raise ChatError(
+                "reply_in_progress",
+                _("An answer is still being written in this conversation. Stop it first."),
+            )
+        text = _check_content(content, "")
+        now = timezone.now()
+        Message.objects.create(
+            conversation=conversation,
+            role=Role.ASSISTANT,
+            parent_id=original.parent_id,
+            content=text,
+            status=Status.COMPLETE,
+            model=original.model,
+            parameters=original.parameters,
+            edited=True,
+            created_at=now,
+            selected_at=now,
+            completed_at=now,
+        )
+        _save_titles_and_times([conversation], now, titled=[])
+        return _path_change(Message.objects.tree(conversation.pk), original.parent_id, limit)
+
+
 @dataclass
 class PathChange:
     """A version chosen: the active path from the fork down (`after_id` is the message it
@@ -1412,6 +1448,8 @@ BRANCH_COPIED_FIELDS = (
     "usage_estimated",
     "logprobs",
     "error",
+    "edited",
+    "rating",
     "seq",
     "created_at",
     "completed_at",

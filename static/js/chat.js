@@ -350,20 +350,22 @@ function startChat() {
     form.submit();
   }
 
-  // Edit any user message, in place: the new text becomes a version beside it, answered anew.
+  // Edit a message in place: the new text becomes a version beside it, answered anew; an
+  // answer the user rewrites becomes a version beside the model's, and no model is asked.
   function startEdit(item) {
     if (!item || item.querySelector(".edit-form")) return;
-    const bubble = item.querySelector(".bubble");
     const content = item.querySelector(".content");
     const form = document.createElement("form");
     form.className = "edit-form";
+    // An answer is edited as the markdown the model wrote, and saved without asking the model.
+    const answer = item.dataset.role === "assistant";
     const area = document.createElement("textarea");
-    area.value = content.textContent;
-    area.setAttribute("aria-label", strings.editMessage);
-    area.rows = 3;
+    area.value = answer ? item.querySelector("template.source").content.textContent : content.textContent;
+    area.setAttribute("aria-label", answer ? strings.editAnswer : strings.editMessage);
+    area.rows = answer ? 10 : 3;
     const save = document.createElement("button");
     save.type = "submit";
-    save.textContent = strings.saveAndSend;
+    save.textContent = answer ? strings.save : strings.saveAndSend;
     const cancel = document.createElement("button");
     cancel.type = "button";
     cancel.className = "secondary";
@@ -373,7 +375,7 @@ function startChat() {
     buttons.append(cancel, save);
     form.append(area, buttons);
     content.hidden = true;
-    bubble.append(form);
+    content.after(form);
     item.classList.add("editing");
     area.focus();
     const close = () => {
@@ -398,12 +400,11 @@ function startChat() {
       event.preventDefault();
       const text = area.value.trim();
       if (!text) return;
-      const sent = sendFrame({
-        type: "message.edit",
-        client_id: newClientId(),
-        message_id: Number(item.dataset.id),
-        content: text,
-      });
+      const sent = sendFrame(
+        answer
+          ? { type: "answer.edit", message_id: Number(item.dataset.id), content: text }
+          : { type: "message.edit", client_id: newClientId(), message_id: Number(item.dataset.id), content: text },
+      );
       if (sent) close();
     });
   }

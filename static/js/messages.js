@@ -104,7 +104,12 @@ export class MessageList extends EventTarget {
         button.dataset.action = action;
         tools.append(button);
       }
-      tools.append(this.branchButton(), this.rateButton("good"), this.rateButton("bad"), el("span", "usage"));
+      const edit = el("button", "tool", this.strings.edit);
+      edit.type = "button";
+      edit.dataset.action = "edit";
+      edit.setAttribute("aria-label", this.strings.editAnswer);
+      tools.append(edit, this.branchButton(), el("span", "edited-mark", this.strings.editedByYou));
+      tools.append(this.rateButton("good"), this.rateButton("bad"), el("span", "usage"));
       item.append(avatar, bubble);
     }
     item.append(el("p", "excluded-note", this.strings.excludedNote));
@@ -182,6 +187,8 @@ export class MessageList extends EventTarget {
     }
     item.dataset.status = message.status;
     if (message.rating !== undefined) this.showRating(item, message.rating);
+    if (message.edited) item.dataset.edited = "";
+    else delete item.dataset.edited;
     if (isJsonMode(message.parameters)) item.dataset.format = "json_object";
     else delete item.dataset.format;
     const json = jsonState(message.content, message.parameters, message.status);

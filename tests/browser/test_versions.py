@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
-from tests.browser.helpers import last_reply, send, wait_for_status
+from tests.browser.helpers import last_reply, normalized, send, wait_for_status
 
 pytestmark = pytest.mark.browser
 
@@ -104,9 +104,10 @@ def test_branch_opens_a_new_conversation_with_the_path_up_to_a_message(chat):
     expect(page.locator("#messages > .message")).to_have_count(2)
     assert user_texts(page) == ["Keep this question"]
     assert Conversation.objects.filter(user=page.user).count() == 2
-    # Every message offers it, and every message of yours an Edit.
+    # Every message offers it, every message of yours an Edit, and every answer its own.
     expect(page.get_by_role("button", name="Branch")).to_have_count(2)
-    expect(page.get_by_role("button", name="Edit")).to_have_count(1)
+    expect(page.get_by_role("button", name="Edit", exact=True)).to_have_count(1)
+    expect(page.get_by_role("button", name="Edit answer")).to_have_count(1)
 
 
 def test_a_branch_from_a_question_offers_its_answer(chat):
@@ -122,3 +123,25 @@ def test_a_branch_from_a_question_offers_its_answer(chat):
     wait_for_status(page, "complete")
     expect(page.locator("#messages > .message")).to_have_count(4)
     expect(last_reply(page)).to_contain_text("Answer me again")
+
+
+def test_an_answer_rewritten_by_the_user_is_a_version_beside_the_models(chat):
+    page = chat()
+    exchange(page, "How many eggs?")
+    answer = page.locator('#messages > [data-role="assistant"]').last
+    model_text = normalized(answer.locator(".content").inner_text())
+    answer.get_by_role("button", name="Edit answer").click()
+    box = answer.get_by_role("textbox", name="Edit answer")
+    assert box.input_value().startswith("## ")  # the markdown the model wrote, not its rendering
+    box.fill("Use **three** eggs.")
+    answer.get_by_role("button", name="Save", exact=True).click()
+
+    answer = page.locator('#messages > [data-role="assistant"]').last
+    expect(answer).to_have_attribute("data-version", "2/2")
+    expect(answer.locator(".content strong")).to_have_text("three")
+    expect(answer.get_by_text("Edited by you")).to_be_visible()
+    answer.get_by_role("button", name="Previous version").click()
+    answer = page.locator('#messages > [data-role="assistant"]').last
+    expect(answer).to_have_attribute("data-version", "1/2")
+    expect(answer.get_by_text("Edited by you")).to_be_hidden()
+    assert normalized(answer.locator(".content").inner_text()) == model_text
