@@ -1364,8 +1364,7 @@ def edit_answer(
             parent_id=original.parent_id,
             content=text,
             status=Status.COMPLETE,
-            model=original.model,
-            parameters=original.parameters,
+            # Written by the user: no model, no parameters it was made with.
             edited=True,
             created_at=now,
             selected_at=now,

@@ -31,6 +31,7 @@ async def test_an_edited_answer_is_a_version_the_next_answer_reads(
         assert edited["content"] == REWRITTEN and edited["edited"] is True
         assert (edited["version"], edited["versions"]) == (2, 2)
         assert edited["parent_id"] == first["parent_id"]
+        assert (edited["model"], edited["parameters"]) == ("", None)
         # No model was asked for it.
         assert await database_sync_to_async(ModelCall.objects.count)() == calls
 
