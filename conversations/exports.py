@@ -909,29 +909,27 @@ def read_import(data: bytes) -> tuple[list[ImportedConversation], int]:
     import, the oldest). Raise `ImportRefused` with the first problem found."""
     if len(data) > import_limit():
         raise ImportRefused(too_large_message(len(data)))
-    try:
-        data = foreign.unzipped(data, import_limit())
-    except foreign.NotReadable as problem:
-        raise ImportRefused(
-            _("This file cannot be imported: %(problem)s") % {"problem": problem}
-        ) from None
-    try:
-        document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ImportRefused(
-            _(
-                "This file cannot be imported: it is not JSON. Choose a file made with "
-                "“Download as JSON”, or ChatGPT's or Open WebUI's export."
-            )
-        ) from None
-    found = foreign.translated(
-        document,
-        max_conversations=MAX_CONVERSATIONS,
-        max_messages=MAX_IMPORT_MESSAGES,
-        max_per_conversation=MAX_MESSAGES,
+    limits = foreign.Limits(
+        file_bytes=import_limit(),
+        conversations=MAX_CONVERSATIONS,
+        messages=MAX_IMPORT_MESSAGES,
+        per_conversation=MAX_MESSAGES,
     )
+    wording = foreign.Wording(
+        image=_("[an image, not imported]"),
+        cut=_("[cut: the rest is longer than a message here can be]"),
+    )
+    try:
+        found = foreign.read(data, limits, wording)
+    except foreign.NotReadable as problem:
+        raise ImportRefused(_unreadable(problem)) from None
     left_out = 0
-    if found is not None:
+    if found is None:
+        try:
+            document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise ImportRefused(_unreadable(foreign.NotReadable("not_json"))) from None
+    else:
         if not found.conversations and not found.left_out:
             raise ImportRefused(
                 _("This file cannot be imported: it holds no conversation with a message.")
@@ -988,6 +986,26 @@ def read_import(data: bytes) -> tuple[list[ImportedConversation], int]:
             % {"limit": _count(MAX_EMPTY_REPLIES)}
         )
     return checked, left_out
+
+
+def _unreadable(problem: foreign.NotReadable) -> str:
+    if problem.code == "not_json":
+        return _(
+            "This file cannot be imported: it is not JSON. Choose a file made with "
+            "“Download as JSON”, or ChatGPT's or Open WebUI's export."
+        )
+    reasons = {
+        "no_conversations": _(
+            "This zip file holds no conversations.json (ChatGPT's data export does)."
+        ),
+        "bad_zip": _("This zip file cannot be read."),
+        "too_large": _(
+            "Its conversations.json is %(size).1f MB unpacked, the limit is %(limit).1f MB."
+        )
+        % {"size": problem.size / (1024 * 1024), "limit": import_limit() / (1024 * 1024)},
+    }
+    reason = reasons.get(problem.code, _("It could not be read. Try again."))
+    return _("This file cannot be imported: %(problem)s") % {"problem": reason}
 
 
 def too_large_message(size: int) -> str:

@@ -13,22 +13,56 @@ a reasoning model's thoughts, hidden context. An image in a message is named in 
 imported (the exports carry no file). The newest conversations are taken, as many as one
 import holds (`exports.MAX_CONVERSATIONS`, `exports.MAX_IMPORT_MESSAGES`); `left_out` says how
 many were not.
+
+A file is read in a process of its own (`read`, which runs this module): ChatGPT's
+conversations.json runs to tens of megabytes of small objects, and parsing it holds Python's
+lock for seconds (33 MB: 2.3 s for `json.loads`, 1.8 s more to translate), which in the server
+would be seconds of every other user's replies. The child process holds only its own lock,
+gives its memory back when it exits, and hands over what one import holds, already cut to the
+limits. It imports nothing of Django: what it writes in a message's text comes translated from
+the parent (`Wording`).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
+import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-
-from django.utils.translation import gettext as _
 
 ZIP_MAGIC = b"PK\x03\x04"
 # A message's longest text in an import (`exports.MAX_CONTENT_CHARS`, which checks it again).
 MAX_CHARS = 200_000
 CHATGPT_CONVERSATIONS = "conversations.json"
+MAKE_WAY_EVERY = 50
+
+
+# How long the child may take to read a file at the import's limit (33 MB: about 5 s here).
+READ_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Wording:
+    """What the child writes into messages, in the importing user's language."""
+
+    image: str = "[an image, not imported]"
+    cut: str = "[cut: the rest is longer than a message here can be]"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One import's limits (`exports`): the file's size, and what the translation keeps."""
+
+    file_bytes: int
+    conversations: int
+    messages: int
+    per_conversation: int
 
 
 @dataclass
@@ -40,7 +74,57 @@ class Translated:
 
 
 class NotReadable(Exception):
-    """A zip with no ChatGPT conversations in it, or too large once unpacked."""
+    """What made a file unreadable: `code` (no_conversations, bad_zip, too_large, not_json,
+    failed), and for too_large the unpacked `size`."""
+
+    def __init__(self, code: str, size: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
+        self.size = size
+
+
+def read(data: bytes, limits: Limits, wording: Wording) -> Translated | None:
+    """Read an uploaded file in a child process: its conversations if it is ChatGPT's or Open
+    WebUI's export, None if it is JSON of another kind. Raises `NotReadable`."""
+    options = json.dumps({"limits": asdict(limits), "wording": asdict(wording)})
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "conversations.foreign", options],
+            input=data,
+            capture_output=True,
+            timeout=READ_TIMEOUT_SECONDS,
+            cwd=Path(__file__).resolve().parent.parent,
+            check=False,
+        )
+        answer = json.loads(child.stdout)
+    except (subprocess.TimeoutExpired, OSError, ValueError):
+        raise NotReadable("failed") from None
+    if "error" in answer:
+        raise NotReadable(answer["error"], answer.get("size", 0))
+    if answer.get("foreign") is not True:
+        return None
+    return Translated(answer["conversations"], answer["left_out"])
+
+
+def _child(options: dict[str, Any]) -> dict[str, Any]:
+    """The child's work: stdin is the file, the answer goes to stdout as JSON."""
+    limits, wording = Limits(**options["limits"]), Wording(**options["wording"])
+    data = sys.stdin.buffer.read(limits.file_bytes + 1)
+    try:
+        data = unzipped(data, limits.file_bytes)
+        document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
+    except NotReadable as problem:
+        return {"error": problem.code, "size": problem.size}
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {"error": "not_json"}
+    found = translated(document, limits, wording)
+    if found is None:
+        return {"foreign": False}
+    return {"foreign": True, "conversations": found.conversations, "left_out": found.left_out}
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: no database column holds them
 
 
 def unzipped(data: bytes, limit: int) -> bytes:
@@ -58,43 +142,34 @@ def unzipped(data: bytes, limit: int) -> bytes:
                 None,
             )
             if entry is None:
-                raise NotReadable(
-                    _("This zip file holds no conversations.json (ChatGPT's data export does).")
-                )
+                raise NotReadable("no_conversations")
             # What the zip says it unpacks to, then what it does: a bomb stops at the limit.
             if entry.file_size > limit:
-                raise NotReadable(too_large(entry.file_size, limit))
+                raise NotReadable("too_large", entry.file_size)
             with archive.open(entry) as unpacked:
                 content = unpacked.read(limit + 1)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
-        raise NotReadable(_("This zip file cannot be read.")) from None
+        raise NotReadable("bad_zip") from None
     if len(content) > limit:
-        raise NotReadable(too_large(len(content), limit))
+        raise NotReadable("too_large", len(content))
     return content
 
 
-def too_large(size: int, limit: int) -> str:
-    return _("Its conversations.json is %(size).1f MB unpacked, the limit is %(limit).1f MB.") % {
-        "size": size / (1024 * 1024),
-        "limit": limit / (1024 * 1024),
-    }
-
-
-def translated(
-    document: Any, *, max_conversations: int, max_messages: int, max_per_conversation: int
-) -> Translated | None:
+def translated(document: Any, limits: Limits, wording: Wording) -> Translated | None:
     """The conversations of ChatGPT's or Open WebUI's export, the newest that one import
     holds; None for any other document (the caller says what is wrong with it)."""
     items = document if isinstance(document, list) else [document]
     if not items or not all(isinstance(item, dict) for item in items):
         return None
     if all(isinstance(item.get("mapping"), dict) for item in items):
-        conversations = [_chatgpt(item) for item in items]
+        conversations = [_chatgpt(item, wording) for item in items]
     elif all(isinstance(item.get("chat"), dict) for item in items):
-        conversations = [_open_webui(item) for item in items]
+        conversations = [_open_webui(item, wording) for item in items]
     elif all(isinstance(item.get("history"), dict) for item in items):
         # One chat as Open WebUI keeps it (its `chat` alone).
-        conversations = [_open_webui({"chat": item, "title": item.get("title")}) for item in items]
+        conversations = [
+            _open_webui({"chat": item, "title": item.get("title")}, wording) for item in items
+        ]
     else:
         return None
     # One with nothing to show here (a system prompt alone) is no conversation.
@@ -104,9 +179,9 @@ def translated(
     total = 0
     for conversation in conversations:
         count = len(conversation["messages"])
-        if count > max_per_conversation:
+        if count > limits.per_conversation:
             continue
-        if len(taken) == max_conversations or total + count > max_messages:
+        if len(taken) == limits.conversations or total + count > limits.messages:
             break
         taken.append(conversation)
         total += count
@@ -132,8 +207,9 @@ def _text(value: Any, limit: int) -> str:
 class _Tree:
     """Messages gathered from a foreign tree, parents before their children."""
 
-    def __init__(self) -> None:
+    def __init__(self, wording: Wording) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.wording = wording
 
     def add(
         self, parent: int | None, role: Any, content: str, *, at: Any, model: Any, usage: Any = None
@@ -168,6 +244,10 @@ class _Tree:
             if node in seen:
                 continue
             seen.add(node)
+            if len(seen) % MAKE_WAY_EVERY == 0:
+                # Others' threads (the sockets' database work among them) go first now and
+                # then, as while a file is checked (`exports.MAKE_WAY_EVERY`).
+                time.sleep(0)
             index = visit(node, parent)
             if index is not None and node in shown:
                 self.messages[index]["_shown"] = True
@@ -182,7 +262,7 @@ class _Tree:
             message.pop("_open", None)
             if len(message["content"]) > MAX_CHARS:
                 # A document pasted whole there: its start here, said so, not the import refused.
-                cut = _("[cut: the rest is longer than a message here can be]")
+                cut = self.wording.cut
                 message["content"] = message["content"][: MAX_CHARS - len(cut) - 2] + "\n\n" + cut
             parent = message["parent"]
             # A message with no time has its parent's, or the conversation's.
@@ -214,7 +294,7 @@ def _latest(*moments: str | None) -> str | None:
 CHATGPT_TEXT = ("text", "multimodal_text")
 
 
-def _chatgpt_content(message: dict[str, Any]) -> tuple[str, str] | None:
+def _chatgpt_content(message: dict[str, Any], wording: Wording) -> tuple[str, str] | None:
     role = (message.get("author") or {}).get("role")
     content = message.get("content") or {}
     metadata = message.get("metadata") or {}
@@ -232,11 +312,11 @@ def _chatgpt_content(message: dict[str, Any]) -> tuple[str, str] | None:
         if isinstance(part, str):
             texts.append(part)
         elif isinstance(part, dict) and "image" in str(part.get("content_type", "")):
-            texts.append(_("[an image, not imported]"))
+            texts.append(wording.image)
     return role, "\n".join(t for t in texts if t)
 
 
-def _chatgpt(item: dict[str, Any]) -> dict[str, Any]:
+def _chatgpt(item: dict[str, Any], wording: Wording) -> dict[str, Any]:
     mapping: dict[str, Any] = item["mapping"]
     nodes = {key: node for key, node in mapping.items() if isinstance(node, dict)}
 
@@ -251,11 +331,11 @@ def _chatgpt(item: dict[str, Any]) -> dict[str, Any]:
             else []
         )
 
-    tree = _Tree()
+    tree = _Tree(wording)
 
     def visit(key: Any, parent: int | None) -> int | None:
         message = nodes[key].get("message")
-        found = _chatgpt_content(message) if isinstance(message, dict) else None
+        found = _chatgpt_content(message, wording) if isinstance(message, dict) else None
         if found is None:
             return parent
         role, text = found
@@ -290,7 +370,7 @@ def _usage(value: Any) -> dict[str, int] | None:
     return None
 
 
-def _open_webui(item: dict[str, Any]) -> dict[str, Any]:
+def _open_webui(item: dict[str, Any], wording: Wording) -> dict[str, Any]:
     chat: dict[str, Any] = item["chat"]
     history = chat.get("history") if isinstance(chat.get("history"), dict) else {}
     found = history.get("messages")
@@ -314,7 +394,7 @@ def _open_webui(item: dict[str, Any]) -> dict[str, Any]:
     def parent_of(key: Any) -> Any:
         return nodes.get(key, {}).get("parentId")
 
-    tree = _Tree()
+    tree = _Tree(wording)
 
     def visit(key: Any, parent: int | None) -> int | None:
         node = nodes[key]
@@ -345,3 +425,7 @@ def _open_webui(item: dict[str, Any]) -> dict[str, Any]:
         "messages": messages,
         "_moment": updated or created or "",
     }
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(_child(json.loads(sys.argv[1]))))
