@@ -1004,7 +1004,11 @@ def _unreadable(problem: foreign.NotReadable) -> str:
         )
         % {"size": problem.size / (1024 * 1024), "limit": import_limit() / (1024 * 1024)},
     }
-    reason = reasons.get(problem.code, _("It could not be read. Try again."))
+    reasons["shape"] = _(
+        "parts of it are not shaped as ChatGPT's or Open WebUI's exports are, and nothing "
+        "was taken from it."
+    )
+    reason = reasons.get(problem.code, _("it could not be read (the server's log says why)."))
     return _("This file cannot be imported: %(problem)s") % {"problem": reason}
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 ZIP_MAGIC = b"PK\x03\x04"
 # A message's longest text in an import (`exports.MAX_CONTENT_CHARS`, which checks it again).
@@ -96,8 +99,15 @@ def read(data: bytes, limits: Limits, wording: Wording) -> Translated | None:
             cwd=Path(__file__).resolve().parent.parent,
             check=False,
         )
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        logger.warning("reading an import failed: %r", exc)
+        raise NotReadable("failed") from None
+    try:
         answer = json.loads(child.stdout)
-    except (subprocess.TimeoutExpired, OSError, ValueError):
+    except ValueError:
+        logger.warning(
+            "reading an import failed (exit %s): %s", child.returncode, child.stderr[-2000:]
+        )
         raise NotReadable("failed") from None
     if "error" in answer:
         raise NotReadable(answer["error"], answer.get("size", 0))
@@ -117,7 +127,10 @@ def _child(options: dict[str, Any]) -> dict[str, Any]:
         return {"error": problem.code, "size": problem.size}
     except (UnicodeDecodeError, ValueError, RecursionError):
         return {"error": "not_json"}
-    found = translated(document, limits, wording)
+    try:
+        found = translated(document, limits, wording)
+    except Exception:  # an export of theirs in a shape this reading does not expect
+        return {"error": "shape"}
     if found is None:
         return {"foreign": False}
     return {"foreign": True, "conversations": found.conversations, "left_out": found.left_out}

@@ -311,3 +311,16 @@ def test_a_list_of_something_else_is_refused_with_the_formats_named(client, owne
     page = response.content.decode()
     assert "not a conversation export of this app, of ChatGPT or of Open WebUI" in page
     assert not Conversation.objects.exists()
+
+
+def test_a_foreign_export_of_an_unexpected_shape_is_refused_not_a_server_error(
+    client, owner, personas
+):
+    odd = chatgpt_conversation()
+    odd["mapping"]["q"]["message"]["author"] = "user"  # an object in every export seen
+    response = import_file(client, owner, json.dumps([odd]).encode(), "conversations.json")
+    assert response.status_code == 400
+    assert "not shaped as ChatGPT&#x27;s or Open WebUI&#x27;s exports are" in (
+        response.content.decode()
+    )
+    assert not Conversation.objects.exists()
