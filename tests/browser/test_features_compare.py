@@ -56,7 +56,7 @@ def test_a_compare_of_three_personas_streams_side_by_side(login):
     )
     # Editing and retrying belong to the chat ("Open as a chat"), not to a column.
     edits = page.locator('.compare-column .tool[data-action="edit"]')
-    expect(edits).to_have_count(3)
+    expect(edits).to_have_count(6)  # the question's and the answer's, in each column
     for edit in edits.all():
         expect(edit).to_be_hidden()
 

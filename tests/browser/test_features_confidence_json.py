@@ -74,9 +74,9 @@ def test_a_token_can_be_reached_and_read_from_the_keyboard(chat):
     wait_for_status(page, "complete")
     reply = last_reply(page)
     reply.get_by_role("button", name="Heatmap").click()
-    # Back from the toggle: the parameters, 👎, 👍, Branch, Read aloud, Copy, then the heatmap
-    # (one tab stop for all its tokens).
-    for _ in range(7):
+    # Back from the toggle: the parameters, 👎, 👍, Branch, Edit, Read aloud, Copy, then the
+    # heatmap (one tab stop for all its tokens).
+    for _ in range(8):
         page.keyboard.press("Shift+Tab")
     tokens = reply.locator(".heatmap .token")
     expect(tokens.first).to_be_focused()
