@@ -566,13 +566,17 @@ def _check_content(content: str, client_id: str, *, attachments: int = 0) -> str
     return content
 
 
+def _reply_in_progress(client_id: str) -> ChatError:
+    return ChatError(
+        "reply_in_progress",
+        _("An answer is still being written in this conversation. Stop it first."),
+        client_id,
+    )
+
+
 def _check_reply_limits(state: ReplyState, client_id: str) -> None:
     if state.streaming_here:
-        raise ChatError(
-            "reply_in_progress",
-            _("An answer is still being written in this conversation. Stop it first."),
-            client_id,
-        )
+        raise _reply_in_progress(client_id)
     if state.running >= settings.CHAT_MAX_CONCURRENT_REPLIES:
         raise ChatError(
             "too_many_replies",
@@ -1351,11 +1355,9 @@ def edit_answer(
         ).first()
         if original is None:
             raise ChatError("not_found", _("This message does not exist."))
-        if conversation.messages.filter(status=Status.STREAMING).exists():
-            raise ChatError(
-                "reply_in_progress",
-                _("An answer is still being written in this conversation. Stop it first."),
-            )
+        # A reply a dead process left streaming is swept, as before a message, not in the way.
+        if streaming_reply(conversation.pk) is not None:
+            raise _reply_in_progress("")
         text = _check_content(content, "")
         now = timezone.now()
         Message.objects.create(

@@ -3,8 +3,11 @@ away), is chosen, is marked as theirs, and is what the next answer reads; no mod
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from conversations.models import Message, ModelCall, Role, Status
 from tests.conversations.chat_client import ChatSocket
@@ -54,8 +57,9 @@ async def test_only_a_written_answer_of_this_conversation_can_be_edited(owner, c
         ]:
             await socket.send({"type": "answer.edit", **frame})
             assert (await socket.until("error"))["code"] == code
+        # Streaming, with the lease of a process still writing it.
         await database_sync_to_async(Message.objects.filter(pk=first["id"]).update)(
-            status=Status.STREAMING
+            status=Status.STREAMING, lease_expires_at=timezone.now() + timedelta(minutes=1)
         )
         await socket.send({"type": "answer.edit", "message_id": first["id"], "content": "x"})
         assert (await socket.until("error"))["code"] == "reply_in_progress"
@@ -63,3 +67,17 @@ async def test_only_a_written_answer_of_this_conversation_can_be_edited(owner, c
         Message.objects.filter(conversation=conversation, role=Role.ASSISTANT).count
     )()
     assert count == 1
+
+
+async def test_a_reply_no_process_writes_any_more_does_not_stand_in_the_way(owner, conversation):
+    """Left streaming by a process that died (its lease ran out): swept, as before a message."""
+    async with ChatSocket(owner, conversation.pk) as socket:
+        first = await ask(socket, "Hello", "m1")
+        await database_sync_to_async(Message.objects.filter(pk=first["id"]).update)(
+            status=Status.STREAMING, lease_expires_at=timezone.now() - timedelta(minutes=1)
+        )
+        await socket.send({"type": "answer.edit", "message_id": first["id"], "content": "Mine"})
+        [edited] = (await socket.until("version.selected"))["messages"]
+    assert edited["content"] == "Mine"
+    swept = await database_sync_to_async(Message.objects.get)(pk=first["id"])
+    assert swept.status == Status.INTERRUPTED
