@@ -756,9 +756,7 @@ def _conversation(
         _string(persona_name, f"{where}.persona", limit=80)
     # An active persona of that name on this server, if there is one.
     persona = personas.get(persona_name) if persona_name else None
-    pinned = data.get("pinned", False)
-    if not isinstance(pinned, bool):
-        raise _refuse(f"{where}.pinned", _("must be true or false."))
+    pinned = _flag(data.get("pinned", False), f"{where}.pinned")
     parsed = [_message(m, f"{where}.messages[{i}]", i) for i, m in enumerate(messages)]
     _link(parsed, f"{where}.messages")
     return ImportedConversation(
@@ -920,7 +918,10 @@ def read_import(data: bytes) -> tuple[list[ImportedConversation], int]:
         cut=_("[cut: the rest is longer than a message here can be]"),
     )
     try:
-        found = foreign.read(data, limits, wording)
+        # Our own exports name their format first (`export_document`): read here, as always;
+        # anything else goes to the child, which tells ChatGPT's and Open WebUI's apart.
+        ours = f'"format": "{FORMAT}"'.encode() in data[:256]
+        found = None if ours else foreign.read(data, limits, wording)
     except foreign.NotReadable as problem:
         raise ImportRefused(_unreadable(problem)) from None
     left_out = 0
@@ -1003,11 +1004,11 @@ def _unreadable(problem: foreign.NotReadable) -> str:
             "Its conversations.json is %(size).1f MB unpacked, the limit is %(limit).1f MB."
         )
         % {"size": problem.size / (1024 * 1024), "limit": import_limit() / (1024 * 1024)},
+        "shape": _(
+            "parts of it are not shaped as ChatGPT's or Open WebUI's exports are, and nothing "
+            "was taken from it."
+        ),
     }
-    reasons["shape"] = _(
-        "parts of it are not shaped as ChatGPT's or Open WebUI's exports are, and nothing "
-        "was taken from it."
-    )
     reason = reasons.get(problem.code, _("it could not be read (the server's log says why)."))
     return _("This file cannot be imported: %(problem)s") % {"problem": reason}
 

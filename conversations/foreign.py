@@ -30,7 +30,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -43,7 +42,6 @@ ZIP_MAGIC = b"PK\x03\x04"
 # A message's longest text in an import (`exports.MAX_CONTENT_CHARS`, which checks it again).
 MAX_CHARS = 200_000
 CHATGPT_CONVERSATIONS = "conversations.json"
-MAKE_WAY_EVERY = 50
 
 
 # How long the child may take to read a file at the import's limit (33 MB: about 5 s here).
@@ -257,10 +255,6 @@ class _Tree:
             if node in seen:
                 continue
             seen.add(node)
-            if len(seen) % MAKE_WAY_EVERY == 0:
-                # Others' threads (the sockets' database work among them) go first now and
-                # then, as while a file is checked (`exports.MAKE_WAY_EVERY`).
-                time.sleep(0)
             index = visit(node, parent)
             if index is not None and node in shown:
                 self.messages[index]["_shown"] = True
