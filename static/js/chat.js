@@ -93,7 +93,7 @@ function startNewChat() {
 // The new-chat form posted: {url} of the conversation started, or {error}, a sentence.
 async function startConversation(form, strings) {
   try {
-    const { ok, data } = await postForJson(form);
+    const { ok, data } = await postForJson(form.action, new FormData(form));
     if (ok && data.url) return { url: data.url };
     const errors = Object.values(data.errors || {}).flat();
     return { error: errors.map((e) => e.message).join(" ") || strings.newChatFailed };
@@ -335,7 +335,7 @@ function startChat() {
     body.append("rating", rating);
     const url = config.rateUrl.replace(/\/0\/rating\/$/, `/${Number(item.dataset.id)}/rating/`);
     try {
-      const { ok } = await postForJson({ action: url }, body);
+      const { ok } = await postForJson(url, body);
       if (!ok) throw new Error("refused");
     } catch {
       list.showRating(item, before);

@@ -1,5 +1,5 @@
 // Small helpers every script shares: an element with a class and text, a translated
-// sentence with its %(name)s placeholders filled in, and a form posted for a JSON answer.
+// sentence with its %(name)s placeholders filled in, and a POST answered with JSON.
 
 export function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -12,10 +12,10 @@ export function format(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 }
 
-// A form posted as the page's views answer a script (`Accept: application/json`): `ok` and
-// the JSON they sent ({} when it was none). A network failure throws.
-export async function postForJson(form, body = new FormData(form)) {
-  const response = await fetch(form.action, {
+// A POST as the page's views answer a script (`Accept: application/json`): `ok` and the JSON
+// they sent ({} when it was none). A network failure throws.
+export async function postForJson(url, body) {
+  const response = await fetch(url, {
     method: "POST",
     body,
     headers: { Accept: "application/json" },

@@ -23,7 +23,7 @@ export function setupModelPicker(strings = {}) {
   // What the server answered: {model, label, accepts_images, message} or {errors}.
   const post = async (body) => {
     try {
-      const { ok, data } = await postForJson(form, body);
+      const { ok, data } = await postForJson(form.action, body);
       if (ok && data.model) return { data };
       const errors = data.errors?.model || data.errors?.__all__ || [];
       return { error: errors[0]?.message || strings.modelFailed };

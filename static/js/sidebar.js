@@ -177,7 +177,7 @@ function saveInPlace(form, saved, strings) {
     button.setAttribute("aria-disabled", "true");
     confirm("");
     try {
-      const { ok, data } = await postForJson(form);
+      const { ok, data } = await postForJson(form.action, new FormData(form));
       if (ok) {
         showErrors(form, {});
         confirm(data.message || "");
