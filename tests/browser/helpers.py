@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 
 def wait_for_status(page, status: str, *, role: str = "assistant", timeout: float = 15_000):
-    """The last message of `role` has `status`."""
-    page.wait_for_function(
-        """([role, status]) => {
-            const items = document.querySelectorAll(`#messages > .message[data-role="${role}"]`);
-            return items.length && items[items.length - 1].dataset.status === status;
-        }""",
-        arg=[role, status],
-        timeout=timeout,
-    )
+    """The last message of `role` has `status`; if it never does, the failure says what it has."""
+    try:
+        page.wait_for_function(
+            """([role, status]) => {
+                const items = document.querySelectorAll(
+                    `#messages > .message[data-role="${role}"]`
+                );
+                return items.length && items[items.length - 1].dataset.status === status;
+            }""",
+            arg=[role, status],
+            timeout=timeout,
+        )
+    except PlaywrightTimeoutError:
+        last = page.evaluate(
+            """(role) => {
+                const items = document.querySelectorAll(
+                    `#messages > .message[data-role="${role}"]`
+                );
+                const item = items[items.length - 1];
+                return item ? `${item.dataset.status}: ${item.innerText.slice(0, 300)}` : "none";
+            }""",
+            role,
+        )
+        raise AssertionError(f"the last {role} message is not {status!r} but {last}") from None
 
 
 def last_reply(page):

@@ -1,6 +1,7 @@
 """What a new user trips on: the sidebar's Rename and Pin after a search, saving settings in
-place, message bars that go away, a long paste, following a sent message on a phone, and the
-Korean header and a persona's emoji at phone width."""
+place, message bars that go away, a long paste, following a sent message on a phone (the
+conversation keeping its height while a reply is on its way), and the Korean header and a
+persona's emoji at phone width."""
 
 from __future__ import annotations
 
@@ -222,6 +223,32 @@ def test_a_sent_message_is_always_followed_on_a_phone(login):
         )
         expect(jump).to_be_hidden()
         expect(last_reply(page)).to_be_in_viewport()
+
+
+def test_the_conversation_keeps_its_height_while_a_reply_is_on_its_way_on_a_phone(login):
+    # Answers' Edit buttons go away while a reply streams; had they left their room, each
+    # answer's row of tools would lose a line on a phone, the conversation would shrink by
+    # hundreds of pixels at once, and the view clamped by it read as the reader scrolling away.
+    page = login(viewport=PHONE)
+    conversation = services.start_conversation(user=page.user)
+    bulk_append(
+        Message(
+            conversation=conversation,
+            role=Role.USER if i % 2 == 0 else Role.ASSISTANT,
+            content=f"Earlier message {i}.",
+            status=Status.COMPLETE,
+        )
+        for i in range(12)
+    )
+    page.goto(f"/c/{conversation.pk}/")
+    wait_until_ready(page)
+    messages = page.locator("#messages")
+    edit = page.locator('#messages > .message[data-role="assistant"] .tool[data-action="edit"]')
+    expect(edit.first).to_be_visible()
+    idle = messages.evaluate("el => el.offsetHeight")
+    messages.evaluate("el => { el.dataset.busy = ''; }")
+    expect(edit.first).to_be_hidden()
+    assert messages.evaluate("el => el.offsetHeight") == idle
 
 
 def test_korean_header_and_a_two_character_emoji_stay_on_one_line_on_a_phone(login):
