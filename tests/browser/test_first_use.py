@@ -185,18 +185,24 @@ GROW_BEFORE_THE_NEXT_FRAME = """box => box.addEventListener("keydown", (event) =
 }, { once: true })"""
 
 
-def test_a_sent_message_is_always_followed_on_a_phone(login):
-    page = login(viewport=PHONE)
-    conversation = services.start_conversation(user=page.user)
+def earlier_exchanges(user, words: str = ""):
+    """A conversation of six questions and their answers, `words` in each."""
+    conversation = services.start_conversation(user=user)
     bulk_append(
         Message(
             conversation=conversation,
             role=Role.USER if i % 2 == 0 else Role.ASSISTANT,
-            content=f"Earlier message {i}. " + "Some words to fill the line. " * 12,
+            content=f"Earlier message {i}. {words}",
             status=Status.COMPLETE,
         )
         for i in range(12)
     )
+    return conversation
+
+
+def test_a_sent_message_is_always_followed_on_a_phone(login):
+    page = login(viewport=PHONE)
+    conversation = earlier_exchanges(page.user, "Some words to fill the line. " * 12)
     page.goto(f"/c/{conversation.pk}/")
     wait_until_ready(page)
     scroller = page.locator("#scroller")
@@ -230,16 +236,7 @@ def test_the_conversation_keeps_its_height_while_a_reply_is_on_its_way_on_a_phon
     # answer's row of tools would lose a line on a phone, the conversation would shrink by
     # hundreds of pixels at once, and the view clamped by it read as the reader scrolling away.
     page = login(viewport=PHONE)
-    conversation = services.start_conversation(user=page.user)
-    bulk_append(
-        Message(
-            conversation=conversation,
-            role=Role.USER if i % 2 == 0 else Role.ASSISTANT,
-            content=f"Earlier message {i}.",
-            status=Status.COMPLETE,
-        )
-        for i in range(12)
-    )
+    conversation = earlier_exchanges(page.user)
     page.goto(f"/c/{conversation.pk}/")
     wait_until_ready(page)
     messages = page.locator("#messages")
