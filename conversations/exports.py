@@ -781,10 +781,6 @@ def _make_way() -> None:
     time.sleep(0)
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 # What no database column holds: NUL (PostgreSQL refuses it in text and in JSON) and the
 # halves of a surrogate pair without their other half (no UTF-8 encodes them). JSON's `\u`
 # escapes write both.
@@ -918,25 +914,24 @@ def read_import(data: bytes) -> tuple[list[ImportedConversation], int]:
         cut=_("[cut: the rest is longer than a message here can be]"),
     )
     try:
-        # Our own exports name their format first (`export_document`): read here, as always;
-        # anything else goes to the child, which tells ChatGPT's and Open WebUI's apart.
-        ours = f'"format": "{FORMAT}"'.encode() in data[:256]
-        found = None if ours else foreign.read(data, limits, wording)
+        found = foreign.read(data, limits, wording, ours=FORMAT, make_way=_make_way)
     except foreign.NotReadable as problem:
         raise ImportRefused(_unreadable(problem)) from None
     left_out = 0
-    if found is None:
-        try:
-            document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise ImportRefused(_unreadable(foreign.NotReadable("not_json"))) from None
-    else:
-        if not found.conversations and not found.left_out:
+    if found.kind == "foreign":
+        assert found.translated is not None
+        if not found.translated.conversations and not found.translated.left_out:
             raise ImportRefused(
                 _("This file cannot be imported: it holds no conversation with a message.")
             )
-        document = {"format": FORMAT, "version": VERSION, "conversations": found.conversations}
-        left_out = found.left_out
+        document = {
+            "format": FORMAT,
+            "version": VERSION,
+            "conversations": found.translated.conversations,
+        }
+        left_out = found.translated.left_out
+    else:
+        document = found.document
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused(
             _(

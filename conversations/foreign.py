@@ -14,13 +14,16 @@ imported (the exports carry no file). The newest conversations are taken, as man
 import holds (`exports.MAX_CONVERSATIONS`, `exports.MAX_IMPORT_MESSAGES`); `left_out` says how
 many were not.
 
-A file is read in a process of its own (`read`, which runs this module): ChatGPT's
-conversations.json runs to tens of megabytes of small objects, and parsing it holds Python's
-lock for seconds (33 MB: 2.3 s for `json.loads`, 1.8 s more to translate), which in the server
-would be seconds of every other user's replies. The child process holds only its own lock,
-gives its memory back when it exits, and hands over what one import holds, already cut to the
-limits. It imports nothing of Django: what it writes in a message's text comes translated from
-the parent (`Wording`).
+Every uploaded file is read in a process of its own (`read`, which runs this module), this
+app's own exports too: ChatGPT's conversations.json runs to tens of megabytes of small objects,
+and parsing it holds Python's lock for seconds (33 MB: 2.3 s for `json.loads`, 1.8 s more to
+translate), which in the server would be seconds of every other user's replies; a file of any
+format can be made of such objects. The child process holds only its own lock, gives its
+memory back when it exits, and hands over what one import holds (a foreign export already cut
+to the limits, this app's own as it is, anything else not at all) in pieces of at most
+`PIECE_VALUES` values (`pieces`), which the server puts together a piece at a time, letting
+the other threads run between two (`assembled`). It imports nothing of Django: what it writes
+in a message's text comes translated from the parent (`Wording`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import logging
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +78,17 @@ class Translated:
     left_out: int = 0
 
 
+@dataclass
+class Reading:
+    """What the child found in a file: `kind` is "foreign" (ChatGPT's or Open WebUI's export,
+    `translated`), "ours" (a JSON object naming this app's format, `document`) or "other"
+    (JSON of any other kind, nothing handed over)."""
+
+    kind: str
+    translated: Translated | None = None
+    document: Any = None
+
+
 class NotReadable(Exception):
     """What made a file unreadable: `code` (no_conversations, bad_zip, too_large, not_json,
     failed), and for too_large the unpacked `size`."""
@@ -84,10 +99,10 @@ class NotReadable(Exception):
         self.size = size
 
 
-def read(data: bytes, limits: Limits, wording: Wording) -> Translated | None:
-    """Read an uploaded file in a child process: its conversations if it is ChatGPT's or Open
-    WebUI's export, None if it is JSON of another kind. Raises `NotReadable`."""
-    options = json.dumps({"limits": asdict(limits), "wording": asdict(wording)})
+def read(data: bytes, limits: Limits, wording: Wording, ours: str, make_way: Any) -> Reading:
+    """Read an uploaded file in a child process (`ours` is the format this app's exports
+    name); `make_way` is called between two pieces of its answer. Raises `NotReadable`."""
+    options = json.dumps({"limits": asdict(limits), "wording": asdict(wording), "ours": ours})
     try:
         child = subprocess.run(
             [sys.executable, "-m", "conversations.foreign", options],
@@ -100,38 +115,153 @@ def read(data: bytes, limits: Limits, wording: Wording) -> Translated | None:
     except (subprocess.TimeoutExpired, OSError) as exc:
         logger.warning("reading an import failed: %r", exc)
         raise NotReadable("failed") from None
+    lines = child.stdout.split(b"\n")
     try:
-        answer = json.loads(child.stdout)
-    except ValueError:
+        answer = json.loads(lines[0])
+        handed = answer.get("kind") in ("foreign", "ours")
+        found = assembled(lines[1:], make_way) if handed else None
+    except (ValueError, KeyError, IndexError, TypeError):
         logger.warning(
             "reading an import failed (exit %s): %s", child.returncode, child.stderr[-2000:]
         )
         raise NotReadable("failed") from None
     if "error" in answer:
         raise NotReadable(answer["error"], answer.get("size", 0))
-    if answer.get("foreign") is not True:
-        return None
-    return Translated(answer["conversations"], answer["left_out"])
+    if answer["kind"] == "foreign":
+        return Reading("foreign", translated=Translated(found, answer["left_out"]))
+    return Reading(answer["kind"], document=found)
 
 
-def _child(options: dict[str, Any]) -> dict[str, Any]:
-    """The child's work: stdin is the file, the answer goes to stdout as JSON."""
+def _child(options: dict[str, Any]) -> Iterator[str]:
+    """The child's work: stdin is the file; the answer, a line of JSON and the pieces of what
+    it hands over, goes to stdout."""
     limits, wording = Limits(**options["limits"]), Wording(**options["wording"])
     data = sys.stdin.buffer.read(limits.file_bytes + 1)
     try:
         data = unzipped(data, limits.file_bytes)
         document = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constants)
     except NotReadable as problem:
-        return {"error": problem.code, "size": problem.size}
+        yield json.dumps({"error": problem.code, "size": problem.size})
+        return
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return {"error": "not_json"}
+        yield json.dumps({"error": "not_json"})
+        return
+    if isinstance(document, dict) and document.get("format") == options["ours"]:
+        yield json.dumps({"kind": "ours"})
+        yield from pieces(document)
+        return
     try:
         found = translated(document, limits, wording)
     except Exception:  # an export of theirs in a shape this reading does not expect
-        return {"error": "shape"}
+        yield json.dumps({"error": "shape"})
+        return
     if found is None:
-        return {"foreign": False}
-    return {"foreign": True, "conversations": found.conversations, "left_out": found.left_out}
+        yield json.dumps({"kind": "other"})
+        return
+    yield json.dumps({"kind": "foreign", "left_out": found.left_out})
+    yield from pieces(found.conversations)
+
+
+# The most values (containers, their keys, and what they hold) one piece of the child's answer
+# carries: its `json.loads` in the server then holds Python's lock for a millisecond or two.
+PIECE_VALUES = 2000
+
+
+def _weight(value: Any, limit: int) -> int:
+    """How many values `value` holds, itself included; counting stops past `limit`."""
+    count = 0
+    stack = [iter((value,))]
+    while stack and count <= limit:
+        for item in stack[-1]:
+            count += 1
+            if type(item) is dict:
+                count += len(item)
+                stack.append(iter(item.values()))
+                break
+            if type(item) is list:
+                stack.append(iter(item))
+                break
+            if count > limit:
+                break
+        else:
+            stack.pop()
+    return count
+
+
+def pieces(value: Any, limit: int = PIECE_VALUES) -> Iterator[str]:
+    """`value` as lines of JSON, none of more than `limit` values: a small value whole
+    (`["value", v]`); a large one as its opening (`["list", key]` or `["dict", key]`, `key` its
+    place in the dict around it), runs of its small items (`["items", [...]]`,
+    `["entries", {...}]`), its large ones the same way in turn, and `["end"]`."""
+    if _weight(value, limit) <= limit:
+        yield json.dumps(["value", value])
+        return
+    yield json.dumps(["dict" if type(value) is dict else "list", None])
+    stack = [(type(value) is dict, iter(value.items() if type(value) is dict else value))]
+    while stack:
+        is_dict, items = stack[-1]
+        run: list[Any] = []
+        weight = 0
+        for item in items:
+            key, child = item if is_dict else (None, item)
+            size = _weight(child, limit) + is_dict  # a dict's item holds its key too
+            if size > limit and type(child) in (dict, list):
+                if run:
+                    yield _run(is_dict, run)
+                    run = []
+                child_is_dict = type(child) is dict
+                yield json.dumps(["dict" if child_is_dict else "list", key])
+                stack.append((child_is_dict, iter(child.items() if child_is_dict else child)))
+                break
+            if run and weight + size > limit:
+                yield _run(is_dict, run)
+                run, weight = [], 0
+            run.append(item)
+            weight += size
+        else:
+            if run:
+                yield _run(is_dict, run)
+            yield json.dumps(["end"])
+            stack.pop()
+
+
+def _run(is_dict: bool, run: list[Any]) -> str:
+    return json.dumps(["entries", dict(run)] if is_dict else ["items", run])
+
+
+def assembled(lines: Iterable[bytes | str], make_way: Any) -> Any:
+    """The value `pieces` wrote, put together again; `make_way` is called after each piece."""
+    stack: list[Any] = []
+    result: Any = None
+    for line in lines:
+        if not line:
+            continue
+        kind, *rest = json.loads(line)
+        if kind == "value":
+            result = rest[0]
+        elif kind in ("dict", "list"):
+            container: Any = {} if kind == "dict" else []
+            if stack:
+                parent = stack[-1]
+                if type(parent) is dict:
+                    parent[rest[0]] = container
+                else:
+                    parent.append(container)
+            else:
+                result = container
+            stack.append(container)
+        elif kind == "items":
+            stack[-1].extend(rest[0])
+        elif kind == "entries":
+            stack[-1].update(rest[0])
+        elif kind == "end":
+            stack.pop()
+        else:
+            raise ValueError(f"a piece of an unknown kind: {kind!r}")
+        make_way()
+    if stack:
+        raise ValueError("the pieces end inside a value")
+    return result
 
 
 def _no_constants(name: str) -> Any:
@@ -435,4 +565,5 @@ def _open_webui(item: dict[str, Any], wording: Wording) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(_child(json.loads(sys.argv[1]))))
+    for line in _child(json.loads(sys.argv[1])):
+        sys.stdout.write(line + "\n")

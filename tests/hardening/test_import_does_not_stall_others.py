@@ -75,7 +75,9 @@ async def post_import(user: Any, data: bytes) -> dict[str, Any]:
     return await communicator.get_response(timeout=120)
 
 
-async def import_timing_the_victim(user: Any, data: bytes, victim: Victim, attack: str) -> None:
+async def import_timing_the_victim(
+    user: Any, data: bytes, victim: Victim, attack: str, status: int = 302
+) -> None:
     """Import `data` as `user`, timing the victim's replies for as long as it lasts."""
     importing = asyncio.create_task(post_import(user, data))
     timed = 0
@@ -83,7 +85,7 @@ async def import_timing_the_victim(user: Any, data: bytes, victim: Victim, attac
         await victim.still_served(attack)
         timed += 1
     response = await importing
-    assert response["status"] == 302, response["body"][:500]
+    assert response["status"] == status, response["body"][:500]
     assert timed >= 2, "the import ended before the victim was timed twice during it"
 
 
@@ -155,3 +157,48 @@ async def test_a_large_chatgpt_export_is_read_without_holding_up_another_users_r
     await import_timing_the_victim(outsider, data, victim, "a large ChatGPT export")
     shown = await database_sync_to_async(lambda: Conversation.objects.owned_by(outsider).count())()
     assert shown == exports.MAX_CONVERSATIONS
+
+
+def small_objects_at_the_limit(document: Any) -> bytes:
+    """`document` with as many empty objects beside it as an upload may hold: the slowest
+    JSON to read, 7 million of them."""
+    padding = b", " + b"{}, " * int(exports.import_limit() * 0.9 / 4) + b"{}]"
+    head = json.dumps(document).encode()
+    data = (
+        head[:-1] + padding
+        if head.endswith(b"]")
+        else head[:-1] + b', "padding": [' + padding[2:] + b"}"
+    )
+    assert len(data) <= exports.import_limit()
+    return data
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {
+            "format": exports.FORMAT,
+            "version": exports.VERSION,
+            "conversations": [{"title": "One", "messages": [{"role": "user", "content": "Hi"}]}],
+        },
+        [{"not": "an export of anyone's"}],
+    ],
+    ids=["this app's format", "no format at all"],
+)
+async def test_a_file_of_small_objects_is_refused_without_holding_up_another_users_replies(
+    owner, outsider, conversation, settings, document
+):
+    """Read in the server's process, this app's own export format (or JSON of no format, read
+    there a second time to say so) let a file of 30 MB of empty objects hold Python's lock for
+    a second and more. Every file is read in the child, whose answer the server takes a piece
+    at a time: the victim's replies stay within a few times their idle time, and the file is
+    refused with a sentence."""
+    settings.CHAT_MESSAGES_PER_MINUTE = 1000
+    data = small_objects_at_the_limit(document)
+    victim = await Victim.ready(owner, conversation)
+
+    await import_timing_the_victim(outsider, data, victim, "a file of small objects", status=400)
+    stored = await database_sync_to_async(
+        lambda: Message.objects.filter(conversation__user=outsider).count()
+    )()
+    assert stored == 0
