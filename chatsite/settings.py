@@ -465,6 +465,10 @@ CHAT_GROUP_COMMIT = env_bool("CHAT_GROUP_COMMIT", True)
 # several threads side by side: they contend with the event loop for Python's one core
 # (docs/benchmarks.md measures both).
 CHAT_DATABASE_THREADS = env_bool("CHAT_DATABASE_THREADS", False)
+# How often a server process looks again at its chat sockets' sessions, closing those whose
+# session ended without their hearing of it (the channel layer down at a logout, or the
+# session run out: conversations/session_watch.py).
+CHAT_SESSION_CHECK_SECONDS = env_float("CHAT_SESSION_CHECK_SECONDS", 60.0, minimum=0.05)
 # On SIGTERM, how long a server process lets its streaming replies finish before it ends the
 # rest as interrupted and exits.
 CHAT_SHUTDOWN_GRACE_SECONDS = env_float("CHAT_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0)

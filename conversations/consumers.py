@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import attachments, lifecycle, replies, services
+from . import attachments, lifecycle, replies, services, session_watch
 from .accounts import session_tag, user_group
 from .database import in_database
 from .errors import ChatError
@@ -184,8 +184,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.counted_user = user.pk
         self.scope["user"] = user
         self.conversation = conversation
-        # Before `ready`: a logout from another tab from now on closes this socket too.
+        # Before `ready`: a logout from another tab from now on closes this socket too, and a
+        # session that ends unheard (the layer down, or run out) at the watch's next look.
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        session_watch.watch().add(self)
         # Ready once the connect's own work is done: a frame sent now is handled at once.
         await self.send_json(
             {
@@ -234,6 +236,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.uncount()
+        session_watch.watch().discard(self)
         self.views = {}
         if self.watchdog is not None:
             # Let go of it: a cancelled task keeps its CancelledError, whose traceback holds
@@ -495,12 +498,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         off): a socket of that session chats no more. The page says "Log in to chat"."""
         if self.conversation is None:
             return
-        session = self.scope.get("session")
-        mine = session_tag(session.session_key if session is not None else None)
+        mine = session_tag(self.session_key())
         if event.get("keep") is not None and event["keep"] == mine:
             return
         if event.get("session") is not None and event["session"] != mine:
             return
+        await self.session_gone()
+
+    def session_key(self) -> str | None:
+        session = self.scope.get("session")
+        return session.session_key if session is not None else None
+
+    async def session_gone(self) -> None:
         self.signed_out = True
         await self.close(code=CLOSE_CODES["not_authenticated"])
 

@@ -4,13 +4,18 @@ chats no more, while the user's other sessions go on."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.models import Session
 from django.test import AsyncClient
+from django.utils import timezone
 
-from conversations import services
+from conversations import services, session_watch
 
 from .chat_client import session_cookie, site_socket
 
@@ -145,3 +150,110 @@ async def test_an_admin_setting_their_own_password_keeps_that_sessions_tabs(make
     assert await closed_with(other_browser_tab) == 4401
     assert await still_chats(own_tab) == "complete"
     await own_tab.disconnect()
+
+
+# A session that ends without its sockets hearing of it: the layer down at the moment, or no
+# event at all. The process looks again at its sockets' sessions (`session_watch.py`).
+
+
+@pytest.fixture
+def quick_session_checks(settings):
+    settings.CHAT_SESSION_CHECK_SECONDS = 0.2
+
+
+def key_of(cookie: bytes) -> str:
+    return cookie.decode().split("=", 1)[1]
+
+
+@pytest.mark.usefixtures("isolated_channel_layer", "quick_session_checks")
+async def test_a_logout_while_the_layer_is_down_closes_its_tabs_at_the_next_look(
+    owner, conversation, settings
+):
+    """Before, the logout's event was lost with the layer and the tab chatted on, logged out,
+    until it reconnected."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "tests.conversations.test_reply_endings.FlakyLayer"}
+    }
+    browser, cookie = await logged_in(owner)
+    tab = await open_tab(conversation.pk, cookie)
+    phone = await open_tab(conversation.pk, await session_cookie(owner))
+
+    layer = get_channel_layer()
+    layer.failing = True
+    response = await browser.post("/accounts/logout/")
+    assert response.status_code == 302
+    layer.failing = False
+
+    assert await closed_with(tab) == 4401
+    assert await still_chats(phone) == "complete"
+    await phone.disconnect()
+
+
+@pytest.mark.usefixtures("quick_session_checks")
+async def test_a_session_that_runs_out_closes_its_tabs(owner, conversation):
+    _, cookie = await logged_in(owner)
+    tab = await open_tab(conversation.pk, cookie)
+    phone = await open_tab(conversation.pk, await session_cookie(owner))
+
+    await database_sync_to_async(Session.objects.filter(session_key=key_of(cookie)).update)(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert await closed_with(tab) == 4401
+    assert await still_chats(phone) == "complete"
+    await phone.disconnect()
+
+
+@pytest.mark.usefixtures("quick_session_checks")
+async def test_a_password_changed_without_a_signal_closes_every_tab_of_the_user(
+    owner, outsider, conversation
+):
+    """A password written straight to the database (a script, another tool) sends no signal:
+    the sessions' password hash no longer matches, as a page would find."""
+    tabs = [await open_tab(conversation.pk, await session_cookie(owner)) for _ in range(2)]
+    others_conversation = await database_sync_to_async(
+        lambda: services.start_conversation(user=outsider)
+    )()
+    bystander = await open_tab(others_conversation.pk, await session_cookie(outsider))
+
+    await database_sync_to_async(type(owner).objects.filter(pk=owner.pk).update)(
+        password=make_password("written-by-a-script")
+    )
+
+    for tab in tabs:
+        assert await closed_with(tab) == 4401
+    assert await still_chats(bystander) == "complete"
+    await bystander.disconnect()
+
+
+async def test_sessions_are_checked_a_few_dozen_a_trip(owner, make_user):
+    """A process's every session in one trip would hold the database thread, and every
+    message sent meanwhile, for as long as they all take."""
+    users = [owner] + [await database_sync_to_async(make_user)(f"user{i}") for i in range(3)]
+    trips = []
+    real = session_watch.ended
+
+    def counting(sessions):
+        trips.append(len(sessions))
+        return real(sessions)
+
+    watch = session_watch.SessionWatch()
+    tabs = []
+    for user in users:
+        conversation = await database_sync_to_async(
+            lambda u=user: services.start_conversation(user=u)
+        )()
+        tabs.append(await open_tab(conversation.pk, await session_cookie(user)))
+    sockets = list(session_watch.watch().sockets)
+    assert len(sockets) == len(users)
+    for socket in sockets:
+        watch.sockets.add(socket)
+    original = session_watch.SESSIONS_PER_TRIP
+    session_watch.SESSIONS_PER_TRIP, session_watch.ended = 3, counting
+    try:
+        await watch.check()
+    finally:
+        session_watch.SESSIONS_PER_TRIP, session_watch.ended = original, real
+    assert trips == [3, 1]
+    for tab in tabs:
+        await tab.disconnect()
