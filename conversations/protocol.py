@@ -102,6 +102,14 @@ class VersionFrame(TypedDict):
     from_id: int | None
 
 
+class RatedFrame(TypedDict):
+    """An answer's 👍 / 👎 was saved (`rating`: good, bad, or empty when taken back)."""
+
+    type: Literal["message.rated"]
+    message_id: int
+    rating: str
+
+
 class ConversationFrame(TypedDict):
     type: Literal["conversation.updated"]
     conversation: dict[str, str]

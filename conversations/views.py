@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -46,6 +47,7 @@ from .forms import (
     RenameForm,
 )
 from .models import Attachment, AttachmentKind, Conversation, Persona, Preferences, Status
+from .protocol import RatedFrame
 from .services import sweep_orphaned_replies
 
 logger = logging.getLogger(__name__)
@@ -354,10 +356,7 @@ def _show_message(request: HttpRequest, current: Conversation) -> HttpResponse:
         message_id=message_id,
     )
     if change is not None:
-        try:
-            async_to_sync(replies.send_to_group)(current.pk, version_frame(change))
-        except Exception as exc:  # the tabs find the path when they next catch up
-            logger.warning("the path to message %s reached no tab (%r)", message_id, exc)
+        _tell_tabs(current.pk, version_frame(change))
     address = reverse("conversation", args=[current.pk])
     return redirect(f"{address}#message-{message_id}")
 
@@ -652,4 +651,15 @@ def rate_answer(request: HttpRequest, conversation_id: UUID, message_id: int) ->
         message_id=message_id,
         rating=rating,
     )
+    rated: RatedFrame = {"type": "message.rated", "message_id": message_id, "rating": rating}
+    _tell_tabs(conversation_id, rated)
     return JsonResponse({"rating": rating})
+
+
+def _tell_tabs(conversation_id: Any, frame: Mapping[str, Any]) -> None:
+    """Send `frame` to the conversation's open tabs. What is saved stands if the layer fails:
+    the tabs find it when they next load the conversation."""
+    try:
+        async_to_sync(replies.send_to_group)(conversation_id, frame)
+    except Exception as exc:
+        logger.warning("%s reached no tab (%r)", frame["type"], exc)

@@ -448,6 +448,12 @@ export class MessageList extends EventTarget {
 
   apply(frame) {
     switch (frame.type) {
+      case "message.rated": {
+        // 👍 / 👎 given in another tab (this tab's own comes back the same).
+        const item = this.find(frame.message_id);
+        if (item) this.showRating(item, frame.rating);
+        break;
+      }
       case "message.created":
       case "message.updated": {
         // A reply that starts, or goes on (Continue, `message.updated`): its deltas follow

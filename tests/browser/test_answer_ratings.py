@@ -55,3 +55,25 @@ def test_the_buttons_wait_for_the_answer_to_be_written(chat):
     send(page, "Tell me more [[sim:tps=5]]")
     wait_for_status(page, "streaming")
     expect(last_reply(page).get_by_role("button", name="Good answer")).to_be_hidden()
+
+
+def test_a_rating_shows_in_the_conversations_other_tabs(chat):
+    """Before, another tab of the conversation showed the answer unrated until it was
+    reloaded."""
+    page = chat()
+    send(page, "Hello there")
+    wait_for_status(page, "complete")
+    # Another window with the same login (a background tab of one window gets no frames).
+    other = page.context.browser.new_context(storage_state=page.context.storage_state()).new_page()
+    other.goto(page.url)
+    expect(other.locator("#connection-status")).to_have_attribute("data-state", "open")
+
+    assert press(page, "Good answer") == "good"
+    expect(last_reply(other).get_by_role("button", name="Good answer")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert press(page, "Good answer") == ""
+    expect(last_reply(other).get_by_role("button", name="Good answer")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    other.context.close()

@@ -4,6 +4,7 @@ taken back by pressing it again; the admin counts them per persona and model."""
 from __future__ import annotations
 
 import pytest
+from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import reverse
 
@@ -81,3 +82,20 @@ def test_the_admin_counts_each_personas_ratings(admin_client, owner, personas):
     rows = page.content.decode()
     assert "👍 2 · 👎 1" in rows
     assert rows.count("👍 0 · 👎 0") == len(personas) - 1
+
+
+@pytest.mark.usefixtures("isolated_channel_layer")
+def test_a_rating_is_saved_when_the_channel_layer_is_down(client, owner, answered, settings):
+    """The other tabs are told through the channel layer; with it down the rating is saved
+    all the same (they show it at their next load)."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "tests.conversations.test_reply_endings.FlakyLayer"}
+    }
+    get_channel_layer().failing = True
+    conversation, _, answer = answered
+    client.force_login(owner)
+
+    response = rate(client, conversation, answer, "good")
+    assert response.status_code == 200 and response.json() == {"rating": "good"}
+    answer.refresh_from_db()
+    assert answer.rating == "good"
