@@ -584,8 +584,13 @@ export class MessageList extends EventTarget {
       if (contextFrom && Number(item.dataset.id) < contextFrom) item.dataset.context = "excluded";
       else delete item.dataset.context;
     }
-    if (this.streaming()) this.list.dataset.busy = "";
+    const busy = Boolean(this.streaming());
+    if (busy) this.list.dataset.busy = "";
     else delete this.list.dataset.busy;
+    // Nothing is edited while a reply is on its way. The buttons stay where they are, dimmed:
+    // had they gone, each answer's row of tools could lose a line on a phone, and the
+    // conversation jump up under the reader.
+    for (const button of this.list.querySelectorAll('.tool[data-action="edit"]')) button.disabled = busy;
     this.dispatchEvent(new CustomEvent("change"));
   }
 }

@@ -232,20 +232,33 @@ def test_a_sent_message_is_always_followed_on_a_phone(login):
 
 
 def test_the_conversation_keeps_its_height_while_a_reply_is_on_its_way_on_a_phone(login):
-    # Answers' Edit buttons go away while a reply streams; had they left their room, each
+    # The Edit buttons are disabled while a reply streams. Had they gone away instead, each
     # answer's row of tools would lose a line on a phone, the conversation would shrink by
     # hundreds of pixels at once, and the view clamped by it read as the reader scrolling away.
     page = login(viewport=PHONE)
     conversation = earlier_exchanges(page.user)
     page.goto(f"/c/{conversation.pk}/")
     wait_until_ready(page)
-    messages = page.locator("#messages")
-    edit = page.locator('#messages > .message[data-role="assistant"] .tool[data-action="edit"]')
-    expect(edit.first).to_be_visible()
-    idle = messages.evaluate("el => el.offsetHeight")
-    messages.evaluate("el => { el.dataset.busy = ''; }")
-    expect(edit.first).to_be_hidden()
-    assert messages.evaluate("el => el.offsetHeight") == idle
+    edits = page.locator(
+        '#messages > .message:not([data-status="streaming"]) .tool[data-action="edit"]'
+    )
+    expect(edits.first).to_be_enabled()
+    height = "() => [...document.querySelectorAll('#messages > .message')].slice(0, 12)" + (
+        ".reduce((sum, item) => sum + item.offsetHeight, 0)"
+    )
+    idle = page.evaluate(height)
+
+    send(page, "Tell me more [[sim:tps=5]]")
+    wait_for_status(page, "streaming")
+    assert edits.count() == 13  # the six questions, the six answers and the new question
+    for i in range(edits.count()):
+        expect(edits.nth(i)).to_be_visible()
+        expect(edits.nth(i)).to_be_disabled()
+    assert page.evaluate(height) == idle
+
+    page.get_by_role("button", name="Stop").click()
+    wait_for_status(page, "stopped")
+    expect(edits.first).to_be_enabled()
 
 
 def test_korean_header_and_a_two_character_emoji_stay_on_one_line_on_a_phone(login):
