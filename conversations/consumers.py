@@ -73,7 +73,7 @@ def too_many_sockets() -> ChatError:
 
 
 # How a refused socket is closed, by the error's code; any other refusal is a 404.
-CLOSE_CODES = {"not_authenticated": 4401, "too_many_sockets": 4429}
+CLOSE_CODES = {"not_authenticated": 4401, "not_found": 4404, "too_many_sockets": 4429}
 
 
 def language_of(scope: dict[str, Any]) -> str:
@@ -254,6 +254,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.conversation is None or self.signed_out:
             return
+        frame: dict[str, Any] = {}
         try:
             if not self.check_flood():
                 return
@@ -261,6 +262,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             frame = parse_frame(text_data, max_bytes=max_bytes)
             await self.dispatch_frame(frame)
         except ChatError as exc:
+            # Every refusal of a frame names its client id: the page gives the message back to
+            # its box whatever the reason (the conversation gone meanwhile among them).
+            if exc.client_id is None and isinstance(frame.get("client_id"), str):
+                exc.client_id = frame["client_id"]
             await self.send_json(error_frame(exc))
 
     def check_flood(self) -> bool:
@@ -543,6 +548,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 return
         if kind == "reply.ended":
             await self.end_reply(frame)
+            return
+        if kind == "conversation.deleted":  # from another tab: the page says it is gone
+            await self.close(code=CLOSE_CODES["not_found"])
             return
         await self.send_json(frame)
         if kind == "version.selected":

@@ -489,6 +489,8 @@ def delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     current = _owned(request, conversation_id)
     if request.method == "POST":
         _call(services.delete_conversation, user=request.user, conversation_id=current.pk)
+        # Its other tabs close their socket and say it is gone (a message typed there stays).
+        _tell_tabs(current.pk, {"type": "conversation.deleted"})
         messages.success(request, _("Conversation deleted."))
         return redirect("chat")
     return render(

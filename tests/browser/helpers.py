@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 
 def wait_for_status(page, status: str, *, role: str = "assistant", timeout: float = 15_000):
@@ -58,3 +59,12 @@ def send(page, text: str) -> None:
     box = page.get_by_role("textbox", name="Message")
     box.fill(text)
     box.press("Enter")
+
+
+def another_window(page):
+    """The page's conversation in a second window with the same login, its socket open. (A
+    background tab of one window gets no animation frames, and the page renders on them.)"""
+    other = page.context.browser.new_context(storage_state=page.context.storage_state()).new_page()
+    other.goto(page.url)
+    expect(other.locator("#connection-status")).to_have_attribute("data-state", "open")
+    return other

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Message, Role
-from tests.browser.helpers import last_reply, send, wait_for_status
+from tests.browser.helpers import another_window, last_reply, send, wait_for_status
 
 pytestmark = pytest.mark.browser
 
@@ -63,10 +63,7 @@ def test_a_rating_shows_in_the_conversations_other_tabs(chat):
     page = chat()
     send(page, "Hello there")
     wait_for_status(page, "complete")
-    # Another window with the same login (a background tab of one window gets no frames).
-    other = page.context.browser.new_context(storage_state=page.context.storage_state()).new_page()
-    other.goto(page.url)
-    expect(other.locator("#connection-status")).to_have_attribute("data-state", "open")
+    other = another_window(page)
 
     assert press(page, "Good answer") == "good"
     expect(last_reply(other).get_by_role("button", name="Good answer")).to_have_attribute(

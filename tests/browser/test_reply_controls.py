@@ -12,6 +12,7 @@ from conversations import services
 from conversations.models import Message, Role, Status
 from simulator.config import Fault
 from tests.browser.helpers import (
+    another_window,
     last_reply,
     normalized,
     reply_text,
@@ -141,12 +142,7 @@ def test_a_failed_reply_says_so_and_can_be_retried(chat, fast_model):
 
 def test_a_second_tab_streams_the_same_reply(chat, fast_model):
     page = chat()
-    # Another window with the same login: a background tab of one window gets no animation
-    # frames, and the page renders on them.
-    browser = page.context.browser
-    other = browser.new_context(storage_state=page.context.storage_state()).new_page()
-    other.goto(page.url)
-    expect(other.locator("#connection-status")).to_have_attribute("data-state", "open")
+    other = another_window(page)
     fast_model.config.tokens_per_second = 40
     send(page, "Both tabs should see this")
     wait_for_text(other, 10)  # the other tab shows it while it streams
