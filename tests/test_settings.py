@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,23 +10,29 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 from chatsite.settings import env_bool, env_mapping_int
+from conversations.models import Persona
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    """Import the settings in a fresh interpreter with exactly these variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
-    clean.pop("DATABASE_URL", None)
+SUMMARY = (
+    "import chatsite.settings as s, json; print(json.dumps({"
+    "'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'], "
+    "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'demo': s.DEMO_MODE, "
+    "'ssl': getattr(s, 'SECURE_SSL_REDIRECT', False)}))"
+)
+
+
+def load_settings(script: str = SUMMARY, **env: str) -> subprocess.CompletedProcess[str]:
+    """Import the settings in a fresh interpreter with exactly these variables, and run
+    `script` (it prints what a test looks at)."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_", "DATABASE_"))
+    }
     clean.pop("REDIS_URL", None)
-    script = (
-        "import chatsite.settings as s, json; print(json.dumps({"
-        "'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'], "
-        "'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'demo': s.DEMO_MODE, "
-        "'ssl': getattr(s, 'SECURE_SSL_REDIRECT', False)}))"
-    )
     return subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -59,6 +66,32 @@ def test_database_and_redis_urls_switch_the_backends():
     assert result.returncode == 0, result.stderr
     assert "postgresql" in result.stdout
     assert "RedisPubSubChannelLayer" in result.stdout
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, [True, 5]), ("0", [None, None])])
+def test_postgresql_statements_are_prepared_unless_told_not_to(value, expected):
+    env = {"DJANGO_DEBUG": "1", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/chat"}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    result = load_settings(
+        "import chatsite.settings as s, json; o = s.DATABASES['default']['OPTIONS']; "
+        "print(json.dumps([o.get('server_side_binding'), o.get('prepare_threshold')]))",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
+
+
+@pytest.mark.django_db
+def test_postgresql_plans_a_statement_once_per_connection():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements (CI runs this suite again on it)")
+    for _ in range(6):
+        list(Persona.objects.filter(name="Nobody"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("conversations_persona" in statement for statement in prepared), prepared
 
 
 def test_https_turns_on_the_redirect_and_production_runs_on_plain_http_without_it():
