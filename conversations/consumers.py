@@ -291,7 +291,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise ChatError(
                 "server_restarting",
                 _("The server is restarting. Send your message again in a moment."),
-                frame.get("client_id"),
             )
         user = self.scope["user"]
         common = {"user": user, "conversation_id": self.conversation.pk}

@@ -917,21 +917,13 @@ def read_import(data: bytes) -> tuple[list[ImportedConversation], int]:
         found = foreign.read(data, limits, wording, ours=FORMAT, make_way=_make_way)
     except foreign.NotReadable as problem:
         raise ImportRefused(_unreadable(problem)) from None
-    left_out = 0
+    document, left_out = found.document, found.left_out
     if found.kind == "foreign":
-        assert found.translated is not None
-        if not found.translated.conversations and not found.translated.left_out:
+        if not document and not left_out:
             raise ImportRefused(
                 _("This file cannot be imported: it holds no conversation with a message.")
             )
-        document = {
-            "format": FORMAT,
-            "version": VERSION,
-            "conversations": found.translated.conversations,
-        }
-        left_out = found.translated.left_out
-    else:
-        document = found.document
+        document = {"format": FORMAT, "version": VERSION, "conversations": document}
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused(
             _(

@@ -80,13 +80,14 @@ class Translated:
 
 @dataclass
 class Reading:
-    """What the child found in a file: `kind` is "foreign" (ChatGPT's or Open WebUI's export,
-    `translated`), "ours" (a JSON object naming this app's format, `document`) or "other"
-    (JSON of any other kind, nothing handed over)."""
+    """What the child found in a file: `kind` is "foreign" (ChatGPT's or Open WebUI's export:
+    `document` is its conversations in this app's format, and `left_out` how many others it
+    has), "ours" (a JSON object naming this app's format: `document`) or "other" (JSON of any
+    other kind: nothing handed over)."""
 
     kind: str
-    translated: Translated | None = None
     document: Any = None
+    left_out: int = 0
 
 
 class NotReadable(Exception):
@@ -127,9 +128,7 @@ def read(data: bytes, limits: Limits, wording: Wording, ours: str, make_way: Any
         raise NotReadable("failed") from None
     if "error" in answer:
         raise NotReadable(answer["error"], answer.get("size", 0))
-    if answer["kind"] == "foreign":
-        return Reading("foreign", translated=Translated(found, answer["left_out"]))
-    return Reading(answer["kind"], document=found)
+    return Reading(answer["kind"], found, answer.get("left_out", 0))
 
 
 def _child(options: dict[str, Any]) -> Iterator[str]:
