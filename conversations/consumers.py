@@ -29,7 +29,7 @@ from .accounts import session_tag, user_group
 from .database import in_database
 from .errors import ChatError
 from .models import Conversation, Message, Status
-from .protocol import ReplyOrder, error_frame, message_payload, parse_frame
+from .protocol import ReplyOrder, conversation_frame, error_frame, message_payload, parse_frame
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +374,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.unacknowledged_sync is not None and ack != self.unacknowledged_sync:
             raise ChatError("slow_down", _("Still catching up: read the last answer first."))
         self.unacknowledged_sync = sync_id = secrets.token_urlsafe(9)
-        messages, from_id = await database_sync_to_async(self.messages_after)(after_id)
+        conversation, messages, from_id = await database_sync_to_async(self.messages_after)(
+            after_id
+        )
+        # Its title, archive and pin as they are now: a change made between the page's
+        # rendering and this socket joining the group reached the group before it did.
+        await self.send_json(conversation_frame(conversation))
         pages = sync_pages([message_payload(m) for m in messages])
         for number, page in enumerate(pages, 1):
             await self.send_json(
@@ -390,9 +395,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if streaming is not None:
             await self.catch_up(streaming)
 
-    def messages_after(self, after_id: int | None) -> tuple[list[Message], int | None]:
-        """The newest SYNC_MAX_MESSAGES messages after `after_id`, oldest first, and the
-        newest one left out (None when none was)."""
+    def messages_after(
+        self, after_id: int | None
+    ) -> tuple[Conversation, list[Message], int | None]:
+        """The conversation as it is now, the newest SYNC_MAX_MESSAGES messages after
+        `after_id`, oldest first, and the newest one left out (None when none was)."""
+        conversation = Conversation.objects.filter(pk=self.conversation.pk).first()
+        if conversation is None:  # deleted meanwhile (its tabs are being closed)
+            raise ChatError("not_found", _("This conversation does not exist."))
         services.sweep_orphaned_replies(self.conversation.pk)
         tree = Message.objects.tree(self.conversation.pk)
         # Of the active path: along a path the ids grow.
@@ -403,7 +413,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
         tree.number(messages)
         attachments.load_payloads(messages)
-        return messages, from_id
+        return conversation, messages, from_id
 
     async def streaming_reply(self, reply_id: int | None = None) -> Message | None:
         return await in_database(services.streaming_reply)(self.conversation.pk, reply_id)

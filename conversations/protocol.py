@@ -110,9 +110,21 @@ class RatedFrame(TypedDict):
     rating: str
 
 
+class ConversationPayload(TypedDict):
+    """A conversation as its tabs show it. The model's title names only `id` and `title`."""
+
+    id: str
+    title: str
+    archived: NotRequired[bool]
+    pinned: NotRequired[bool]
+
+
 class ConversationFrame(TypedDict):
+    """The conversation's title, place in the archive or pin changed, in any tab or by its
+    first message."""
+
     type: Literal["conversation.updated"]
-    conversation: dict[str, str]
+    conversation: ConversationPayload
 
 
 class SyncFrame(TypedDict):
@@ -183,8 +195,16 @@ def message_payload(message: Message) -> MessagePayload:
     }
 
 
-def conversation_payload(conversation: Conversation) -> dict[str, str]:
-    return {"id": str(conversation.pk), "title": conversation.title}
+def conversation_frame(conversation: Conversation) -> ConversationFrame:
+    return {
+        "type": "conversation.updated",
+        "conversation": {
+            "id": str(conversation.pk),
+            "title": conversation.title,
+            "archived": conversation.archived_at is not None,
+            "pinned": conversation.pinned,
+        },
+    }
 
 
 def error_frame(error: ChatError) -> ErrorFrame:

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from . import attachments, context, database, llm, services
 from .errors import ChatError
 from .models import CallKind, Conversation, Message, ModelCall, Status
-from .protocol import conversation_payload, message_payload
+from .protocol import conversation_frame, message_payload
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -823,13 +823,8 @@ def announcement(prepared: services.PreparedReply) -> list[dict[str, Any]]:
     frames: list[dict[str, Any]] = [
         {"type": "message.created", "message": message_payload(m)} for m in prepared.created
     ]
-    if prepared.titled:
-        frames.append(
-            {
-                "type": "conversation.updated",
-                "conversation": conversation_payload(prepared.conversation),
-            }
-        )
+    if prepared.titled or prepared.unarchived:
+        frames.append(conversation_frame(prepared.conversation))
     return frames
 
 

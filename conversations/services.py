@@ -296,6 +296,8 @@ class PreparedReply:
     is_new: bool = True
     # True when this reply's message gave the conversation its title.
     titled: bool = False
+    # True when this reply's message took the conversation out of the archive.
+    unarchived: bool = False
     # False when the channel layer failed to tell the conversation's tabs of the start: the
     # socket that asked tells its own client (`replies.announcement`).
     announced: bool = True
@@ -1138,7 +1140,12 @@ def _store_posts(
             windows=windows,
         )
         prepared[index] = PreparedReply(
-            conversation, reply, request, [messages[index], reply], titled=titled
+            conversation,
+            reply,
+            request,
+            [messages[index], reply],
+            titled=titled,
+            unarchived=conversation.archived_at is not None,
         )
     # The calls' ledger rows first (the databases we run on hand back their ids), then the
     # replies that point at them.

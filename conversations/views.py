@@ -47,7 +47,7 @@ from .forms import (
     RenameForm,
 )
 from .models import Attachment, AttachmentKind, Conversation, Persona, Preferences, Status
-from .protocol import RatedFrame
+from .protocol import RatedFrame, conversation_frame
 from .services import sweep_orphaned_replies
 
 logger = logging.getLogger(__name__)
@@ -435,12 +435,13 @@ def rename(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("A title needs at least one character."))
         return redirect(target)
-    _call(
+    renamed = _call(
         services.rename_conversation,
         user=request.user,
         conversation_id=conversation_id,
         title=form.cleaned_data["title"],
     )
+    _tell_tabs(renamed.pk, conversation_frame(renamed))
     messages.success(request, _("Conversation renamed."))
     return redirect(target)
 
@@ -449,7 +450,10 @@ def rename(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
 def pin(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     form = PinForm(request.POST)
     pinned = form.is_valid() and form.cleaned_data["pinned"]
-    _call(services.set_pinned, user=request.user, conversation_id=conversation_id, pinned=pinned)
+    changed = _call(
+        services.set_pinned, user=request.user, conversation_id=conversation_id, pinned=pinned
+    )
+    _tell_tabs(changed.pk, conversation_frame(changed))
     return redirect(_safe_next(request, reverse("conversation", args=[conversation_id])))
 
 
@@ -458,9 +462,11 @@ def archive(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     """Archive a conversation (`archived` on) or take it out of the archive (off)."""
     form = ArchiveForm(request.POST)
     archived = form.is_valid() and form.cleaned_data["archived"]
-    _call(
+    changed = _call(
         services.set_archived, user=request.user, conversation_id=conversation_id, archived=archived
     )
+    # Its other tabs show it archived (or not) without a reload: the note, the sidebar's mark.
+    _tell_tabs(changed.pk, conversation_frame(changed))
     messages.success(
         request,
         _("Conversation archived: it is under Archived, and a search still finds it.")

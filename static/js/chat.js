@@ -216,6 +216,7 @@ function startChat() {
       }
       case "conversation.updated":
         setTitle(frame.conversation.title);
+        setMarks(frame.conversation);
         break;
       case "error":
         if (pending && frame.client_id === pending.client_id) {
@@ -247,6 +248,28 @@ function startChat() {
     if (rename && document.activeElement !== rename) rename.value = title;
     const remove = item.querySelector("[data-delete-title]");
     if (remove) remove.dataset.deleteTitle = title;
+  }
+
+  // Archived or pinned in another tab, or back from the archive by a message: the note above
+  // the conversation, the sidebar item's marks and what its menu's buttons would do next.
+  // (The model's title names neither.)
+  function setMarks(conversation) {
+    const item = document.querySelector(`.conversation-item[data-conversation-id="${id}"]`);
+    const marks = [
+      ["archived", ".archived-mark", '[name="archived"]', "[data-archive-button]"],
+      ["pinned", ".pin-mark", '[name="pinned"]', "[data-pin-button]"],
+    ];
+    for (const [key, mark, input, button] of marks) {
+      if (typeof conversation[key] !== "boolean") continue;
+      const on = conversation[key];
+      if (key === "archived") document.getElementById("archived-note").hidden = !on;
+      if (!item) continue;
+      item.querySelector(mark).hidden = !on;
+      item.querySelector(input).disabled = on;
+      const next = item.querySelector(button);
+      next.textContent = on ? next.dataset.on : next.dataset.off;
+      if (key === "pinned") item.toggleAttribute("data-pinned", on);
+    }
   }
 
   // Actions.

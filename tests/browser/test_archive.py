@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import Message, Role
-from tests.browser.helpers import wait_until_ready
+from tests.browser.helpers import another_window, send, wait_for_status, wait_until_ready
 
 pytestmark = pytest.mark.browser
 
@@ -56,3 +56,43 @@ def test_the_sidebars_links_stay_inside_it(login, language):
         }"""
     )
     assert outside == []
+
+
+def test_a_conversation_archived_in_another_window_says_so_there_until_a_message(chat):
+    page = chat()
+    send(page, "Hello there")
+    wait_for_status(page, "complete")
+    other = another_window(page)
+    note = other.get_by_text("This conversation is archived.")
+    expect(note).to_be_hidden()
+    nav = page.get_by_role("navigation", name="Conversations")
+    other_nav = other.get_by_role("navigation", name="Conversations")
+    item = other_nav.locator(f'[data-conversation-id="{page.conversation.pk}"]')
+
+    nav.get_by_label("Options for Hello there").click()
+    nav.get_by_role("button", name="Pin", exact=True).click()
+    expect(item.locator(".pin-mark")).to_be_visible()
+    other_nav.get_by_label("Options for Hello there").click()
+    expect(item.get_by_role("button", name="Unpin")).to_be_visible()
+    other_nav.get_by_label("Options for Hello there").click()  # closed again
+
+    nav.get_by_label("Options for Hello there").click()
+    nav.get_by_role("button", name="Archive", exact=True).click()
+    expect(note).to_be_visible()
+    expect(item.get_by_text("Archived", exact=True)).to_be_visible()
+    other_nav.get_by_label("Options for Hello there").click()
+    expect(item.get_by_role("button", name="Unarchive")).to_be_visible()
+
+    # A message takes it back to the sidebar: the note goes in every window.
+    send(other, "Back to it")
+    expect(note).to_be_hidden()
+    page.wait_for_timeout(1500)
+    print(
+        "URL",
+        page.url,
+        page.locator("#connection-status").get_attribute("data-state"),
+        page.locator("#connection-status").text_content(),
+    )
+    expect(page.get_by_text("This conversation is archived.")).to_be_hidden()
+    expect(item.get_by_role("button", name="Archive", exact=True)).to_be_visible()
+    other.context.close()

@@ -50,7 +50,11 @@ def test_an_archived_conversation_leaves_the_sidebar_and_is_listed_under_archive
     assert 'class="archived-mark">Archived<' in found.content.decode()
     # Its own page says so, and offers to take it out.
     opened = client.get(reverse("conversation", args=[put_away.pk])).content.decode()
+    assert '<div class="archived-note" id="archived-note" role="note">' in opened
     assert "This conversation is archived." in opened
+    # A conversation that is not archived has the note hidden, for a tab to show if it is.
+    other = client.get(reverse("conversation", args=[kept.pk])).content.decode()
+    assert '<div class="archived-note" id="archived-note" role="note" hidden>' in other
 
     assert archive(client, put_away, archived=False).status_code == 302
     assert sorted(sidebar_titles(owner)) == ["Kept", "Put away"]
@@ -67,12 +71,71 @@ def test_only_the_owner_archives(owner, outsider):
     assert "Mine" not in client.get(reverse("archived_conversations")).content.decode()
 
 
+@pytest.mark.usefixtures("isolated_channel_layer")
 async def test_a_message_in_an_archived_conversation_takes_it_back(owner, conversation):
+    # Named already: the update its tabs hear is not the first message's title.
+    await database_sync_to_async(services.rename_conversation)(
+        user=owner, conversation_id=conversation.pk, title="Named"
+    )
     await database_sync_to_async(services.set_archived)(
         user=owner, conversation_id=conversation.pk, archived=True
     )
-    async with ChatSocket(owner, conversation.pk) as socket:
+    async with (
+        ChatSocket(owner, conversation.pk) as socket,
+        ChatSocket(owner, conversation.pk) as tab,
+    ):
         await socket.send({"type": "message.send", "client_id": "m1", "content": "Back again"})
+        # Every tab hears it is out of the archive (its note goes) with the message.
+        for each in (socket, tab):
+            updated = await each.until("conversation.updated")
+            assert updated["conversation"]["archived"] is False
         assert (await socket.until("reply.ended"))["message"]["status"] == "complete"
     await database_sync_to_async(conversation.refresh_from_db)()
     assert conversation.archived_at is None
+
+
+@pytest.mark.usefixtures("isolated_channel_layer")
+async def test_a_message_in_a_conversation_not_archived_sends_no_update(owner, conversation):
+    await database_sync_to_async(services.rename_conversation)(
+        user=owner, conversation_id=conversation.pk, title="Named"
+    )
+    async with ChatSocket(owner, conversation.pk) as socket:
+        await socket.send({"type": "message.send", "client_id": "m1", "content": "Hello"})
+        await socket.until("reply.ended")
+        assert socket.of_type("conversation.updated") == []
+
+
+@pytest.mark.parametrize(
+    ("view", "data", "expected"),
+    [
+        ("archive_conversation", {"archived": "on"}, {"archived": True}),
+        ("pin_conversation", {"pinned": "on"}, {"pinned": True}),
+        ("rename_conversation", {"title": "New  name"}, {"title": "New name"}),
+    ],
+)
+@pytest.mark.usefixtures("isolated_channel_layer")
+async def test_the_conversations_other_tabs_hear_of_a_change_from_the_menu(
+    owner, conversation, view, data, expected
+):
+    client = Client()
+    await database_sync_to_async(client.force_login)(owner)
+    async with ChatSocket(owner, conversation.pk) as tab:
+        post = database_sync_to_async(client.post)
+        assert (await post(reverse(view, args=[conversation.pk]), data)).status_code == 302
+        updated = (await tab.until("conversation.updated"))["conversation"]
+    assert updated["id"] == str(conversation.pk)
+    assert updated | expected == updated
+
+
+@pytest.mark.usefixtures("isolated_channel_layer")
+async def test_a_tab_catching_up_hears_the_conversation_as_it_is_now(owner, conversation):
+    async with ChatSocket(owner, conversation.pk) as tab:
+        # Archived after the socket opened, and no tab told (a page rendered before it, whose
+        # socket joins after the news went out, is in the same place).
+        await database_sync_to_async(services.set_archived)(
+            user=owner, conversation_id=conversation.pk, archived=True
+        )
+        await tab.send({"type": "subscribe", "after_id": None})
+        updated = await tab.until("conversation.updated")
+        assert updated["conversation"]["archived"] is True
+        assert (await tab.receive())["type"] == "sync"
