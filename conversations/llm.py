@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
@@ -138,6 +140,28 @@ def ensure_json_instruction(messages: list[dict[str, Any]]) -> list[dict[str, An
     return [{"role": "system", "content": note}, *messages]
 
 
+# OpenAI's own API (and Azure's) names the limit on an answer's length `max_completion_tokens`:
+# its reasoning models refuse the older `max_tokens`. The servers that speak its protocol for
+# other models all read `max_tokens`, and some read only that: llama-cpp-python's server ignores
+# the newer name and writes on to the end of its context, a conversation's title included.
+OPENAI_HOSTS = ("api.openai.com", ".openai.azure.com")
+
+
+@functools.lru_cache(maxsize=16)
+def _limit_field(base_url: str | None) -> str:
+    if not base_url:
+        return "max_completion_tokens"  # the SDK's own address: OpenAI's
+    host = urlsplit(base_url).hostname or ""
+    if host == OPENAI_HOSTS[0] or host.endswith(OPENAI_HOSTS[1]):
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
+def output_limit(tokens: int) -> dict[str, int]:
+    """A request's limit on the answer's length, under the name its server reads."""
+    return {_limit_field(_connection()[1]): tokens}
+
+
 def build_request(parameters: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The keyword arguments of `chat.completions.create` for a reply."""
     request: dict[str, Any] = {
@@ -148,7 +172,7 @@ def build_request(parameters: dict[str, Any], messages: list[dict[str, Any]]) ->
         "stream_options": {"include_usage": True},
     }
     if parameters.get("max_completion_tokens"):
-        request["max_completion_tokens"] = parameters["max_completion_tokens"]
+        request.update(output_limit(parameters["max_completion_tokens"]))
     if parameters.get("response_format") == "json_object":
         request["response_format"] = {"type": "json_object"}
         request["messages"] = ensure_json_instruction(messages)
@@ -512,7 +536,7 @@ async def ask_title(*, model: str, message: str) -> TitleAnswer:
         {"role": "system", "content": TITLE_INSTRUCTION},
         {"role": "user", "content": message[:TITLE_MESSAGE_CHARS]},
     ]
-    body = {"model": model, "messages": messages, "max_completion_tokens": TITLE_MAX_TOKENS}
+    body = {"model": model, "messages": messages, **output_limit(TITLE_MAX_TOKENS)}
     try:
         answer = await _title_client().post(CHAT_COMPLETIONS_PATH, body=body, cast_to=object)
         text, usage = _title_of(answer)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .config import SimulatorConfig
+from .config import LIMIT_FIELDS, SimulatorConfig
 from .conversation import Conversation
 from .delivery import (
     Activity,
@@ -127,9 +127,12 @@ def create_app(config: SimulatorConfig) -> Starlette:
         delay = directives.first_token_delay
         stream_options = body.get("stream_options") or {}
         send_usage = config.send_usage if directives.send_usage is None else directives.send_usage
+        # A limit under a name this server does not read is not one (`limit_fields`).
+        unread = [name for name in LIMIT_FIELDS if name not in config.limit_fields]
+        read = {name: value for name, value in body.items() if name not in unread}
         # Off the event loop: a [[sim:tokens=20000]] answer takes ~0.5 s of CPU, which would
         # otherwise freeze the pace of every other open stream.
-        completion = await anyio.to_thread.run_sync(generate, body)
+        completion = await anyio.to_thread.run_sync(generate, read)
         delivery = Delivery(
             completion=completion,
             envelope=Envelope(model=body["model"]),

@@ -23,6 +23,8 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "sim-1", "sim-vision")
 # The listed models that read images: their `/v1/models` card says so (`app._model_card`).
 DEFAULT_VISION_MODELS: tuple[str, ...] = ("sim-vision",)
+# The names of a request's limit on the answer's length: OpenAI's, and the older one.
+LIMIT_FIELDS: tuple[str, ...] = ("max_completion_tokens", "max_tokens")
 
 
 @dataclass
@@ -127,6 +129,9 @@ class SimulatorConfig:
     - ``send_usage``: ``False`` leaves the usage out of every answer, streamed (even when
       ``stream_options.include_usage`` asks for it) or not, as llama.cpp's and some other
       local servers do; ``[[sim:usage=none]]`` does the same for one request.
+    - ``limit_fields``: the names of the answer's length limit the server reads. Both by
+      default, as OpenAI's own API, Ollama's and vLLM's do; ``("max_tokens",)`` acts out
+      llama-cpp-python's server, which ignores ``max_completion_tokens`` and writes on.
     """
 
     tokens_per_second: float | None = None
@@ -138,6 +143,7 @@ class SimulatorConfig:
     describe_models: bool = True
     record_requests: int = 0
     send_usage: bool = True
+    limit_fields: tuple[str, ...] = LIMIT_FIELDS
     request_count: int = field(default=0, init=False)
     _recorded: deque[dict[str, Any]] = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from openai import AsyncOpenAI
 
+from simulator import SimulatorServer
+
 from .helpers import MODEL, content_chunks, conversation, finish_reasons, joined, stream
 
 MESSAGES = conversation("Tell me about rivers", system="You are a geographer.")
@@ -32,6 +34,21 @@ async def test_legacy_max_tokens_cuts_the_same_way(client: AsyncOpenAI):
     assert response.usage.completion_tokens == 7
     assert len(response.choices[0].logprobs.content) == 7
     assert response.choices[0].finish_reason == "length"
+
+
+async def test_a_server_that_reads_only_max_tokens_ignores_the_newer_name(
+    client: AsyncOpenAI, simulator: SimulatorServer
+):
+    simulator.config.limit_fields = ("max_tokens",)  # as llama-cpp-python's server does
+    ignored = await client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0.2, max_completion_tokens=5
+    )
+    read = await client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=5
+    )
+
+    assert ignored.choices[0].finish_reason == "stop" and ignored.usage.completion_tokens > 5
+    assert read.choices[0].finish_reason == "length" and read.usage.completion_tokens == 5
 
 
 async def test_a_streamed_answer_is_cut_into_exactly_5_content_chunks(client: AsyncOpenAI):
