@@ -336,11 +336,13 @@ async def stream_reply(request: dict[str, Any]) -> AsyncIterator[Event]:
     The HTTP response is closed however the iteration ends (stop, error, completion).
     """
     finish_reason = ""
+    received = False
     try:
         # Closed here, however the reading ends: a generator left to the collector is closed
         # by a task the event loop is woken for, one per reply.
         async with contextlib.aclosing(read_chunks(get_client(), request)) as batches:
             async for chunks in batches:
+                received = True
                 for chunk in chunks:
                     choices = chunk.get("choices") or []
                     usage = chunk.get("usage")
@@ -360,6 +362,19 @@ async def stream_reply(request: dict[str, Any]) -> AsyncIterator[Event]:
                             yield Delta(text or "", logprobs)
                         if choice.get("finish_reason"):
                             finish_reason = choice["finish_reason"]
+        if not received:
+            # llama.cpp's Python server answers a request longer than its context window so:
+            # the stream opens, and closes with nothing in it.
+            raise ModelError(
+                _(
+                    "The model server closed the answer before writing anything. Try again. If "
+                    "it happens again, the conversation may be longer than the model can read "
+                    "at once (its context window): start a new conversation or shorten the "
+                    "message; an administrator can set the model's context window under Models "
+                    "in the admin."
+                ),
+                code="empty",
+            )
         if not finish_reason:
             raise ModelError(
                 _("The answer broke off before the model finished it. Try again."),
@@ -425,12 +440,27 @@ def _could_not_connect(exc: BaseException) -> bool:
     return False
 
 
+# A request longer than the model reads: OpenAI, vLLM and llama.cpp's Python server answer
+# HTTP 400 with the code `context_length_exceeded`; others only say so in words.
+TOO_LONG = re.compile(r"context (length|window|size)|maximum context|too many tokens", re.I)
+
+
+def too_long_message() -> str:
+    return _(
+        "This conversation is longer than the model can read at once (its context window). "
+        "Start a new conversation or shorten the message; an administrator can set the "
+        "model's context window under Models in the admin, so that the oldest messages are "
+        "left out."
+    )
+
+
 def describe_error(exc: BaseException, model: str) -> ModelError:
     """Turn whatever the SDK or its HTTP layer raised into a sentence of our own for the user;
     the server's words go to the log."""
     if isinstance(exc, openai.APIStatusError):
         body = exc.body
         error = body.get("error", body) if isinstance(body, dict) else body
+        code = error.get("code") if isinstance(error, dict) else None
         if isinstance(error, dict):
             error = error.get("message")
         logger.warning(
@@ -439,6 +469,8 @@ def describe_error(exc: BaseException, model: str) -> ModelError:
             model,
             server_words(error or exc.message),
         )
+        if code == "context_length_exceeded" or TOO_LONG.search(str(error or "")):
+            return ModelError(too_long_message(), code="context_too_long", status=exc.status_code)
         return ModelError(
             _status_message(exc.status_code, model),
             code=f"http_{exc.status_code}",

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .config import LIMIT_FIELDS, SimulatorConfig
-from .conversation import Conversation
+from .conversation import Conversation, estimate_prompt_tokens
 from .delivery import (
     Activity,
     BufferedCompletion,
@@ -34,7 +34,14 @@ from .delivery import (
 )
 from .directives import DirectiveError, parse_directives
 from .engine import generate
-from .errors import ApiError, fault_error, invalid_api_key, missing_api_key, model_not_found
+from .errors import (
+    ApiError,
+    context_length_exceeded,
+    fault_error,
+    invalid_api_key,
+    missing_api_key,
+    model_not_found,
+)
 from .validation import validate_chat_request
 from .wire import Envelope
 
@@ -112,6 +119,10 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 raise ApiError(400, _INVALID_JSON)
             config.record(body)
             validate_chat_request(body, config.models)
+            if config.context_window is not None:
+                requested = estimate_prompt_tokens(body["messages"])
+                if requested > config.context_window:
+                    raise context_length_exceeded(config.context_window, requested)
             last_user = Conversation.from_messages(body["messages"]).raw_last_user
             try:
                 directives = parse_directives(last_user)

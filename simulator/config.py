@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast, get_args
 
 FaultKind = Literal[
-    "http", "drop", "stall", "no_finish", "broken_chunk", "error_event", "content_filter"
+    "http", "drop", "stall", "no_finish", "broken_chunk", "error_event", "content_filter", "empty"
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -46,6 +46,9 @@ class Fault:
       (``data: {"error": {...}}``) in the stream, as a server does when it fails mid-answer.
     - ``"content_filter"``: stop after ``after`` content chunks with
       ``finish_reason="content_filter"``.
+    - ``"empty"``: answer 200 and end the body with nothing in it, no event of a stream, no
+      JSON of an answer, as llama.cpp's Python server answers a streamed request longer than
+      its context window.
 
     ``times`` limits the fault to that many requests (then it clears itself), which is how a
     test makes "the first attempt fails, the retry succeeds"; ``None`` means every request.
@@ -132,6 +135,9 @@ class SimulatorConfig:
     - ``limit_fields``: the names of the answer's length limit the server reads. Both by
       default, as OpenAI's own API, Ollama's and vLLM's do; ``("max_tokens",)`` acts out
       llama-cpp-python's server, which ignores ``max_completion_tokens`` and writes on.
+    - ``context_window``: the most tokens a request's messages may take (counted as its usage
+      counts them), or ``None`` for no limit. A longer request gets OpenAI's HTTP 400
+      ``context_length_exceeded``, as every server with a fixed window answers it.
     """
 
     tokens_per_second: float | None = None
@@ -144,6 +150,7 @@ class SimulatorConfig:
     record_requests: int = 0
     send_usage: bool = True
     limit_fields: tuple[str, ...] = LIMIT_FIELDS
+    context_window: int | None = None
     request_count: int = field(default=0, init=False)
     _recorded: deque[dict[str, Any]] = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(

@@ -189,6 +189,9 @@ class StreamedCompletion(_DeliveryResponse):
             *self.extra_headers,
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if kind == "empty":
+            await _write(send, b"", more=False)
+            return Outcome.COMPLETE
         await self._event(send, envelope.role_chunk(with_usage_field=usage_on))
         await pause(d.first_token_delay, d.stopping)
 
@@ -232,7 +235,7 @@ class BufferedCompletion(_DeliveryResponse):
     then cuts the connection; ``stall`` sends the headers, then nothing; ``broken_chunk``
     sends a body that is not JSON; ``error_event`` answers HTTP 500 with the error object;
     ``no_finish`` has ``finish_reason: null`` and no usage; ``content_filter`` keeps
-    ``fault.after`` tokens.
+    ``fault.after`` tokens; ``empty`` sends no body at all.
     """
 
     async def _deliver(self, send: Send) -> Outcome:
@@ -256,6 +259,8 @@ class BufferedCompletion(_DeliveryResponse):
         status = 200
         if kind == "broken_chunk":
             body = b'{"id": broken'
+        elif kind == "empty":
+            body = b""
         elif kind == "error_event":
             message = (d.fault.message if d.fault else None) or "The server had an error."
             body = json.dumps({"error": {"message": message, "type": "server_error"}}).encode()

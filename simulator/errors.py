@@ -58,6 +58,18 @@ def model_not_found(model: str) -> ApiError:
     )
 
 
+def context_length_exceeded(window: int, requested: int) -> ApiError:
+    """OpenAI's answer to a request longer than the model reads (vLLM's and llama.cpp's
+    Python server's are worded the same way)."""
+    return ApiError(
+        400,
+        f"This model's maximum context length is {window} tokens. However, your messages "
+        f"resulted in {requested} tokens. Please reduce the length of the messages.",
+        param="messages",
+        code="context_length_exceeded",
+    )
+
+
 def missing_api_key() -> ApiError:
     return ApiError(
         401,

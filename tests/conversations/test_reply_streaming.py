@@ -67,6 +67,7 @@ FAULTS = [
     ("drop:3", "connection"),
     ("stall:3", "stopped responding"),
     ("no_finish", "broke off"),
+    ("empty", "closed the answer before writing anything"),
     ("broken_chunk:3", "could not be read"),
     ("error_event:3", "reported an error while answering. Try again."),
 ]

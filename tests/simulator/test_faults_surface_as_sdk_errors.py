@@ -236,3 +236,22 @@ def test_faults_parse_from_their_directive_spelling(spec: str, expected: Fault):
 def test_malformed_fault_spellings_are_refused(spec: str):
     with pytest.raises(ValueError):
         Fault.parse(spec)
+
+
+async def test_an_empty_fault_opens_the_stream_and_closes_it_with_nothing(client: AsyncOpenAI):
+    chunks = await stream(client, messages=conversation("Hi [[sim:fault=empty]]"))
+    assert chunks == []
+
+
+async def test_a_request_over_the_context_window_is_refused_as_openai_does(
+    client: AsyncOpenAI, simulator: SimulatorServer
+):
+    simulator.config.context_window = 20
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(
+            model=MODEL, messages=conversation("word " * 100), stream=True
+        )
+    assert caught.value.code == "context_length_exceeded"
+    assert "maximum context length is 20 tokens" in caught.value.message
+    short = await client.chat.completions.create(model=MODEL, messages=conversation("Hi"))
+    assert short.choices[0].finish_reason == "stop"
