@@ -1528,9 +1528,14 @@ _TITLE_EDGES = re.compile(r"^[\s\"'“”‘’«»「」『』*_#`]+|[\s\"'“�
 
 def tidy_title(text: str) -> str:
     """A model's answer to the title request, made a title: its first line, without a label,
-    quotes, markdown or end punctuation, cut as a first message is."""
-    line = next((line for line in text.splitlines() if line.strip()), "")
-    return title_from(_TITLE_EDGES.sub("", _TITLE_LABEL.sub("", line)))
+    quotes, markdown or end punctuation, cut as a first message is. No title (the first
+    message's stays) when that line has no letter or digit: a small model asked about JSON
+    answered the title request with JSON too, whose first line is `{`."""
+    fence = "```"
+    lines = (line for line in text.splitlines() if line.strip() and fence not in line)
+    line = next(lines, "")
+    title = title_from(_TITLE_EDGES.sub("", _TITLE_LABEL.sub("", line)))
+    return title if any(character.isalnum() for character in title) else ""
 
 
 def set_model_title(*, conversation_id: Any, replaces: str, title: str) -> bool:

@@ -149,6 +149,10 @@ def test_a_rename_by_the_owner_meanwhile_wins_over_the_models_title(owner, conve
         ("Title: **Fluffy eggs**\nHere is why…", "Fluffy eggs"),
         ("제목: 「김치찌개 끓이기」", "김치찌개 끓이기"),
         ("\n\n", ""),
+        ('{\n  "fruits": ["apple", "pear"]\n}', ""),
+        ('```json\n{\n  "title": "Fruit"\n}\n```', ""),
+        ("```\nFruit basket\n```", "Fruit basket"),
+        ("— 🍳 —", ""),
     ],
 )
 def test_the_models_answer_is_made_a_title(answer, title):
