@@ -100,6 +100,22 @@ def prompt_tokens(messages: list[dict[str, Any]], model: str = "") -> int:
     return total
 
 
+# The most of a model's window kept for its answer when no limit is set: a quarter of the
+# window, up to this.
+ANSWER_ROOM_MAX = 4096
+
+
+def prompt_budget(window: int, answer_limit: int | None = None) -> int:
+    """The tokens a call's messages may take of the model's `window`; the rest is its
+    answer's. A server whose window holds both refuses a prompt that leaves no room for the
+    answer (or, llama.cpp's Python server streaming, opens the answer and closes it empty):
+    sent whole, a local model's conversation failed from its third long message on. The answer
+    gets its limit where one is set, else a quarter of the window (at most ANSWER_ROOM_MAX);
+    never more than half."""
+    room = answer_limit or min(window // 4, ANSWER_ROOM_MAX)
+    return window - min(room, window // 2)
+
+
 def budget_for(model: str) -> int:
     """The settings' context window for `model`. The model list's, where the admin set one,
     comes first: `catalog.context_windows` (a query), which the services pass as `budget`."""

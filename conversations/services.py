@@ -37,7 +37,7 @@ from django.utils.translation import ngettext
 from . import attachments as attached
 from . import catalog, llm, selectors, snapshots
 from .catalog import model_info
-from .context import AttachedFile, HistoryItem, select_context
+from .context import AttachedFile, HistoryItem, prompt_budget, select_context
 from .errors import ChatError
 from .models import (
     Attachment,
@@ -773,7 +773,7 @@ def _new_reply(
         system_prompt=system_prompt_for(conversation),
         history=history,
         model=model,
-        budget=window,
+        budget=prompt_budget(window, parameters.get("max_completion_tokens")),
         accepts_images=_reads_images(history, model),
     )
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
@@ -1264,7 +1264,10 @@ def continue_reply(
             history=history,
             model=parameters["model"],
             accepts_images=_reads_images(history, parameters["model"]),
-            budget=catalog.context_windows([parameters["model"]])[parameters["model"]],
+            budget=prompt_budget(
+                catalog.context_windows([parameters["model"]])[parameters["model"]],
+                parameters.get("max_completion_tokens"),
+            ),
         )
         request = llm.build_request(
             parameters, [*context.messages, {"role": "user", "content": CONTINUE_PROMPT}]

@@ -119,10 +119,12 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 raise ApiError(400, _INVALID_JSON)
             config.record(body)
             validate_chat_request(body, config.models)
+            room = None
             if config.context_window is not None:
                 requested = estimate_prompt_tokens(body["messages"])
                 if requested > config.context_window:
                     raise context_length_exceeded(config.context_window, requested)
+                room = config.context_window - requested
             last_user = Conversation.from_messages(body["messages"]).raw_last_user
             try:
                 directives = parse_directives(last_user)
@@ -141,6 +143,10 @@ def create_app(config: SimulatorConfig) -> Starlette:
         # A limit under a name this server does not read is not one (`limit_fields`).
         unread = [name for name in LIMIT_FIELDS if name not in config.limit_fields]
         read = {name: value for name, value in body.items() if name not in unread}
+        if room is not None:
+            # The window holds the answer too: it is cut where the window is full.
+            asked = next((read[name] for name in LIMIT_FIELDS if read.get(name)), None)
+            read["max_completion_tokens"] = min(room, asked) if asked else room
         # Off the event loop: a [[sim:tokens=20000]] answer takes ~0.5 s of CPU, which would
         # otherwise freeze the pace of every other open stream.
         completion = await anyio.to_thread.run_sync(generate, read)

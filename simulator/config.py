@@ -135,9 +135,10 @@ class SimulatorConfig:
     - ``limit_fields``: the names of the answer's length limit the server reads. Both by
       default, as OpenAI's own API, Ollama's and vLLM's do; ``("max_tokens",)`` acts out
       llama-cpp-python's server, which ignores ``max_completion_tokens`` and writes on.
-    - ``context_window``: the most tokens a request's messages may take (counted as its usage
-      counts them), or ``None`` for no limit. A longer request gets OpenAI's HTTP 400
-      ``context_length_exceeded``, as every server with a fixed window answers it.
+    - ``context_window``: the tokens a request's messages and its answer share (counted as
+      its usage counts them), or ``None`` for no limit. Messages longer than that get OpenAI's
+      HTTP 400 ``context_length_exceeded``, as every server with a fixed window answers them;
+      an answer is cut (``finish_reason: "length"``) where the window is full, as llama.cpp's.
     """
 
     tokens_per_second: float | None = None

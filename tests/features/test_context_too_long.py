@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations.models import Status
+from conversations.context import prompt_budget
+from conversations.models import ChatModel, Status
 from tests.conversations.chat_client import ChatSocket, saved
 
 pytestmark = [
@@ -43,7 +44,8 @@ async def test_a_short_message_to_the_same_model_is_answered(owner, conversation
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.say("Hello")
         ended = (await socket.until("reply.ended"))["message"]
-    assert ended["status"] == Status.COMPLETE
+    # Answered, up to where the small window is full.
+    assert ended["status"] in (Status.COMPLETE, Status.TRUNCATED) and ended["content"]
 
 
 async def test_an_answer_closed_before_anything_was_written_names_the_likely_cause(
@@ -56,3 +58,32 @@ async def test_an_answer_closed_before_anything_was_written_names_the_likely_cau
     assert "closed the answer before writing anything" in ended["error"]
     assert "context window" in ended["error"]
     assert await database_sync_to_async(lambda: conversation.messages.count())() == 2
+
+
+@pytest.mark.parametrize(
+    ("window", "limit", "budget"),
+    [
+        (2048, None, 1536),  # a quarter of the window for the answer
+        (128_000, None, 128_000 - 4096),  # at most ANSWER_ROOM_MAX
+        (2048, 300, 1748),  # the answer's own limit
+        (2048, 5000, 1024),  # never more than half
+    ],
+)
+def test_the_messages_leave_room_in_the_window_for_the_answer(window, limit, budget):
+    assert prompt_budget(window, limit) == budget
+
+
+async def test_a_long_conversation_on_a_small_window_goes_on_with_its_newest_messages(
+    owner, conversation, model_server
+):
+    """The model's window set in the admin as the server's (llama.cpp's `--n_ctx`): each
+    call sends what fits with room for the answer, and the conversation goes on past it."""
+    model_server.config.context_window = 600
+    await ChatModel.objects.acreate(name=conversation.effective_model, context_window=600)
+    async with ChatSocket(owner, conversation.pk) as socket:
+        for turn in range(6):
+            await socket.say(f"Part {turn}: " + "the mill by the river grinds wheat. " * 25)
+            ended = (await socket.until("reply.ended"))["message"]
+            assert ended["status"] == Status.COMPLETE, ended["error"]
+    sent = model_server.config.requests[-1]["messages"]
+    assert sent[-1]["content"].startswith("Part 5") and len(sent) < 12

@@ -254,4 +254,6 @@ async def test_a_request_over_the_context_window_is_refused_as_openai_does(
     assert caught.value.code == "context_length_exceeded"
     assert "maximum context length is 20 tokens" in caught.value.message
     short = await client.chat.completions.create(model=MODEL, messages=conversation("Hi"))
-    assert short.choices[0].finish_reason == "stop"
+    # The answer has what the window has left: it is cut where the window is full.
+    assert short.choices[0].finish_reason == "length"
+    assert short.usage.prompt_tokens + short.usage.completion_tokens == 20
