@@ -297,6 +297,7 @@ class ReplyRunner:
                 "usage_estimated": reply.usage_estimated,
             }
         self.text_before = len(self.published_text)
+        self.logprobs_before = len(self.logprobs)
         self.lease_renewed_at = time.monotonic()
         self._wake = asyncio.Event()
         self._closing = False
@@ -557,7 +558,10 @@ class ReplyRunner:
         if prompt is None:
             prompt = context.prompt_tokens(self.request.get("messages") or [], model)
         if completion is None:
-            completion = context.count_tokens(new_text, model)
+            # Asked for, the model's probabilities come one a token it wrote: their number is
+            # its own count, where the app's counter only estimates another model's tokenizer.
+            probabilities = len(self.logprobs) - self.logprobs_before
+            completion = probabilities or context.count_tokens(new_text, model)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "usage_estimated": True}
 
     def _add_usage_before(self, usage: dict[str, Any]) -> dict[str, Any]:

@@ -195,6 +195,22 @@ async def test_a_server_that_sends_no_usage_has_its_row_counted_and_marked(owner
     assert ended["message"]["usage"]["estimated"] is True
 
 
+async def test_an_answer_with_token_probabilities_counts_its_tokens_by_them(owner, conversation):
+    """A server that sends no usage but the probability of each token it wrote (asked for
+    with Token confidence) has told how many it wrote: one probability a token."""
+    await database_sync_to_async(services.update_conversation_settings)(
+        user=owner, conversation_id=conversation.pk, values={"logprobs": True}
+    )
+    async with ChatSocket(owner, conversation.pk) as socket:
+        ended = await ask(socket, "Tell me about pasta [[sim:tokens=40,usage=none]]")
+    await settle()
+    reply = await last_reply(conversation)
+    call = reply.model_call
+    assert reply.completion_tokens == call.completion_tokens == len(reply.logprobs) >= 40
+    assert reply.completion_tokens != context.count_tokens(reply.content, reply.model)
+    assert call.estimated and ended["message"]["usage"]["estimated"] is True
+
+
 async def test_a_call_the_model_never_answered_is_a_row_with_no_tokens(owner, conversation):
     async with ChatSocket(owner, conversation.pk) as socket:
         await ask(socket, "Hello [[sim:fault=http:500]]")
