@@ -6,6 +6,7 @@ number of queries, whatever the number of conversations or messages (a test coun
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -32,6 +34,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from . import attachments, catalog, replies, selectors, services
+from .accounts import user_group
 from .catalog import model_info
 from .consumers import version_frame
 from .errors import ChatError
@@ -441,7 +444,7 @@ def rename(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         conversation_id=conversation_id,
         title=form.cleaned_data["title"],
     )
-    _tell_tabs(renamed.pk, conversation_frame(renamed))
+    _tell_user_tabs(request.user.pk, conversation_frame(renamed))
     messages.success(request, _("Conversation renamed."))
     return redirect(target)
 
@@ -453,7 +456,7 @@ def pin(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     changed = _call(
         services.set_pinned, user=request.user, conversation_id=conversation_id, pinned=pinned
     )
-    _tell_tabs(changed.pk, conversation_frame(changed))
+    _tell_user_tabs(request.user.pk, conversation_frame(changed))
     return redirect(_safe_next(request, reverse("conversation", args=[conversation_id])))
 
 
@@ -466,7 +469,7 @@ def archive(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         services.set_archived, user=request.user, conversation_id=conversation_id, archived=archived
     )
     # Its other tabs show it archived (or not) without a reload: the note, the sidebar's mark.
-    _tell_tabs(changed.pk, conversation_frame(changed))
+    _tell_user_tabs(request.user.pk, conversation_frame(changed))
     messages.success(
         request,
         _("Conversation archived: it is under Archived, and a search still finds it.")
@@ -662,6 +665,21 @@ def rate_answer(request: HttpRequest, conversation_id: UUID, message_id: int) ->
     rated: RatedFrame = {"type": "message.rated", "message_id": message_id, "rating": rating}
     _tell_tabs(conversation_id, rated)
     return JsonResponse({"rating": rating})
+
+
+def _tell_user_tabs(user_id: Any, frame: Mapping[str, Any]) -> None:
+    """Send `frame` to every open tab of the user, whatever conversation it shows: each
+    page's sidebar lists their conversations. What is saved stands if the layer fails."""
+
+    async def send() -> None:
+        event = {"type": "conversation.listed", "frame": frame}
+        async with asyncio.timeout(replies.PUBLISH_TIMEOUT_SECONDS):
+            await get_channel_layer().group_send(user_group(user_id), event)
+
+    try:
+        async_to_sync(send)()
+    except Exception as exc:
+        logger.warning("%s reached no tab (%r)", frame["type"], exc)
 
 
 def _tell_tabs(conversation_id: Any, frame: Mapping[str, Any]) -> None:

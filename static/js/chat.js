@@ -215,8 +215,7 @@ function startChat() {
         break;
       }
       case "conversation.updated":
-        setTitle(frame.conversation.title);
-        setMarks(frame.conversation);
+        updateConversation(frame.conversation);
         break;
       case "error":
         if (pending && frame.client_id === pending.client_id) {
@@ -231,14 +230,39 @@ function startChat() {
   });
   socket.connect();
 
-  function setTitle(title) {
-    if (!title) return;
-    document.getElementById("chat-title").textContent = title;
-    document.title = title;
-    // The sidebar's item: its text, its menu's name, the rename box (unless being typed in)
-    // and the delete dialog's question.
-    const item = document.querySelector(`.conversation-item[data-conversation-id="${id}"]`);
+  // A conversation renamed, pinned or archived (in any of the user's tabs), titled, or back
+  // from the archive by a message: this page's heading and note when it is this one, and its
+  // item in the sidebar, whichever it is: the text, the menu's name, the rename box (unless
+  // being typed in), the delete dialog's question, the marks and what the menu's buttons
+  // would do next. (The model's title names neither mark.)
+  function updateConversation(conversation) {
+    const own = conversation.id === id;
+    if (own && conversation.title) {
+      document.getElementById("chat-title").textContent = conversation.title;
+      document.title = conversation.title;
+    }
+    if (own && typeof conversation.archived === "boolean") {
+      document.getElementById("archived-note").hidden = !conversation.archived;
+    }
+    const item = document.querySelector(`.conversation-item[data-conversation-id="${conversation.id}"]`);
     if (!item) return;
+    if (conversation.title) renameItem(item, conversation.title);
+    const marks = [
+      ["archived", ".archived-mark", '[name="archived"]', "[data-archive-button]"],
+      ["pinned", ".pin-mark", '[name="pinned"]', "[data-pin-button]"],
+    ];
+    for (const [key, mark, input, button] of marks) {
+      if (typeof conversation[key] !== "boolean") continue;
+      const on = conversation[key];
+      item.querySelector(mark).hidden = !on;
+      item.querySelector(input).disabled = on;
+      const next = item.querySelector(button);
+      next.textContent = on ? next.dataset.on : next.dataset.off;
+      if (key === "pinned") item.toggleAttribute("data-pinned", on);
+    }
+  }
+
+  function renameItem(item, title) {
     const shown = item.querySelector("[data-title]");
     const before = shown.textContent;
     shown.textContent = title;
@@ -248,28 +272,6 @@ function startChat() {
     if (rename && document.activeElement !== rename) rename.value = title;
     const remove = item.querySelector("[data-delete-title]");
     if (remove) remove.dataset.deleteTitle = title;
-  }
-
-  // Archived or pinned in another tab, or back from the archive by a message: the note above
-  // the conversation, the sidebar item's marks and what its menu's buttons would do next.
-  // (The model's title names neither.)
-  function setMarks(conversation) {
-    const item = document.querySelector(`.conversation-item[data-conversation-id="${id}"]`);
-    const marks = [
-      ["archived", ".archived-mark", '[name="archived"]', "[data-archive-button]"],
-      ["pinned", ".pin-mark", '[name="pinned"]', "[data-pin-button]"],
-    ];
-    for (const [key, mark, input, button] of marks) {
-      if (typeof conversation[key] !== "boolean") continue;
-      const on = conversation[key];
-      if (key === "archived") document.getElementById("archived-note").hidden = !on;
-      if (!item) continue;
-      item.querySelector(mark).hidden = !on;
-      item.querySelector(input).disabled = on;
-      const next = item.querySelector(button);
-      next.textContent = on ? next.dataset.on : next.dataset.off;
-      if (key === "pinned") item.toggleAttribute("data-pinned", on);
-    }
   }
 
   // Actions.

@@ -96,3 +96,31 @@ def test_a_conversation_archived_in_another_window_says_so_there_until_a_message
     expect(page.get_by_text("This conversation is archived.")).to_be_hidden()
     expect(item.get_by_role("button", name="Archive", exact=True)).to_be_visible()
     other.context.close()
+
+
+def test_a_window_on_another_conversation_shows_a_rename_and_an_archive_in_its_sidebar(chat):
+    page = chat()
+    send(page, "Hello there")
+    wait_for_status(page, "complete")
+    second = titled(page.user, "Other plans")
+    elsewhere = page.context.browser.new_context(
+        storage_state=page.context.storage_state()
+    ).new_page()
+    elsewhere.goto(page.url.split("/c/")[0] + f"/c/{second.pk}/")
+    expect(elsewhere.locator("#connection-status")).to_have_attribute("data-state", "open")
+    item = elsewhere.locator(f'.conversation-item[data-conversation-id="{page.conversation.pk}"]')
+    expect(item.locator("[data-title]")).to_have_text("Hello there")
+
+    nav = page.get_by_role("navigation", name="Conversations")
+    nav.get_by_label("Options for Hello there").click()
+    nav.locator('input[name="title"]').first.fill("Greetings")
+    nav.get_by_role("button", name="Rename").first.click()
+    expect(item.locator("[data-title]")).to_have_text("Greetings")
+    # Its own heading is its own conversation's still.
+    expect(elsewhere.get_by_role("heading", level=1)).to_have_text("Other plans")
+
+    nav.get_by_label("Options for Greetings").click()
+    nav.get_by_role("button", name="Archive", exact=True).click()
+    expect(item.get_by_text("Archived", exact=True)).to_be_visible()
+    expect(elsewhere.get_by_text("This conversation is archived.")).to_be_hidden()
+    elsewhere.context.close()

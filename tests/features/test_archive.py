@@ -119,12 +119,36 @@ async def test_the_conversations_other_tabs_hear_of_a_change_from_the_menu(
 ):
     client = Client()
     await database_sync_to_async(client.force_login)(owner)
-    async with ChatSocket(owner, conversation.pk) as tab:
+    other = await database_sync_to_async(services.start_conversation)(user=owner)
+    async with (
+        ChatSocket(owner, conversation.pk) as tab,
+        ChatSocket(owner, other.pk) as elsewhere,
+    ):
         post = database_sync_to_async(client.post)
         assert (await post(reverse(view, args=[conversation.pk]), data)).status_code == 302
         updated = (await tab.until("conversation.updated"))["conversation"]
-    assert updated["id"] == str(conversation.pk)
-    assert updated | expected == updated
+        # A tab showing another conversation lists this one in its sidebar.
+        listed = (await elsewhere.until("conversation.updated"))["conversation"]
+    assert updated["id"] == listed["id"] == str(conversation.pk)
+    assert updated | expected == updated == listed
+
+
+@pytest.mark.usefixtures("isolated_channel_layer")
+async def test_another_users_tabs_hear_nothing_of_it(owner, outsider, conversation):
+    client = Client()
+    await database_sync_to_async(client.force_login)(owner)
+    theirs = await database_sync_to_async(services.start_conversation)(user=outsider)
+    async with (
+        ChatSocket(outsider, theirs.pk) as stranger,
+        ChatSocket(owner, conversation.pk) as tab,
+    ):
+        await stranger.until("ready")
+        post = database_sync_to_async(client.post)
+        url = reverse("rename_conversation", args=[conversation.pk])
+        assert (await post(url, {"title": "Private plans"})).status_code == 302
+        await tab.until("conversation.updated")
+        assert await stranger.communicator.receive_nothing(timeout=0.3)
+    assert "Private plans" not in str(stranger.frames)
 
 
 @pytest.mark.usefixtures("isolated_channel_layer")
