@@ -105,6 +105,14 @@ async def test_a_message_in_a_conversation_not_archived_sends_no_update(owner, c
         assert socket.of_type("conversation.updated") == []
 
 
+@database_sync_to_async
+def menu_post(user, view: str, conversation, data: dict) -> None:
+    """What the sidebar's menu of a conversation sends, as `user`."""
+    client = Client()
+    client.force_login(user)
+    assert client.post(reverse(view, args=[conversation.pk]), data).status_code == 302
+
+
 @pytest.mark.parametrize(
     ("view", "data", "expected"),
     [
@@ -117,15 +125,12 @@ async def test_a_message_in_a_conversation_not_archived_sends_no_update(owner, c
 async def test_the_conversations_other_tabs_hear_of_a_change_from_the_menu(
     owner, conversation, view, data, expected
 ):
-    client = Client()
-    await database_sync_to_async(client.force_login)(owner)
     other = await database_sync_to_async(services.start_conversation)(user=owner)
     async with (
         ChatSocket(owner, conversation.pk) as tab,
         ChatSocket(owner, other.pk) as elsewhere,
     ):
-        post = database_sync_to_async(client.post)
-        assert (await post(reverse(view, args=[conversation.pk]), data)).status_code == 302
+        await menu_post(owner, view, conversation, data)
         updated = (await tab.until("conversation.updated"))["conversation"]
         # A tab showing another conversation lists this one in its sidebar.
         listed = (await elsewhere.until("conversation.updated"))["conversation"]
@@ -135,17 +140,13 @@ async def test_the_conversations_other_tabs_hear_of_a_change_from_the_menu(
 
 @pytest.mark.usefixtures("isolated_channel_layer")
 async def test_another_users_tabs_hear_nothing_of_it(owner, outsider, conversation):
-    client = Client()
-    await database_sync_to_async(client.force_login)(owner)
     theirs = await database_sync_to_async(services.start_conversation)(user=outsider)
     async with (
         ChatSocket(outsider, theirs.pk) as stranger,
         ChatSocket(owner, conversation.pk) as tab,
     ):
         await stranger.until("ready")
-        post = database_sync_to_async(client.post)
-        url = reverse("rename_conversation", args=[conversation.pk])
-        assert (await post(url, {"title": "Private plans"})).status_code == 302
+        await menu_post(owner, "rename_conversation", conversation, {"title": "Private plans"})
         await tab.until("conversation.updated")
         assert await stranger.communicator.receive_nothing(timeout=0.3)
     assert "Private plans" not in str(stranger.frames)
