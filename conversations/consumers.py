@@ -527,12 +527,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.signed_out = True
         await self.close(code=CLOSE_CODES["not_authenticated"])
 
-    async def conversation_listed(self, event: dict[str, Any]) -> None:
-        """One of the user's conversations changed (renamed, pinned, archived): every tab's
-        sidebar lists it, and this one's heading may be it."""
-        if self.conversation is not None:
-            await self.send_json(event["frame"])
-
     async def chat_event(self, event: dict[str, Any]) -> None:
         if self.conversation is not None:
             await self.forward(event["frame"])

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -66,7 +66,13 @@ def group_name(conversation_id: Any) -> str:
 
 
 async def send_to_group(conversation_id: Any, *frames: dict[str, Any]) -> None:
-    """Send frames to every socket showing the conversation; several go as one message.
+    """Send frames to every socket showing the conversation; several go as one message."""
+    await send_frames(group_name(conversation_id), *frames)
+
+
+async def send_frames(group: str, *frames: Mapping[str, Any]) -> None:
+    """Send frames to every socket of a group: a conversation's, or all of a user's
+    (`accounts.user_group`, whose sockets' sidebars list every conversation of theirs).
 
     Raises what the channel layer raised; a layer that does not answer within
     PUBLISH_TIMEOUT_SECONDS raises TimeoutError."""
@@ -76,7 +82,7 @@ async def send_to_group(conversation_id: Any, *frames: dict[str, Any]) -> None:
         else {"type": "chat.events", "frames": list(frames)}
     )
     async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-        await get_channel_layer().group_send(group_name(conversation_id), event)
+        await get_channel_layer().group_send(group, event)
 
 
 # A publish that takes longer than this has failed: the layer is down or unreachable.

@@ -37,7 +37,7 @@ from django.utils.translation import ngettext
 from . import attachments as attached
 from . import catalog, llm, selectors, snapshots
 from .catalog import model_info
-from .context import AttachedFile, HistoryItem, prompt_budget, select_context
+from .context import AttachedFile, Context, HistoryItem, prompt_budget, select_context
 from .errors import ChatError
 from .models import (
     Attachment,
@@ -746,6 +746,26 @@ def save_instructions(*, user: Any, instructions: str) -> None:
     Preferences.objects.update_or_create(user=user, defaults={"instructions": instructions})
 
 
+def _context_for(
+    conversation: Conversation,
+    parameters: dict[str, Any],
+    history: list[HistoryItem],
+    windows: dict[str, int] | None = None,
+) -> Context:
+    """What a call sends of the conversation: the newest messages that fit its model's window
+    with room left for the answer (`prompt_budget`). `windows`: the models' context windows,
+    when the caller read them already."""
+    model = parameters["model"]
+    window = (windows or {}).get(model) or catalog.context_windows([model])[model]
+    return select_context(
+        system_prompt=system_prompt_for(conversation),
+        history=history,
+        model=model,
+        budget=prompt_budget(window, parameters.get("max_completion_tokens")),
+        accepts_images=_reads_images(history, model),
+    )
+
+
 def _new_reply(
     conversation: Conversation,
     history: list[HistoryItem],
@@ -767,15 +787,7 @@ def _new_reply(
         "model": conversation.effective_model,
         **(extra_parameters or {}),
     }
-    model = parameters["model"]
-    window = (windows or {}).get(model) or catalog.context_windows([model])[model]
-    context = select_context(
-        system_prompt=system_prompt_for(conversation),
-        history=history,
-        model=model,
-        budget=prompt_budget(window, parameters.get("max_completion_tokens")),
-        accepts_images=_reads_images(history, model),
-    )
+    context = _context_for(conversation, parameters, history, windows)
     request = llm.build_request(parameters, context.messages + (extra_messages or []))
     call = ModelCall(
         user_id=conversation.user_id,
@@ -1259,16 +1271,7 @@ def continue_reply(
             raise ChatError("nothing_to_continue", _("The last answer was not cut off."), client_id)
         parameters = {**conversation.settings_dict(), "model": conversation.effective_model}
         history = branches.history(branches.tree.path())
-        context = select_context(
-            system_prompt=system_prompt_for(conversation),
-            history=history,
-            model=parameters["model"],
-            accepts_images=_reads_images(history, parameters["model"]),
-            budget=prompt_budget(
-                catalog.context_windows([parameters["model"]])[parameters["model"]],
-                parameters.get("max_completion_tokens"),
-            ),
-        )
+        context = _context_for(conversation, parameters, history)
         request = llm.build_request(
             parameters, [*context.messages, {"role": "user", "content": CONTINUE_PROMPT}]
         )

@@ -6,7 +6,6 @@ number of queries, whatever the number of conversations or messages (a test coun
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -17,7 +16,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -359,7 +357,7 @@ def _show_message(request: HttpRequest, current: Conversation) -> HttpResponse:
         message_id=message_id,
     )
     if change is not None:
-        _tell_tabs(current.pk, version_frame(change))
+        _tell_tabs(replies.group_name(current.pk), version_frame(change))
     address = reverse("conversation", args=[current.pk])
     return redirect(f"{address}#message-{message_id}")
 
@@ -444,7 +442,7 @@ def rename(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         conversation_id=conversation_id,
         title=form.cleaned_data["title"],
     )
-    _tell_user_tabs(request.user.pk, conversation_frame(renamed))
+    _tell_tabs(user_group(request.user.pk), conversation_frame(renamed))
     messages.success(request, _("Conversation renamed."))
     return redirect(target)
 
@@ -456,7 +454,7 @@ def pin(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     changed = _call(
         services.set_pinned, user=request.user, conversation_id=conversation_id, pinned=pinned
     )
-    _tell_user_tabs(request.user.pk, conversation_frame(changed))
+    _tell_tabs(user_group(request.user.pk), conversation_frame(changed))
     return redirect(_safe_next(request, reverse("conversation", args=[conversation_id])))
 
 
@@ -469,7 +467,7 @@ def archive(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
         services.set_archived, user=request.user, conversation_id=conversation_id, archived=archived
     )
     # Its other tabs show it archived (or not) without a reload: the note, the sidebar's mark.
-    _tell_user_tabs(request.user.pk, conversation_frame(changed))
+    _tell_tabs(user_group(request.user.pk), conversation_frame(changed))
     messages.success(
         request,
         _("Conversation archived: it is under Archived, and a search still finds it.")
@@ -499,7 +497,7 @@ def delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     if request.method == "POST":
         _call(services.delete_conversation, user=request.user, conversation_id=current.pk)
         # Its other tabs close their socket and say it is gone (a message typed there stays).
-        _tell_tabs(current.pk, {"type": "conversation.deleted"})
+        _tell_tabs(replies.group_name(current.pk), {"type": "conversation.deleted"})
         messages.success(request, _("Conversation deleted."))
         return redirect("chat")
     return render(
@@ -663,29 +661,15 @@ def rate_answer(request: HttpRequest, conversation_id: UUID, message_id: int) ->
         rating=rating,
     )
     rated: RatedFrame = {"type": "message.rated", "message_id": message_id, "rating": rating}
-    _tell_tabs(conversation_id, rated)
+    _tell_tabs(replies.group_name(conversation_id), rated)
     return JsonResponse({"rating": rating})
 
 
-def _tell_user_tabs(user_id: Any, frame: Mapping[str, Any]) -> None:
-    """Send `frame` to every open tab of the user, whatever conversation it shows: each
-    page's sidebar lists their conversations. What is saved stands if the layer fails."""
-
-    async def send() -> None:
-        event = {"type": "conversation.listed", "frame": frame}
-        async with asyncio.timeout(replies.PUBLISH_TIMEOUT_SECONDS):
-            await get_channel_layer().group_send(user_group(user_id), event)
-
+def _tell_tabs(group: str, frame: Mapping[str, Any]) -> None:
+    """Send `frame` to the open tabs of a group: a conversation's (`replies.group_name`), or
+    all of a user's (`user_group`), whose sidebars list the conversation. What is saved stands
+    if the layer fails: the tabs find it when they next load a page."""
     try:
-        async_to_sync(send)()
-    except Exception as exc:
-        logger.warning("%s reached no tab (%r)", frame["type"], exc)
-
-
-def _tell_tabs(conversation_id: Any, frame: Mapping[str, Any]) -> None:
-    """Send `frame` to the conversation's open tabs. What is saved stands if the layer fails:
-    the tabs find it when they next load the conversation."""
-    try:
-        async_to_sync(replies.send_to_group)(conversation_id, frame)
+        async_to_sync(replies.send_frames)(group, frame)
     except Exception as exc:
         logger.warning("%s reached no tab (%r)", frame["type"], exc)
