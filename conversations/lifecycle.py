@@ -1,6 +1,7 @@
 """A server process's end: on SIGTERM it stops taking new messages, lets its streaming replies
 finish for up to `CHAT_SHUTDOWN_GRACE_SECONDS`, ends the rest as `interrupted` (saved, and told
-to every tab, as a cancelled reply always is), then lets daphne stop as it would have.
+to every tab, as a cancelled reply always is), gives the titles asked after finished answers the
+grace time left, then lets daphne stop as it would have.
 
 A rolling restart of several processes (docs/deploy.md) thus loses no reply that could finish
 in the grace time; the page of a tab whose socket closes reconnects to another process.
@@ -76,19 +77,39 @@ def start_draining() -> None:
 
 
 async def shut_down(stop: Any) -> None:
-    """Drain this process's replies, then call `stop`."""
+    """Drain this process's replies, then the titles asked after them, then call `stop`."""
     start_draining()
     grace = settings.CHAT_SHUTDOWN_GRACE_SECONDS
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
     tasks = [r.task for r in replies.running_replies().values() if r.task is not None]
     logger.info("shutting down: %d answers being written, waiting up to %s s", len(tasks), grace)
     if tasks:
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()  # each saves itself as interrupted and tells its tabs
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-            logger.info("shutting down: %d answers ended as interrupted", len(pending))
-        # The ends were published; a moment for the sockets of this process to pass them on
-        # before daphne closes them (a tab that misses one catches up when it reconnects).
+        cut = await _finish(tasks, deadline)  # each cut one saves itself as interrupted
+        if cut:
+            logger.info("shutting down: %d answers ended as interrupted", cut)
+    # The titles asked after answers that ended, in the grace time left: after it, the first
+    # message stays a conversation's title. Before `stop`, which ends the database thread.
+    titles = replies.pending_titles()
+    if titles:
+        cut = await _finish(titles, deadline)
+        if cut:
+            logger.info("shutting down: %d conversation titles given up", cut)
+    if tasks or titles:
+        # The ends and titles were published; a moment for the sockets of this process to
+        # pass them on before daphne closes them (a tab that misses one catches up when it
+        # reconnects).
         await asyncio.sleep(FRAMES_OUT_SECONDS)
     stop()
+
+
+async def _finish(tasks: list[asyncio.Task[None]], deadline: float) -> int:
+    """Let `tasks` run until the event loop's clock reaches `deadline`, then cancel the rest
+    and wait for them to end; how many were cancelled."""
+    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+    _done, pending = await asyncio.wait(tasks, timeout=remaining)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    return len(pending)

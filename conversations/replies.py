@@ -158,10 +158,15 @@ async def wait_for_replies() -> None:
     tasks = [runner.task for runner in _running.values() if runner.task is not None]
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-    loop = asyncio.get_running_loop()
-    titles = [task for task in _titles if task.get_loop() is loop]
+    titles = pending_titles()
     if titles:
         await asyncio.gather(*titles, return_exceptions=True)
+
+
+def pending_titles() -> list[asyncio.Task[None]]:
+    """This event loop's title requests not done yet (asked after answers that ended)."""
+    loop = asyncio.get_running_loop()
+    return [task for task in _titles if task.get_loop() is loop and not task.done()]
 
 
 # Title requests asked for and not done (asyncio keeps only weak references to tasks).
@@ -221,6 +226,11 @@ def _save_title(
         )
 
 
+def _save_interrupted_title(call: ModelCall) -> None:
+    call.status, call.ended_at = Status.INTERRUPTED, timezone.now()
+    call.save(force_insert=True)
+
+
 async def _title(
     conversation_id: Any, user_id: Any, cut_title: str, first_message: str, model: str
 ) -> None:
@@ -233,11 +243,18 @@ async def _title(
             "the title of conversation %s was given up: too many waiting", conversation_id
         )
         return
+    call = ModelCall(
+        user_id=user_id, conversation_id=conversation_id, model=model, kind=CallKind.TITLE
+    )
     try:
-        call = ModelCall(
-            user_id=user_id, conversation_id=conversation_id, model=model, kind=CallKind.TITLE
-        )
-        answer = await llm.ask_title(model=model, message=first_message)
+        try:
+            answer = await llm.ask_title(model=model, message=first_message)
+        except asyncio.CancelledError:
+            # Given up while the model wrote it (the process is shutting down): the ledger
+            # says the call was made and how it ended, with no tokens, as for a reply whose
+            # process stopped; the first message stays the title.
+            await asyncio.shield(database.in_database(_save_interrupted_title)(call))
+            raise
         title = services.tidy_title(answer.text or "")
         try:
             changed = await database.in_database(_save_title)(

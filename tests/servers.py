@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -47,6 +48,8 @@ class Daphne:
 
     def __init__(self, application: str = "chatsite.asgi:application", **env: str) -> None:
         self.application = application
+        # What the process writes (its log), kept for `output` as long as this object lives.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -68,8 +71,8 @@ class Daphne:
             serve_command(self.port, self.application),
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -83,6 +86,11 @@ class Daphne:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("daphne did not start in time")
+
+    def output(self) -> str:
+        """What the process has written so far (its log)."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def kill(self) -> None:
         """Die at once, as a crashed server does: no cleanup runs."""
