@@ -34,6 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import attachments, context, database, llm, services
+from .accounts import user_group
 from .errors import ChatError
 from .models import CallKind, Conversation, Message, ModelCall, Status
 from .protocol import conversation_frame, message_payload
@@ -272,7 +273,8 @@ async def _title(
         "conversation": {"id": str(conversation_id), "title": title},
     }
     try:
-        await send_to_group(conversation_id, frame)
+        # Every tab of the owner: each one's sidebar lists the conversation.
+        await send_frames(user_group(user_id), frame)
     except Exception as exc:
         # The tabs show the cut title until they load a page again.
         logger.warning("the title of conversation %s reached no tab (%r)", conversation_id, exc)
@@ -856,17 +858,22 @@ def announcement(prepared: services.PreparedReply) -> list[dict[str, Any]]:
 
 
 async def _announce(prepared: services.PreparedReply) -> None:
-    """Tell the conversation's sockets what the reply's start changed, in one group message.
+    """Tell the conversation's sockets what the reply's start created, in one group message,
+    and every tab of its owner what it changed of the conversation (its first title, its
+    return from the archive): each tab's sidebar lists it, whichever conversation it shows.
 
     A failing (or overwhelmed) layer costs the other tabs the news until they catch up, never
     the reply nor the message that started it: `prepared.announced` says so, and the socket
     that asked tells its own client.
     """
     frames = announcement(prepared)
-    if not frames:
-        return
+    created = [frame for frame in frames if frame["type"] == "message.created"]
+    changed = [frame for frame in frames if frame["type"] == "conversation.updated"]
     try:
-        await send_to_group(prepared.conversation.pk, *frames)
+        if created:
+            await send_to_group(prepared.conversation.pk, *created)
+        if changed:
+            await send_frames(user_group(prepared.conversation.user_id), *changed)
     except Exception as exc:
         prepared.announced = False
         logger.warning("announcing reply %s failed (%r); it goes on", prepared.reply.pk, exc)

@@ -14,6 +14,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from conversations import llm, replies, services
+from conversations.accounts import user_group
 from conversations.errors import ChatError
 from conversations.models import Status
 
@@ -58,20 +59,25 @@ async def test_tokens_that_come_while_a_delta_is_not_due_are_read_together(
 
 
 async def test_a_reply_start_reaches_the_group_as_one_message(owner, conversation):
+    """The messages to the conversation's tabs in one group message; its first title to every
+    tab of its owner, whose sidebars all list it."""
     layer = get_channel_layer()
-    channel = await layer.new_channel()
+    channel, users_channel = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(replies.group_name(conversation.pk), channel)
+    await layer.group_add(user_group(owner.pk), users_channel)
     prepared = await replies.post(
         user=owner, conversation_id=conversation.pk, content="Hi there", client_id="one"
     )
     first = await asyncio.wait_for(layer.receive(channel), 5)
+    titled = await asyncio.wait_for(layer.receive(users_channel), 5)
     await settle()
     assert first["type"] == "chat.events"
-    assert [(f["type"], f.get("message", {}).get("id")) for f in first["frames"]] == [
+    assert [(f["type"], f["message"]["id"]) for f in first["frames"]] == [
         ("message.created", prepared.created[0].pk),
         ("message.created", prepared.reply.pk),
-        ("conversation.updated", None),
     ]
+    assert titled["frame"]["type"] == "conversation.updated"
+    assert titled["frame"]["conversation"]["title"] == "Hi there"
 
 
 async def test_a_socket_forwards_each_frame_of_a_group_message(owner, conversation):

@@ -80,14 +80,19 @@ async def test_a_message_in_an_archived_conversation_takes_it_back(owner, conver
     await database_sync_to_async(services.set_archived)(
         user=owner, conversation_id=conversation.pk, archived=True
     )
+    elsewhere = await database_sync_to_async(services.start_conversation)(user=owner)
     async with (
         ChatSocket(owner, conversation.pk) as socket,
         ChatSocket(owner, conversation.pk) as tab,
+        ChatSocket(owner, elsewhere.pk) as other_conversation,
     ):
+        await other_conversation.until("ready")
         await socket.send({"type": "message.send", "client_id": "m1", "content": "Back again"})
-        # Every tab hears it is out of the archive (its note goes) with the message.
-        for each in (socket, tab):
+        # Every tab hears it is out of the archive (its note goes, and the sidebar's mark of
+        # it in a tab of another conversation) with the message.
+        for each in (socket, tab, other_conversation):
             updated = await each.until("conversation.updated")
+            assert updated["conversation"]["id"] == str(conversation.pk)
             assert updated["conversation"]["archived"] is False
         assert (await socket.until("reply.ended"))["message"]["status"] == "complete"
     await database_sync_to_async(conversation.refresh_from_db)()

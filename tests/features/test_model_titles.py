@@ -58,27 +58,36 @@ async def drain(socket, seconds: float = 0.3) -> None:
     ],
 )
 async def test_the_first_answer_is_followed_by_the_models_title_on_every_tab(
-    owner, conversation, model_server, question, title
+    owner, outsider, conversation, model_server, question, title
 ):
+    # Every tab of the owner lists the conversation in its sidebar, whichever one it shows.
+    elsewhere, theirs = await database_sync_to_async(
+        lambda: [services.start_conversation(user=user) for user in (owner, outsider)]
+    )()
     async with (
         ChatSocket(owner, conversation.pk) as socket,
         ChatSocket(owner, conversation.pk) as other_tab,
+        ChatSocket(owner, elsewhere.pk) as other_conversation,
+        ChatSocket(outsider, theirs.pk) as strangers,
     ):
-        await socket.until("ready")
-        await other_tab.until("ready")
+        tabs = (socket, other_tab, other_conversation, strangers)
+        for tab in tabs:
+            await tab.until("ready")
         await socket.say(question)
         await socket.until("reply.ended")
         await settle()
-        await drain(socket)
-        await drain(other_tab)
+        for tab in tabs:
+            await drain(tab)
         await socket.say("And a second question")
         await socket.until("reply.ended")
         await settle()
+        await drain(strangers)
 
     cut = services.title_from(question)
-    for tab in (socket, other_tab):
+    for tab in (socket, other_tab, other_conversation):
         titles = [f["conversation"]["title"] for f in tab.of_type("conversation.updated")]
         assert titles == [cut, title], "the cut title at once, the model's after the answer"
+    assert strangers.of_type("conversation.updated") == []
     assert await title_of(conversation) == title
     (asked,) = title_requests(model_server)  # once: not after the second answer
     assert asked["messages"][1] == {"role": "user", "content": question}
