@@ -237,6 +237,10 @@ function startChat() {
   // would do next. (The model's title names neither mark.)
   function updateConversation(conversation) {
     const own = conversation.id === id;
+    const item = document.querySelector(`.conversation-item[data-conversation-id="${conversation.id}"]`);
+    if (movesInTheList(item, conversation, own)) {
+      document.dispatchEvent(new CustomEvent("conversation-moved"));
+    }
     if (own && conversation.title) {
       document.getElementById("chat-title").textContent = conversation.title;
       document.title = conversation.title;
@@ -244,7 +248,6 @@ function startChat() {
     if (own && typeof conversation.archived === "boolean") {
       document.getElementById("archived-note").hidden = !conversation.archived;
     }
-    const item = document.querySelector(`.conversation-item[data-conversation-id="${conversation.id}"]`);
     if (!item) return;
     if (conversation.title) renameItem(item, conversation.title);
     const marks = [
@@ -260,6 +263,23 @@ function startChat() {
       next.textContent = on ? next.dataset.on : next.dataset.off;
       if (key === "pinned") item.toggleAttribute("data-pinned", on);
     }
+  }
+
+  // Whether the sidebar's list places the conversation elsewhere now: out of it when
+  // archived, to the pinned ones or away from them, into it when back from the archive or
+  // newly titled by its first message (a conversation not listed yet: no frame comes for one
+  // but a change). This page's own one is not listed while archived: the note says when.
+  function movesInTheList(item, conversation, own) {
+    if (!item) {
+      if (conversation.archived !== false) return false;
+      return !own || !document.getElementById("archived-note").hidden;
+    }
+    const archived = !item.querySelector(".archived-mark").hidden;
+    const pinned = item.hasAttribute("data-pinned");
+    return (
+      (typeof conversation.archived === "boolean" && conversation.archived !== archived) ||
+      (typeof conversation.pinned === "boolean" && conversation.pinned !== pinned)
+    );
   }
 
   function renameItem(item, title) {

@@ -45,10 +45,7 @@ export function setupSidebar(strings) {
     const input = search.querySelector("input[type=search]");
     // The list on the page matches `data-query`; typing may have started before this ran.
     let last = search.dataset.query || "";
-    const run = debounce(async () => {
-      const query = input.value.trim();
-      if (query === last) return;
-      last = query;
+    const load = async (query) => {
       // `page`: the list's Rename and Pin come back to this page, not to the list alone.
       const params = new URLSearchParams({
         q: query,
@@ -62,7 +59,25 @@ export function setupSidebar(strings) {
         nav.innerHTML = await response.text();
         nav.dataset.query = query;
       }
+    };
+    const run = debounce(async () => {
+      const query = input.value.trim();
+      if (query === last) return;
+      last = query;
+      await load(query);
     }, 200);
+    // A conversation archived, pinned or back from the archive in another tab moves in the
+    // list (chat.js says so): the list is read again, as a reload would show it. Not under an
+    // open menu, which would close in the user's hands: when it closes.
+    let stale = false;
+    const reload = () => {
+      stale = Boolean(sidebar.querySelector("details.item-menu[open]"));
+      if (!stale) load(last);
+    };
+    document.addEventListener("conversation-moved", reload);
+    sidebar.addEventListener("toggle", (event) => {
+      if (stale && event.target.matches?.("details.item-menu") && !event.target.open) reload();
+    }, true);
     input.addEventListener("input", run);
     if (input.value.trim() !== last) run();
     search.addEventListener("submit", (event) => {

@@ -58,11 +58,16 @@ def test_the_sidebars_links_stay_inside_it(login, language):
     assert outside == []
 
 
-def test_a_conversation_archived_in_another_window_says_so_there_until_a_message(chat):
+def answered_in_two_windows(chat):
+    """A conversation with one answer ("Hello there"), and a second window on it."""
     page = chat()
     send(page, "Hello there")
     wait_for_status(page, "complete")
-    other = another_window(page)
+    return page, another_window(page)
+
+
+def test_a_conversation_archived_in_another_window_says_so_there_until_a_message(chat):
+    page, other = answered_in_two_windows(chat)
     note = other.get_by_text("This conversation is archived.")
     expect(note).to_be_hidden()
     nav = page.get_by_role("navigation", name="Conversations")
@@ -76,25 +81,18 @@ def test_a_conversation_archived_in_another_window_says_so_there_until_a_message
     expect(item.get_by_role("button", name="Unpin")).to_be_visible()
     other_nav.get_by_label("Options for Hello there").click()  # closed again
 
+    # Archived, it leaves the sidebar of the other window too, as a reload would show it.
     nav.get_by_label("Options for Hello there").click()
     nav.get_by_role("button", name="Archive", exact=True).click()
     expect(note).to_be_visible()
-    expect(item.get_by_text("Archived", exact=True)).to_be_visible()
-    other_nav.get_by_label("Options for Hello there").click()
-    expect(item.get_by_role("button", name="Unarchive")).to_be_visible()
+    expect(item).to_have_count(0)
 
     # A message takes it back to the sidebar: the note goes in every window.
     send(other, "Back to it")
     expect(note).to_be_hidden()
-    page.wait_for_timeout(1500)
-    print(
-        "URL",
-        page.url,
-        page.locator("#connection-status").get_attribute("data-state"),
-        page.locator("#connection-status").text_content(),
-    )
     expect(page.get_by_text("This conversation is archived.")).to_be_hidden()
-    expect(item.get_by_role("button", name="Archive", exact=True)).to_be_visible()
+    expect(item.locator("[data-archive-button]")).to_have_text("Archive")
+    expect(nav.locator(f'[data-conversation-id="{page.conversation.pk}"]')).to_have_count(1)
     other.context.close()
 
 
@@ -108,8 +106,9 @@ def test_a_window_on_another_conversation_shows_a_rename_and_an_archive_in_its_s
     ).new_page()
     elsewhere.goto(page.url.split("/c/")[0] + f"/c/{second.pk}/")
     expect(elsewhere.locator("#connection-status")).to_have_attribute("data-state", "open")
+    titles = elsewhere.locator("#conversation-nav .conversation-title")
+    expect(titles).to_have_text(["Other plans", "Hello there"])
     item = elsewhere.locator(f'.conversation-item[data-conversation-id="{page.conversation.pk}"]')
-    expect(item.locator("[data-title]")).to_have_text("Hello there")
 
     nav = page.get_by_role("navigation", name="Conversations")
     nav.get_by_label("Options for Hello there").click()
@@ -119,8 +118,26 @@ def test_a_window_on_another_conversation_shows_a_rename_and_an_archive_in_its_s
     # Its own heading is its own conversation's still.
     expect(elsewhere.get_by_role("heading", level=1)).to_have_text("Other plans")
 
+    # Pinned, it goes to the top there; archived, it leaves that sidebar.
+    nav.get_by_label("Options for Greetings").click()
+    nav.get_by_role("button", name="Pin", exact=True).click()
+    expect(titles).to_have_text(["Greetings", "Other plans"])
+    expect(item.locator(".pin-mark")).to_be_visible()
     nav.get_by_label("Options for Greetings").click()
     nav.get_by_role("button", name="Archive", exact=True).click()
-    expect(item.get_by_text("Archived", exact=True)).to_be_visible()
+    expect(titles).to_have_text(["Other plans"])
     expect(elsewhere.get_by_text("This conversation is archived.")).to_be_hidden()
     elsewhere.context.close()
+
+
+def test_a_new_conversation_appears_in_the_sidebar_of_another_window(chat):
+    page, other = answered_in_two_windows(chat)
+    titles = other.locator("#conversation-nav .conversation-title")
+    expect(titles).to_have_text(["Hello there"])
+    # A new chat in the first window: once its first message is sent, the other lists it.
+    page.goto(page.url.split("/c/")[0] + "/c/new/")
+    wait_until_ready(page)
+    send(page, "Plans for the weekend")
+    wait_for_status(page, "complete")
+    expect(titles).to_have_text(["Plans for the weekend", "Hello there"])
+    other.context.close()
