@@ -218,10 +218,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if at_socket_limit(user):
             return user, too_many_sockets(), None  # nothing more to read
         try:
-            conversation = services.get_owned(user=user, conversation_id=conversation_id)
+            conversation, streaming = services.opened(user=user, conversation_id=conversation_id)
         except ChatError as exc:  # not theirs, or gone
             return user, exc, None
-        return user, conversation, services.streaming_reply(conversation.pk)
+        return user, conversation, streaming
 
     async def refuse(self, error: ChatError) -> None:
         await self.send_json(error_frame(error))

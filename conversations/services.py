@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import (
     Count,
+    Exists,
     Min,
     OuterRef,
     Q,
@@ -282,6 +283,17 @@ def _owned(conversations: Any, user: Any, conversation_id: Any) -> Conversation:
 
 def get_owned(*, user: Any, conversation_id: Any) -> Conversation:
     return _owned(Conversation.objects, user, conversation_id)
+
+
+def opened(*, user: Any, conversation_id: Any) -> tuple[Conversation, Message | None]:
+    """A socket's conversation and its reply still being written (`streaming_reply`). Whether
+    one is streaming comes with the conversation's row: nearly always none is, and the reply
+    is then not read in a statement of its own (half a millisecond of the ORM's, at every
+    socket's opening)."""
+    streaming = Message.objects.filter(conversation=OuterRef("pk"), status=Status.STREAMING)
+    conversations = Conversation.objects.annotate(streaming=Exists(streaming))
+    conversation = _owned(conversations, user, conversation_id)
+    return conversation, streaming_reply(conversation.pk) if conversation.streaming else None
 
 
 @dataclass

@@ -93,14 +93,14 @@ async def test_ready_is_sent_once_the_connect_has_looked_for_a_streaming_reply(
     owner, conversation, monkeypatch
 ):
     looked = threading.Event()
-    original = services.streaming_reply
+    original = services.opened
 
     def slow_look(*args, **kwargs):
         time.sleep(0.2)
         looked.set()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(services, "streaming_reply", slow_look)
+    monkeypatch.setattr(services, "opened", slow_look)
     async with ChatSocket(owner, conversation.pk) as socket:
         await socket.until("ready")
         assert looked.is_set()
@@ -117,6 +117,32 @@ async def test_looking_for_a_streaming_reply_is_one_read_when_none_is_orphaned(c
     found, queries = await database_sync_to_async(look)()
     assert found.pk == live.pk and found.status == Status.STREAMING
     assert len(queries) == 1 and queries[0]["sql"].startswith("SELECT")
+
+
+async def test_a_socket_opening_reads_its_conversation_and_no_reply_in_one_statement(
+    owner, conversation
+):
+    def open_it():
+        with CaptureQueriesContext(connections["default"]) as queries:
+            opened = services.opened(user=owner, conversation_id=conversation.pk)
+        return opened, queries
+
+    (found, streaming), queries = await database_sync_to_async(open_it)()
+    assert found.pk == conversation.pk and streaming is None
+    assert len(queries) == 1
+    live = await half_written_reply(conversation, lease_seconds=30)
+    (_found, streaming), _queries = await database_sync_to_async(open_it)()
+    assert streaming.pk == live.pk
+
+
+async def test_a_socket_opening_sweeps_an_orphaned_reply(owner, conversation):
+    orphan = await half_written_reply(conversation, lease_seconds=None)
+    _found, streaming = await database_sync_to_async(services.opened)(
+        user=owner, conversation_id=conversation.pk
+    )
+    assert streaming is None
+    await database_sync_to_async(orphan.refresh_from_db)()
+    assert orphan.status == Status.INTERRUPTED
 
 
 async def test_looking_for_a_streaming_reply_sweeps_an_orphan_first(conversation):
