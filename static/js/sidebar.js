@@ -45,7 +45,11 @@ export function setupSidebar(strings) {
     const input = search.querySelector("input[type=search]");
     // The list on the page matches `data-query`; typing may have started before this ran.
     let last = search.dataset.query || "";
+    // Only the list last asked for is shown: answers to a search typed on, or to two moves
+    // in a row, can arrive out of order.
+    let asked = 0;
     const load = async (query) => {
+      const ask = ++asked;
       // `page`: the list's Rename and Pin come back to this page, not to the list alone.
       const params = new URLSearchParams({
         q: query,
@@ -55,8 +59,10 @@ export function setupSidebar(strings) {
       const response = await fetch(`${search.dataset.listUrl}?${params}`, {
         headers: { Accept: "text/html" },
       });
-      if (response.ok && input.value.trim() === query) {
-        nav.innerHTML = await response.text();
+      if (!response.ok) return;
+      const html = await response.text();
+      if (ask === asked && input.value.trim() === query) {
+        nav.innerHTML = html;
         nav.dataset.query = query;
       }
     };

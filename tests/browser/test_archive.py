@@ -141,3 +141,34 @@ def test_a_new_conversation_appears_in_the_sidebar_of_another_window(chat):
     wait_for_status(page, "complete")
     expect(titles).to_have_text(["Plans for the weekend", "Hello there"])
     other.context.close()
+
+
+def test_two_moves_in_a_row_leave_the_sidebar_as_the_last_one_says(chat):
+    """The lists read again after each move arrive in any order: only the last asked for is
+    shown (the list after the pin, answered late, used to put the archived item back)."""
+    page, other = answered_in_two_windows(chat)
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:  # answered by the server now, handed to the page later
+            held.append((route, route.fetch()))
+
+    other.route("**/c/list/**", hold_the_first)
+    item = other.locator(f'#conversation-nav [data-conversation-id="{page.conversation.pk}"]')
+    nav = page.get_by_role("navigation", name="Conversations")
+    nav.get_by_label("Options for Hello there").click()
+    nav.get_by_role("button", name="Pin", exact=True).click()
+    expect(item.locator(".pin-mark")).to_be_visible()  # marked at once; its list held
+    nav.get_by_label("Options for Hello there").click()
+    nav.get_by_role("button", name="Archive", exact=True).click()
+    expect(item).to_have_count(0)
+    with other.expect_response("**/c/list/**") as late:
+        route, answer = held[0]
+        route.fulfill(response=answer)
+    late.value.finished()
+    # Its text read and shown, or dropped: a turn of the page's event loop.
+    other.evaluate("() => new Promise((done) => setTimeout(done))")
+    expect(item).to_have_count(0)
+    other.context.close()
