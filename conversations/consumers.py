@@ -167,7 +167,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # What this process sends to the conversation comes straight here
         # (`conversation_frames`), held, like the group's messages, until the connect is done.
         self.listening_to = conversation_id
-        self.held = []
+        self.held: list[dict[str, Any]] | None = []
         replies.listen(conversation_id, self)
         try:
             await self.join(conversation_id)

@@ -490,8 +490,6 @@ class TerminalChat:
             self.logs.release()
             replies.stop_listening(conversation.pk, frames)
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
             await layer.group_discard(group, channel)
             await close_channel(layer, channel)
 
