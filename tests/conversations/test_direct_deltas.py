@@ -4,7 +4,6 @@ processes' sockets, once each."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -13,7 +12,6 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from conversations import replies
-from conversations.accounts import user_group
 from conversations.consumers import ChatConsumer
 from conversations.models import Status
 
@@ -152,38 +150,3 @@ async def test_a_socket_that_goes_stops_getting_deltas_and_the_reply_goes_on(
     assert reply.status == Status.COMPLETE
     assert staying.streamed_text(reply.pk) == reply.content
     assert conversation.pk not in replies._listeners()
-
-
-async def test_what_comes_while_a_socket_connects_is_held_until_it_is_ready(
-    owner, conversation, model_server, monkeypatch
-):
-    """A reply that starts while a tab's socket connects, after it looked for one: the tab
-    shows it from its start, after `ready`, as it would have through the layer's queue."""
-    model_server.config.tokens_per_second = 100
-    layer = get_channel_layer()
-    gate, held_at_gate = asyncio.Event(), asyncio.Event()
-    original = layer.group_add
-
-    async def group_add(group: str, channel: str) -> None:
-        if group == user_group(owner.pk) and armed:
-            held_at_gate.set()
-            await gate.wait()  # the connect, past its look for a streaming reply
-        await original(group, channel)
-
-    armed = False
-    monkeypatch.setattr(layer, "group_add", group_add)
-    async with ChatSocket(owner, conversation.pk) as asking:
-        await asking.until("ready")
-        armed = True
-        async with ChatSocket(owner, conversation.pk) as connecting:
-            await asyncio.wait_for(held_at_gate.wait(), 5)
-            await asking.say("Tell me about dumplings [[sim:tokens=40]]")
-            await asking.until("reply.delta")
-            gate.set()
-            await connecting.until("reply.ended")
-    await settle()
-    _, reply = await saved(conversation)
-    kinds = [frame["type"] for frame in connecting.frames]
-    assert kinds[:3] == ["ready", "message.created", "message.created"]
-    assert kinds.index("reply.delta") < kinds.index("reply.ended")
-    assert connecting.streamed_text(reply.pk) == reply.content
