@@ -102,8 +102,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
     watchdog: asyncio.Task[None] | None = None
     counted_user: Any = None
-    listening_to: Any = None  # the conversation whose frames from this process come straight
-    held: list[dict[str, Any]] | None = None  # those that came while the socket connected
     signed_out = False  # its session ended: nothing from the browser is taken any more
 
     @classmethod
@@ -164,22 +162,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # and are dropped if the socket is refused (`self.conversation` stays None).
         self.group = replies.group_name(conversation_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        # What this process sends to the conversation comes straight here
-        # (`conversation_frames`), held, like the group's messages, until the connect is done.
-        self.listening_to = conversation_id
-        self.held: list[dict[str, Any]] | None = []
-        replies.listen(conversation_id, self)
         try:
             await self.join(conversation_id)
         except BaseException:
             self.uncount()  # a connect that failed half-way holds no place
             raise
         finally:
-            held, self.held = self.held, None
             if self.conversation is None:
-                replies.stop_listening(conversation_id, self)
                 await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.conversation_frames(held)
 
     async def join(self, conversation_id: Any) -> None:
         """Check who asks and for what, say `ready`, catch up a streaming reply."""
@@ -245,8 +235,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.counted_user = None
 
     async def disconnect(self, code: int) -> None:
-        if self.listening_to is not None:
-            replies.stop_listening(self.listening_to, self)
         self.uncount()
         session_watch.watch().discard(self)
         self.views = {}
@@ -356,12 +344,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
             await replies.send_to_group(self.conversation.pk, version_frame(change))
         if prepared is not None and prepared.is_new and not prepared.announced:
-            # The layer did not carry the conversation's news (its messages came here at
-            # once): this socket's client hears it all the same.
-            news = replies.announcement(prepared)
-            await self.conversation_frames(
-                [frame for frame in news if frame["type"] == "conversation.updated"]
-            )
+            # The layer did not carry the news: this socket's client hears it all the same.
+            await self.chat_events({"frames": replies.announcement(prepared)})
 
     async def select_version(self, message_id: int, version: int) -> None:
         """Choose a version at a fork; every socket of the conversation is told the new path."""
@@ -544,20 +528,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_CODES["not_authenticated"])
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        if self.conversation is not None and not replies.from_this_process(event):
+        if self.conversation is not None:
             await self.forward(event["frame"])
 
     async def chat_events(self, event: dict[str, Any]) -> None:
-        if self.conversation is not None and not replies.from_this_process(event):
+        if self.conversation is not None:
             for frame in event["frames"]:
-                await self.forward(frame)
-
-    async def conversation_frames(self, frames: list[dict[str, Any]]) -> None:
-        """Frames sent to the conversation in this process (`replies.listen`)."""
-        if self.held is not None:
-            self.held.extend(frames)
-        elif self.conversation is not None:
-            for frame in frames:
                 await self.forward(frame)
 
     async def forward(self, frame: dict[str, Any]) -> None:

@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -68,40 +67,21 @@ def group_name(conversation_id: Any) -> str:
 
 
 async def send_to_group(conversation_id: Any, *frames: dict[str, Any]) -> None:
-    """Send frames to every socket showing the conversation: to this process's own at once, in
-    the sender's step, then through the channel layer to the other processes' (none with the
-    one-process layer), marked so that this process's sockets pass over their copy. Several
-    frames go as one message.
-
-    Through the layer, a frame reaches a socket of the same process three turns of the event
-    loop later (the layer's queue, channels' receive task, the consumer's own task): on a busy
-    process a turn is tens of milliseconds, which every delta of a reply waited, in its
-    largest pause too (docs/benchmarks.md).
-
-    Raises what the layer raised, once the sockets here have the frames."""
-    listeners = _listeners().get(conversation_id)
-    for listener in list(listeners or ()):
-        try:
-            await listener.conversation_frames(list(frames))
-        except Exception:
-            logger.exception("handing frames to a socket of %s failed", conversation_id)
-    if not getattr(get_channel_layer(), "one_process", False):
-        await send_frames(group_name(conversation_id), *frames, origin=PROCESS_ID)
+    """Send frames to every socket showing the conversation; several go as one message."""
+    await send_frames(group_name(conversation_id), *frames)
 
 
-async def send_frames(group: str, *frames: Mapping[str, Any], origin: str | None = None) -> None:
+async def send_frames(group: str, *frames: Mapping[str, Any]) -> None:
     """Send frames to every socket of a group: a conversation's, or all of a user's
     (`accounts.user_group`, whose sockets' sidebars list every conversation of theirs).
 
     Raises what the channel layer raised; a layer that does not answer within
     PUBLISH_TIMEOUT_SECONDS raises TimeoutError."""
-    event: dict[str, Any] = (
+    event = (
         {"type": "chat.event", "frame": frames[0]}
         if len(frames) == 1
         else {"type": "chat.events", "frames": list(frames)}
     )
-    if origin is not None:
-        event["origin"] = origin
     async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
         await get_channel_layer().group_send(group, event)
 
@@ -167,37 +147,6 @@ def one_per_loop(make: Callable[[], T]) -> Callable[[], T]:
         return found
 
     return of_this_loop
-
-
-class Listener(Protocol):
-    """A socket (or the terminal chat) of this process showing a conversation."""
-
-    async def conversation_frames(self, frames: list[dict[str, Any]]) -> None: ...
-
-
-# This process's listeners of each conversation (`listen`), one registry per event loop.
-_listeners: Callable[[], dict[Any, set[Listener]]] = one_per_loop(dict)
-# Marks the events this process publishes to a conversation: its own listeners had them already.
-PROCESS_ID = secrets.token_hex(8)
-
-
-def listen(conversation_id: Any, listener: Listener) -> None:
-    """Have what this process sends to the conversation's sockets (`send_to_group`: its
-    replies' starts, deltas and ends, its versions chosen) handed to `listener` at once."""
-    _listeners().setdefault(conversation_id, set()).add(listener)
-
-
-def stop_listening(conversation_id: Any, listener: Listener) -> None:
-    listeners = _listeners().get(conversation_id)
-    if listeners is not None:
-        listeners.discard(listener)
-        if not listeners:
-            del _listeners()[conversation_id]
-
-
-def from_this_process(event: Mapping[str, Any]) -> bool:
-    """Frames this process's listeners were handed already (`send_to_group`)."""
-    return event.get("origin") == PROCESS_ID
 
 
 def running_replies() -> dict[int, ReplyRunner]:
@@ -913,10 +862,9 @@ async def _announce(prepared: services.PreparedReply) -> None:
     and every tab of its owner what it changed of the conversation (its first title, its
     return from the archive): each tab's sidebar lists it, whichever conversation it shows.
 
-    A failing (or overwhelmed) layer costs the other processes' tabs the news until they
-    catch up, never the reply nor the message that started it: the tabs of this process have
-    the messages from `send_to_group` before the layer is tried, and `prepared.announced`
-    says the rest failed: the socket that asked tells its own client the conversation's news.
+    A failing (or overwhelmed) layer costs the other tabs the news until they catch up, never
+    the reply nor the message that started it: `prepared.announced` says so, and the socket
+    that asked tells its own client.
     """
     frames = announcement(prepared)
     created = [frame for frame in frames if frame["type"] == "message.created"]

@@ -310,8 +310,8 @@ class PreparedReply:
     titled: bool = False
     # True when this reply's message took the conversation out of the archive.
     unarchived: bool = False
-    # False when the channel layer failed to tell the tabs of the start: the socket that
-    # asked tells its own client what it changed of the conversation (`replies._announce`).
+    # False when the channel layer failed to tell the conversation's tabs of the start: the
+    # socket that asked tells its own client (`replies.announcement`).
     announced: bool = True
     # True when the reply is an earlier one going on (Continue): its text so far stays.
     continued: bool = False

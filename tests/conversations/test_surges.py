@@ -58,32 +58,21 @@ async def test_tokens_that_come_while_a_delta_is_not_due_are_read_together(
     assert ended["message"]["status"] == Status.COMPLETE
 
 
-class Tab:
-    """A socket of this process showing the conversation, as `replies.listen` sees one."""
-
-    def __init__(self) -> None:
-        self.handed: asyncio.Queue[list[dict]] = asyncio.Queue()
-
-    async def conversation_frames(self, frames: list[dict]) -> None:
-        self.handed.put_nowait(frames)
-
-
 async def test_a_reply_start_reaches_the_group_as_one_message(owner, conversation):
-    """The messages to the conversation's tabs together (one group message for another
-    process's); its first title to every tab of its owner, whose sidebars all list it."""
+    """The messages to the conversation's tabs in one group message; its first title to every
+    tab of its owner, whose sidebars all list it."""
     layer = get_channel_layer()
-    users_channel = await layer.new_channel()
-    tab = Tab()
-    replies.listen(conversation.pk, tab)
+    channel, users_channel = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(replies.group_name(conversation.pk), channel)
     await layer.group_add(user_group(owner.pk), users_channel)
     prepared = await replies.post(
         user=owner, conversation_id=conversation.pk, content="Hi there", client_id="one"
     )
-    first = await asyncio.wait_for(tab.handed.get(), 5)
+    first = await asyncio.wait_for(layer.receive(channel), 5)
     titled = await asyncio.wait_for(layer.receive(users_channel), 5)
     await settle()
-    replies.stop_listening(conversation.pk, tab)
-    assert [(f["type"], f["message"]["id"]) for f in first] == [
+    assert first["type"] == "chat.events"
+    assert [(f["type"], f["message"]["id"]) for f in first["frames"]] == [
         ("message.created", prepared.created[0].pk),
         ("message.created", prepared.reply.pk),
     ]
