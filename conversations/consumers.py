@@ -102,6 +102,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
     watchdog: asyncio.Task[None] | None = None
     counted_user: Any = None
+    listening: tuple[str, ...] = ()  # its groups, whose frames from this process come straight
+    held: list[dict[str, Any]] | None = None  # those that came while the socket connected
     signed_out = False  # its session ended: nothing from the browser is taken any more
 
     @classmethod
@@ -162,14 +164,30 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # and are dropped if the socket is refused (`self.conversation` stays None).
         self.group = replies.group_name(conversation_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        # What this process sends to the socket's groups comes straight here (`group_frames`),
+        # held, like the groups' messages, until the connect is done.
+        self.held = []
+        self.listen(self.group)
         try:
             await self.join(conversation_id)
         except BaseException:
             self.uncount()  # a connect that failed half-way holds no place
             raise
         finally:
+            held, self.held = self.held, None
             if self.conversation is None:
+                self.stop_listening()
                 await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.group_frames(held)
+
+    def listen(self, group: str) -> None:
+        replies.listen(group, self)
+        self.listening += (group,)
+
+    def stop_listening(self) -> None:
+        for group in self.listening:
+            replies.stop_listening(group, self)
+        self.listening = ()
 
     async def join(self, conversation_id: Any) -> None:
         """Check who asks and for what, say `ready`, catch up a streaming reply."""
@@ -187,6 +205,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Before `ready`: a logout from another tab from now on closes this socket too, and a
         # session that ends unheard (the layer down, or run out) at the watch's next look.
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        self.listen(user_group(user.pk))
         session_watch.watch().add(self)
         # Ready once the connect's own work is done: a frame sent now is handled at once.
         await self.send_json(
@@ -235,6 +254,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.counted_user = None
 
     async def disconnect(self, code: int) -> None:
+        self.stop_listening()
         self.uncount()
         session_watch.watch().discard(self)
         self.views = {}
@@ -294,7 +314,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
         user = self.scope["user"]
         common = {"user": user, "conversation_id": self.conversation.pk}
-        prepared: services.PreparedReply | None = None
         if kind == "message.send":
             prepared = await replies.post(
                 content=frame["content"],
@@ -314,7 +333,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     }
                 )
         elif kind == "message.edit":
-            prepared = await replies.start(
+            await replies.start(
                 services.edit_message,
                 message_id=frame["message_id"],
                 content=frame["content"],
@@ -322,13 +341,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 **common,
             )
         elif kind == "reply.regenerate":
-            prepared = await replies.start(
-                services.regenerate, client_id=frame["client_id"], **common
-            )
+            await replies.start(services.regenerate, client_id=frame["client_id"], **common)
         elif kind == "reply.continue":
-            prepared = await replies.start(
-                services.continue_reply, client_id=frame["client_id"], **common
-            )
+            await replies.start(services.continue_reply, client_id=frame["client_id"], **common)
         elif kind == "reply.stop":
             await self.stop_reply(frame.get("reply_id"))
         elif kind == "subscribe":
@@ -343,9 +358,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 **common,
             )
             await replies.send_to_group(self.conversation.pk, version_frame(change))
-        if prepared is not None and prepared.is_new and not prepared.announced:
-            # The layer did not carry the news: this socket's client hears it all the same.
-            await self.chat_events({"frames": replies.announcement(prepared)})
 
     async def select_version(self, message_id: int, version: int) -> None:
         """Choose a version at a fork; every socket of the conversation is told the new path."""
@@ -528,12 +540,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_CODES["not_authenticated"])
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        if self.conversation is not None:
+        if self.conversation is not None and not replies.sent_here(event):
             await self.forward(event["frame"])
 
     async def chat_events(self, event: dict[str, Any]) -> None:
-        if self.conversation is not None:
+        if self.conversation is not None and not replies.sent_here(event):
             for frame in event["frames"]:
+                await self.forward(frame)
+
+    async def group_frames(self, frames: list[dict[str, Any]]) -> None:
+        """Frames sent to one of the socket's groups in this process (`replies.listen`)."""
+        if self.held is not None:
+            self.held.extend(frames)
+        elif self.conversation is not None:
+            for frame in frames:
                 await self.forward(frame)
 
     async def forward(self, frame: dict[str, Any]) -> None:

@@ -57,6 +57,9 @@ class LocalChannelLayer(BaseChannelLayer):
     """
 
     extensions = ["groups", "flush"]
+    # Every socket is in this process: what is sent to a conversation's sockets is handed to
+    # them by the sender (`replies.send_to_group`), and not published here.
+    one_process = True
 
     def __init__(
         self,

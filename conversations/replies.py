@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -75,15 +76,32 @@ async def send_frames(group: str, *frames: Mapping[str, Any]) -> None:
     """Send frames to every socket of a group: a conversation's, or all of a user's
     (`accounts.user_group`, whose sockets' sidebars list every conversation of theirs).
 
-    Raises what the channel layer raised; a layer that does not answer within
-    PUBLISH_TIMEOUT_SECONDS raises TimeoutError."""
-    event = (
+    This process's own sockets (`listen`) are handed them at once, in the sender's step, so
+    they see what the process sends in the order it sends it; the channel layer carries them
+    to the other processes' sockets (with the one-process layer there are none), marked so
+    that a socket here passes over its copy (`sent_here`). Through the layer, a frame would
+    reach a socket of the same process three turns of the event loop later (the layer's
+    queue, channels' receive task, the consumer's own task): on a busy process a turn is
+    tens of milliseconds, which every delta of a reply waited (docs/benchmarks.md).
+
+    Raises what the channel layer raised, once the sockets here have the frames; a layer that
+    does not answer within PUBLISH_TIMEOUT_SECONDS raises TimeoutError."""
+    for listener in list(_listeners().get(group, ())):
+        try:
+            await listener.group_frames(list(frames))
+        except Exception:
+            logger.exception("handing frames of %s to a socket failed", group)
+    layer = get_channel_layer()
+    if getattr(layer, "one_process", False):
+        return
+    event: dict[str, Any] = (
         {"type": "chat.event", "frame": frames[0]}
         if len(frames) == 1
         else {"type": "chat.events", "frames": list(frames)}
     )
+    event["origin"] = _origin()
     async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-        await get_channel_layer().group_send(group, event)
+        await layer.group_send(group, event)
 
 
 # A publish that takes longer than this has failed: the layer is down or unreachable.
@@ -147,6 +165,38 @@ def one_per_loop(make: Callable[[], T]) -> Callable[[], T]:
         return found
 
     return of_this_loop
+
+
+class Listener(Protocol):
+    """A socket (or the terminal chat) of this process, in a group (`listen`). Every listener
+    is handed the same frames: it reads them and changes none."""
+
+    async def group_frames(self, frames: list[dict[str, Any]]) -> None: ...
+
+
+# This process's listeners of each group, one registry per event loop.
+_listeners: Callable[[], dict[str, set[Listener]]] = one_per_loop(dict)
+# Marks what an event loop publishes: its own listeners had it already. One mark per loop: what
+# a loop of its own sends (a sync view's in a test) reaches this loop's sockets by the layer.
+_origin: Callable[[], str] = one_per_loop(lambda: secrets.token_hex(8))
+
+
+def listen(group: str, listener: Listener) -> None:
+    """Have what this process sends to the group (`send_frames`) handed to `listener` at once."""
+    _listeners().setdefault(group, set()).add(listener)
+
+
+def stop_listening(group: str, listener: Listener) -> None:
+    listeners = _listeners().get(group)
+    if listeners is not None:
+        listeners.discard(listener)
+        if not listeners:
+            del _listeners()[group]
+
+
+def sent_here(event: Mapping[str, Any]) -> bool:
+    """A group message this process's listeners were handed already (`send_frames`)."""
+    return event.get("origin") == _origin()
 
 
 def running_replies() -> dict[int, ReplyRunner]:
@@ -862,9 +912,9 @@ async def _announce(prepared: services.PreparedReply) -> None:
     and every tab of its owner what it changed of the conversation (its first title, its
     return from the archive): each tab's sidebar lists it, whichever conversation it shows.
 
-    A failing (or overwhelmed) layer costs the other tabs the news until they catch up, never
-    the reply nor the message that started it: `prepared.announced` says so, and the socket
-    that asked tells its own client.
+    A failing (or overwhelmed) layer costs the other processes' tabs the news until they
+    catch up, never the reply nor the message that started it: the tabs of this process,
+    the asking socket among them, have it before the layer is tried (`send_frames`).
     """
     frames = announcement(prepared)
     created = [frame for frame in frames if frame["type"] == "message.created"]
@@ -875,7 +925,6 @@ async def _announce(prepared: services.PreparedReply) -> None:
         if changed:
             await send_frames(user_group(prepared.conversation.user_id), *changed)
     except Exception as exc:
-        prepared.announced = False
         logger.warning("announcing reply %s failed (%r); it goes on", prepared.reply.pk, exc)
 
 

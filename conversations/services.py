@@ -310,9 +310,6 @@ class PreparedReply:
     titled: bool = False
     # True when this reply's message took the conversation out of the archive.
     unarchived: bool = False
-    # False when the channel layer failed to tell the conversation's tabs of the start: the
-    # socket that asked tells its own client (`replies.announcement`).
-    announced: bool = True
     # True when the reply is an earlier one going on (Continue): its text so far stays.
     continued: bool = False
     # The ledger's row of this call, when it is not the reply's own (a continuation's).

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
@@ -58,26 +57,38 @@ async def test_tokens_that_come_while_a_delta_is_not_due_are_read_together(
     assert ended["message"]["status"] == Status.COMPLETE
 
 
+class Tab:
+    """A socket of this process in a group, as `replies.listen` sees one."""
+
+    def __init__(self) -> None:
+        self.handed: asyncio.Queue[list[dict]] = asyncio.Queue()
+
+    async def group_frames(self, frames: list[dict]) -> None:
+        self.handed.put_nowait(frames)
+
+
 async def test_a_reply_start_reaches_the_group_as_one_message(owner, conversation):
-    """The messages to the conversation's tabs in one group message; its first title to every
-    tab of its owner, whose sidebars all list it."""
-    layer = get_channel_layer()
-    channel, users_channel = await layer.new_channel(), await layer.new_channel()
-    await layer.group_add(replies.group_name(conversation.pk), channel)
-    await layer.group_add(user_group(owner.pk), users_channel)
-    prepared = await replies.post(
-        user=owner, conversation_id=conversation.pk, content="Hi there", client_id="one"
-    )
-    first = await asyncio.wait_for(layer.receive(channel), 5)
-    titled = await asyncio.wait_for(layer.receive(users_channel), 5)
-    await settle()
-    assert first["type"] == "chat.events"
-    assert [(f["type"], f["message"]["id"]) for f in first["frames"]] == [
+    """The messages to the conversation's tabs together; its first title to every tab of its
+    owner, whose sidebars all list it."""
+    tab, sidebar = Tab(), Tab()
+    replies.listen(replies.group_name(conversation.pk), tab)
+    replies.listen(user_group(owner.pk), sidebar)
+    try:
+        prepared = await replies.post(
+            user=owner, conversation_id=conversation.pk, content="Hi there", client_id="one"
+        )
+        first = await asyncio.wait_for(tab.handed.get(), 5)
+        titled = await asyncio.wait_for(sidebar.handed.get(), 5)
+        await settle()
+    finally:
+        replies.stop_listening(replies.group_name(conversation.pk), tab)
+        replies.stop_listening(user_group(owner.pk), sidebar)
+    assert [(f["type"], f["message"]["id"]) for f in first] == [
         ("message.created", prepared.created[0].pk),
         ("message.created", prepared.reply.pk),
     ]
-    assert titled["frame"]["type"] == "conversation.updated"
-    assert titled["frame"]["conversation"]["title"] == "Hi there"
+    assert [f["type"] for f in titled] == ["conversation.updated"]
+    assert titled[0]["conversation"]["title"] == "Hi there"
 
 
 async def test_a_socket_forwards_each_frame_of_a_group_message(owner, conversation):

@@ -155,6 +155,27 @@ class TerminalLogs:
             self.held.flush()
 
 
+class Frames:
+    """What the terminal reads of the conversation: what this process sends it at once
+    (`replies.listen`, as a socket of this process gets it), the rest from the channel layer,
+    in the order they came."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+
+    async def group_frames(self, frames: list[dict[str, Any]]) -> None:
+        self.queue.put_nowait(frames)
+
+    async def pump(self, layer: Any, channel: str) -> None:
+        while True:
+            event = await layer.receive(channel)
+            if not replies.sent_here(event):
+                self.queue.put_nowait(event.get("frames") or [event.get("frame") or {}])
+
+    async def next(self) -> list[dict[str, Any]]:
+        return await self.queue.get()
+
+
 class TerminalChat:
     """One session in the terminal: the current persona, conversation and temperature."""
 
@@ -435,6 +456,9 @@ class TerminalChat:
         # Listen before the reply starts, so its first delta cannot be missed.
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
+        frames = Frames()
+        replies.listen(group, frames)
+        pump = asyncio.create_task(frames.pump(layer, channel))
         self.asking, self.stop_wanted = True, False
         self.logs.hold()
         try:
@@ -454,7 +478,7 @@ class TerminalChat:
             self.write(f"{self.assistant_name()}> ", self.style.MIGRATE_HEADING)
             if prepared.continued:  # the same answer goes on: its text so far, then the rest
                 self.write(prepared.reply.content)
-            ended = await self.follow(layer, channel, prepared.reply)
+            ended = await self.follow(frames, prepared.reply)
             logprobs = await database_sync_to_async(
                 Message.objects.filter(pk=prepared.reply.pk)
                 .values_list("logprobs", flat=True)
@@ -464,10 +488,14 @@ class TerminalChat:
         finally:
             self.asking, self.reply = False, None
             self.logs.release()
+            replies.stop_listening(group, frames)
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
             await layer.group_discard(group, channel)
             await close_channel(layer, channel)
 
-    async def follow(self, layer: Any, channel: str, reply: Message) -> dict[str, Any]:
+    async def follow(self, frames: Frames, reply: Message) -> dict[str, Any]:
         """Print the reply as a socket shows it (deltas in `seq` order, a state as the text so
         far) until its `reply.ended`; return the message. A reply that goes on (Continue)
         starts from its text so far."""
@@ -475,9 +503,7 @@ class TerminalChat:
         printed = reply.content
         order = ReplyOrder(seq=reply.seq)
         while True:
-            event = await layer.receive(channel)
-            frames = event.get("frames") or [event.get("frame") or {}]
-            for frame in frames:
+            for frame in await frames.next():
                 kind = frame.get("type")
                 if kind in ("reply.delta", "reply.state") and frame.get("reply_id") == reply_id:
                     ready = order.delta(frame) if kind == "reply.delta" else order.state(frame)
